@@ -1,0 +1,149 @@
+"""Load plugins from folders and keep the set of loaded plugins.
+
+A plugin folder holds ``manifest.toml``, optionally ``plugin.py`` (imported as a module, never
+``exec``'d) defining ``class Plugin(provisor.plugins.base.Plugin)``, ``templates/`` and
+``static/``. A plugin that fails to load is reported and skipped: the others keep serving.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import sys
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from packaging.version import InvalidVersion, Version
+
+from provisor.errors import PluginError
+from provisor.plugins.base import Plugin
+from provisor.plugins.contract import PROBABLE, ProbeRequest
+from provisor.plugins.manifest import load_manifest
+
+__all__ = ["LoadError", "PluginSet", "load_plugin", "version_key"]
+
+log = logging.getLogger(__name__)
+
+
+def version_key(version: str) -> tuple[int, Version | str]:
+    """Sort key comparing versions as versions; unparsable ones sort first, as text."""
+    try:
+        return (1, Version(version))
+    except InvalidVersion:
+        return (0, version)
+
+
+def load_plugin(root: Path) -> Plugin:
+    """Load the plugin in ``root``; raise PluginError naming the problem."""
+    manifest = load_manifest(root)
+    if manifest.id != root.name:
+        raise PluginError(f"plugin folder {root.name!r} holds manifest id {manifest.id!r}")
+    code = root / "plugin.py"
+    if not code.is_file():
+        return Plugin(manifest, root)
+    module_name = f"provisor_plugin_{manifest.id.replace('-', '_').replace('.', '_')}"
+    spec = importlib.util.spec_from_file_location(module_name, code)
+    if spec is None or spec.loader is None:
+        raise PluginError(f"plugin {manifest.id!r}: cannot import plugin.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        sys.modules.pop(module_name, None)
+        raise PluginError(f"plugin {manifest.id!r}: plugin.py failed to import: {exc}") from exc
+    cls = getattr(module, "Plugin", None)
+    if not (isinstance(cls, type) and issubclass(cls, Plugin)):
+        raise PluginError(f"plugin {manifest.id!r}: plugin.py defines no Plugin subclass")
+    try:
+        return cls(manifest, root)
+    except Exception as exc:
+        raise PluginError(f"plugin {manifest.id!r}: failed to start: {exc}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class LoadError:
+    """A plugin folder that could not be loaded, and why."""
+
+    folder: str
+    message: str
+
+
+class PluginSet:
+    """The loaded plugins, by id; identification across all of them."""
+
+    def __init__(self, plugins: Iterable[Plugin] = ()) -> None:
+        self._plugins: dict[str, Plugin] = {p.id: p for p in plugins}
+        self.errors: list[LoadError] = []
+
+    @classmethod
+    def from_folders(cls, folders: Iterable[Path]) -> PluginSet:
+        """Load every plugin under the given parent folders; later folders win on id clash."""
+        found = cls()
+        for parent in folders:
+            if not parent.is_dir():
+                continue
+            for root in sorted(p for p in parent.iterdir() if (p / "manifest.toml").is_file()):
+                try:
+                    found.add(load_plugin(root))
+                except PluginError as exc:
+                    log.error("plugin not loaded: %s", exc.message)
+                    found.errors.append(LoadError(root.name, exc.message))
+        return found
+
+    def add(self, plugin: Plugin) -> None:
+        """Add or replace a plugin (an upgrade swaps the object atomically)."""
+        self._plugins[plugin.id] = plugin
+
+    def remove(self, plugin_id: str) -> Plugin | None:
+        """Unload a plugin; returns it if it was loaded."""
+        return self._plugins.pop(plugin_id, None)
+
+    def get(self, plugin_id: str | None) -> Plugin | None:
+        """The plugin with this id, if loaded."""
+        return self._plugins.get(plugin_id) if plugin_id else None
+
+    def __iter__(self) -> Iterator[Plugin]:
+        return iter(list(self._plugins.values()))
+
+    def __len__(self) -> int:
+        return len(self._plugins)
+
+    def __contains__(self, plugin_id: object) -> bool:
+        return plugin_id in self._plugins
+
+    def ids(self) -> list[str]:
+        """Sorted ids of the loaded plugins."""
+        return sorted(self._plugins)
+
+    def extract(self, req: ProbeRequest) -> dict[str, str]:
+        """Merge every plugin's extraction: majority vote per key, failures isolated."""
+        votes: dict[str, dict[str, int]] = {}
+        for plugin in self:
+            try:
+                info = plugin.extract(req)
+            except Exception:
+                log.exception("plugin %s: extractor failed", plugin.id)
+                continue
+            for key, value in (info or {}).items():
+                votes.setdefault(key, {}).setdefault(value, 0)
+                votes[key][value] += 1
+        return {key: max(counts.items(), key=lambda kv: kv[1])[0] for key, counts in votes.items()}
+
+    def best_for(self, info: Mapping[str, str]) -> Plugin | None:
+        """The best-scoring plugin (>= PROBABLE); ties go to the newest plugin version."""
+        best: tuple[int, tuple[int, Version | str], str] | None = None
+        chosen: Plugin | None = None
+        for plugin in self:
+            try:
+                score = plugin.score(info)
+            except Exception:
+                log.exception("plugin %s: score failed", plugin.id)
+                continue
+            if score < PROBABLE:
+                continue
+            key = (score, version_key(plugin.version), plugin.id)
+            if best is None or key > best:
+                best, chosen = key, plugin
+        return chosen
