@@ -1,0 +1,57 @@
+"""Who is calling: the token check, the ACL of the endpoint and the tenants in view.
+
+Every endpoint but the API spec names its ACL (wazo's dotted form, with ``{var}`` placeholders
+filled from the path, '.' in values becoming '_'). The caller's tenant is the ``Wazo-Tenant``
+header (it must be visible to the token) or the token's own; ``recurse=true`` widens lists to the
+tenant's subtree, and single resources are always looked up in the subtree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starlette.requests import Request
+
+from provisor.auth.base import TokenInfo, format_acl
+from provisor.errors import Unauthorized
+from provisor.service import Provisor
+
+__all__ = ["Caller", "authorize", "provisor_of"]
+
+
+def provisor_of(request: Request) -> Provisor:
+    """The Provisor instance serving this request."""
+    app: Provisor = request.app.state.provisor
+    return app
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """An authorised caller and the tenants it sees."""
+
+    token: TokenInfo
+    tenant_uuid: str
+    subtree: frozenset[str]
+    recurse: bool
+
+    @property
+    def list_tenants(self) -> frozenset[str]:
+        """Tenants covered by a list call: the tenant, or its subtree with recurse=true."""
+        return self.subtree if self.recurse else frozenset({self.tenant_uuid})
+
+
+async def authorize(request: Request, acl: str, **variables: str) -> Caller:
+    """Check ``X-Auth-Token`` for ``acl`` and resolve the caller's tenants (401 otherwise)."""
+    prov = provisor_of(request)
+    token = request.headers.get("x-auth-token")
+    tenant_header = request.headers.get("wazo-tenant") or None
+    required = format_acl(acl, **variables) if variables else acl
+    info = await prov.auth.authorize(token, required, tenant_header)
+    tenant = tenant_header or info.tenant_uuid
+    if prov.tenants.get(tenant) is None:
+        await prov.tenants.ensure(tenant, None if tenant == info.tenant_uuid else info.tenant_uuid)
+    if token is None:  # pragma: no cover - authorize refused it already
+        raise Unauthorized("Unauthorized")
+    subtree = frozenset(await prov.auth.visible_tenants(token, tenant))
+    recurse = request.query_params.get("recurse", "false").lower() == "true"
+    return Caller(token=info, tenant_uuid=tenant, subtree=subtree, recurse=recurse)

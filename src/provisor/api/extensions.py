@@ -1,0 +1,24 @@
+"""REST resources beyond the core 0.2 set: request trace, plugin management.
+
+Kept in one list so :mod:`provisor.server` mounts them without knowing each module.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["extra_routers"]
+
+
+def extra_routers() -> tuple[Any, ...]:
+    """Routers mounted after the core ones."""
+    from provisor.api import requests
+
+    routers: list[Any] = [requests.router]
+    try:
+        from provisor.api import pg_mgr
+    except ImportError:  # plugin management not installed in this build
+        pass
+    else:
+        routers.append(pg_mgr.router)
+    return tuple(routers)

@@ -1,0 +1,464 @@
+"""The one provisioning pipeline behind HTTP, HTTPS, TFTP and DHCP lease information.
+
+    request ─▶ 1 ban check ─▶ 2 credentials (tenant key, device token) ─▶ 3 identify (plugins)
+            ─▶ 4 find or create the device ─▶ 5 update it, associate a plugin, autocreate config
+            ─▶ 6 route the path to the plugin's file ─▶ 7 render (cached) ─▶ bytes
+
+Every refusal (banned, wrong key, wrong token, another device's file, nowhere to route) is the
+same 404 so a scanner learns nothing; each one that is not a normal boot miss counts toward a
+ban. Unchanged devices cause no database write.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from provisor.domain.raw_config import apply_defaults, validate_raw_config
+from provisor.domain.values import normalize_ip, normalize_mac
+from provisor.errors import InvalidInput, PluginError
+from provisor.plugins.base import Plugin
+from provisor.plugins.contract import FileRoute, ProbeRequest, RenderContext
+from provisor.provisioning.cache import DeviceCache, RenderCache, Rendered
+from provisor.provisioning.defence import FailureTracker, RateWindow
+from provisor.provisioning.request import FileRequest, FileResult
+from provisor.provisioning.security import SecurityLog
+from provisor.provisioning.trace import Trace, TraceEntry
+from provisor.service import Provisor
+from provisor.store.tenancy import Tenant
+
+__all__ = ["Credentials", "Pipeline"]
+
+log = logging.getLogger(__name__)
+
+_TOKEN_LEN = 32  # secrets.token_urlsafe(24)
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """What the path's leading segments proved: a tenant key, a device token."""
+
+    path: str
+    tenant: Tenant | None = None
+    token_device: dict[str, Any] | None = None
+    refused: str | None = None
+
+
+class Pipeline:
+    """Turns a FileRequest into a FileResult; also takes DHCP lease information."""
+
+    def __init__(self, prov: Provisor) -> None:
+        self.prov = prov
+        cfg = prov.settings.provisioning
+        self.strategy = prov.settings.general.http_auth_strategy
+        self.trusted_proxies = prov.settings.general.http_proxied_trusted_proxies_count
+        self.devices = DeviceCache()
+        self.renders = RenderCache()
+        self.failures = FailureTracker(cfg.ban_threshold, cfg.ban_window, cfg.ban_duration)
+        self.creations = RateWindow(cfg.auto_create_per_source, cfg.auto_create_window)
+        self.trace = Trace(cfg.trace_size)
+        self.security = SecurityLog(prov.settings.security_log)
+        self._device_count: tuple[float, int] = (0.0, 0)
+        prov.devices.listeners.append(self._on_device_event)
+
+    def _on_device_event(self, _event: str, doc: Mapping[str, Any]) -> None:
+        self.devices.forget(dict(doc))
+
+    def close(self) -> None:
+        """Release the security log."""
+        self.security.close()
+
+    # -- entry points ---------------------------------------------------------------------------
+
+    async def handle(self, req: FileRequest) -> FileResult:
+        """Serve one phone request; never raises."""
+        entry = TraceEntry(req.protocol, req.client_ip, req.path, user_agent=req.user_agent)
+        try:
+            result = await self._handle(req, entry)
+        except Exception:
+            log.exception(
+                "provisioning error for %s %s (device %s)", req.protocol, entry.path, entry.device_id
+            )
+            result = FileResult.error("internal error")
+        entry.status, entry.reason = result.status, result.reason
+        self.trace.add(entry)
+        return result
+
+    async def dhcp_info(self, info: object) -> None:
+        """Identify (and create) the device a DHCP lease describes; no file is served."""
+        lease = _parse_dhcp_info(info)
+        if lease is None:
+            return
+        ip, mac, options = lease
+        probe = ProbeRequest(protocol="dhcp", client_ip=ip, dhcp_options=options, mac=mac)
+        found = self.prov.plugins.extract(probe)
+        found.update(mac=mac, ip=ip)
+        entry = TraceEntry("dhcp", ip, "", identified=dict(found))
+        device, created = await self._find_or_create(found, ip, None, entry, force=True)
+        if device is not None:
+            await self._update(device, found, ip, created)
+            entry.device_id = device["id"]
+        entry.status, entry.reason = 204, "lease recorded"
+        self.trace.add(entry)
+
+    # -- steps ----------------------------------------------------------------------------------
+
+    def _fail(self, req: FileRequest, reason: str, *, counts: bool = True) -> FileResult:
+        if counts:
+            self.security.refused(req.client_ip, reason)
+            if self.failures.failure(req.client_ip):
+                self.security.banned(req.client_ip, reason)
+        return FileResult.not_found(reason)
+
+    async def _handle(self, req: FileRequest, entry: TraceEntry) -> FileResult:
+        if self.failures.is_banned(req.client_ip):
+            return FileResult.not_found("address banned after repeated failures")
+        creds = await self._credentials(req)
+        entry.path = creds.path
+        if creds.refused:
+            return self._fail(req, creds.refused)
+        if req.protocol == "tftp" and creds.tenant is not None and not creds.tenant.tftp_enabled:
+            return self._fail(req, "TFTP is turned off for this tenant")
+        info = self._identify(req, creds.path)
+        entry.identified = dict(info)
+        device, created = await self._resolve(req, creds, info, entry)
+        if device is None:
+            expected = self._expected(None, creds.path)
+            return self._fail(req, entry.reason or "unknown device", counts=not expected)
+        entry.device_id, entry.tenant_uuid, entry.created = device["id"], device["tenant_uuid"], created
+        device = await self._update(device, info, req.client_ip, created)
+        plugin = self.prov.plugins.get(device.get("plugin"))
+        if plugin is None:
+            return self._fail(req, "device has no plugin", counts=False)
+        entry.plugin = plugin.id
+        route = plugin.route(creds.path)
+        if route is None:
+            return self._fail(
+                req, "the plugin has no such file", counts=not self._expected(plugin, creds.path)
+            )
+        entry.file = route.spec.name
+        if route.mac is not None and device.get("mac") and route.mac != device["mac"]:
+            return self._fail(req, "path names another device's file")
+        if route.spec.kind == "device" and route.mac is None and creds.token_device is None:
+            if not info.get("mac"):
+                return self._fail(req, "device file requested without identifying the device")
+        with_secrets = self._with_secrets(creds, device)
+        entry.secrets = with_secrets
+        if route.spec.sensitive:
+            self.security.sensitive_file(req.client_ip, creds.path)
+        if route.spec.kind == "firmware":
+            return self._firmware(plugin, route)
+        return await self._render(plugin, route, device, creds, with_secrets)
+
+    async def _credentials(self, req: FileRequest) -> Credentials:
+        """Strip a tenant key and a device token from the front of the path."""
+        parts = req.path.split("/")
+        tenant = None
+        if len(parts) > 1:
+            candidate = self.prov.tenants.by_key(parts[0])
+            if candidate is not None and hmac.compare_digest(
+                candidate.provisioning_key or "", parts[0]
+            ):
+                tenant = candidate
+                parts = parts[1:]
+        if tenant is None and self.strategy == "url_key":
+            return Credentials(req.path, refused="missing or unknown provisioning key")
+        token_device = None
+        if len(parts) > 1 and len(parts[0]) == _TOKEN_LEN:
+            token_device = await self._device_by("token", parts[0])
+            if token_device is None:
+                return Credentials("/".join(parts[1:]), tenant, refused="unknown device token")
+            if tenant is not None and token_device["tenant_uuid"] != tenant.uuid:
+                return Credentials("/".join(parts[1:]), tenant, refused="token of another tenant")
+            parts = parts[1:]
+        return Credentials("/".join(parts), tenant, token_device)
+
+    def _identify(self, req: FileRequest, path: str) -> dict[str, str]:
+        """Device info from the UA (preferred) and then the path."""
+        plugins = self.prov.plugins
+        by_ua = (
+            plugins.extract(
+                ProbeRequest(req.protocol, "", req.user_agent, req.query, req.client_ip)
+            )
+            if req.user_agent
+            else {}
+        )
+        by_path = plugins.extract(ProbeRequest(req.protocol, path, None, req.query, req.client_ip))
+        return {**by_path, **by_ua}
+
+    async def _device_by(self, kind: str, value: str) -> dict[str, Any] | None:
+        hit, doc = self.devices.get(kind, value)
+        if hit:
+            return doc
+        store = self.prov.devices.store
+        if kind == "token":
+            doc = await store.find_by_token(value)
+        else:
+            doc = await store.find_one(**{kind: value})
+        self.devices.put(kind, value, doc)
+        return doc
+
+    async def _resolve(
+        self, req: FileRequest, creds: Credentials, info: dict[str, str], entry: TraceEntry
+    ) -> tuple[dict[str, Any] | None, bool]:
+        if creds.token_device is not None:
+            device = creds.token_device
+            if info.get("mac") and device.get("mac") and info["mac"] != device["mac"]:
+                entry.reason = "the device token belongs to another device"
+                return None, False
+            return device, False
+        device, created = await self._find_or_create(info, req.client_ip, creds.tenant, entry)
+        if device is not None and creds.tenant is not None:
+            if device["tenant_uuid"] != creds.tenant.uuid:
+                entry.reason = "device belongs to another tenant than the key's"
+                return None, False
+        elif device is not None and self.strategy is not None:
+            owner = self.prov.tenants.get(device["tenant_uuid"])
+            if owner is not None and owner.provisioning_key:
+                entry.reason = "device's tenant requires its provisioning key"
+                return None, False
+        return device, created
+
+    async def _find_or_create(
+        self,
+        info: Mapping[str, str],
+        client_ip: str,
+        tenant: Tenant | None,
+        entry: TraceEntry,
+        *,
+        force: bool = False,
+    ) -> tuple[dict[str, Any] | None, bool]:
+        for key in ("mac", "sn", "uuid"):
+            if info.get(key):
+                device = await self._device_by(key, info[key])
+                if device is not None:
+                    return device, False
+        if info.get("ip") or client_ip:
+            device = await self._by_ip(info, info.get("ip") or client_ip)
+            if device is not None:
+                return device, False
+        if not info.get("mac") and not force:
+            entry.reason = "device not identified (no MAC in User-Agent or path)"
+            return None, False
+        if not info.get("mac"):
+            entry.reason = "lease without a MAC"
+            return None, False
+        return await self._create(info, client_ip, tenant, entry)
+
+    async def _by_ip(self, info: Mapping[str, str], ip: str) -> dict[str, Any] | None:
+        candidates = await self.prov.devices.store.find_all(limit=2, ip=ip)
+        if len(candidates) != 1:
+            return None
+        device = candidates[0]
+        for key in ("mac", "vendor", "model"):
+            if info.get(key) and device.get(key) and info[key] != device[key]:
+                return None
+        if not info.get("mac") and not info.get("vendor"):
+            return None
+        return device
+
+    async def _create(
+        self, info: Mapping[str, str], client_ip: str, tenant: Tenant | None, entry: TraceEntry
+    ) -> tuple[dict[str, Any] | None, bool]:
+        cfg = self.prov.settings.provisioning
+        if not cfg.auto_create:
+            entry.reason = "unknown device and auto-creation is off"
+            return None, False
+        if not self.creations.allowed(client_ip):
+            entry.reason = "auto-creation rate limit reached for this address"
+            return None, False
+        if await self._total_devices() >= cfg.auto_create_max_total:
+            entry.reason = "auto-creation cap on the total number of devices reached"
+            return None, False
+        self.creations.add(client_ip)
+        body = {k: v for k, v in info.items() if k in ("mac", "sn", "uuid", "vendor", "model", "version")}
+        tenant_uuid = tenant.uuid if tenant is not None else self.prov.devices.master_uuid
+        doc = await self.prov.devices.create(body, tenant_uuid, added="auto", is_new=True)
+        self._device_count = (self._device_count[0], self._device_count[1] + 1)
+        self.security.device_created(client_ip, doc["id"])
+        return doc, True
+
+    async def _total_devices(self) -> int:
+        stamp, count = self._device_count
+        if time.monotonic() - stamp > 30:
+            count = await self.prov.devices.store.count()
+            self._device_count = (time.monotonic(), count)
+        return count
+
+    async def _update(
+        self, device: dict[str, Any], info: Mapping[str, str], client_ip: str, created: bool
+    ) -> dict[str, Any]:
+        """Bring the device up to date; writes only when something changed."""
+        doc = dict(device)
+        for key in ("vendor", "model", "version", "mac", "sn", "uuid"):
+            if info.get(key) and not doc.get(key):
+                doc[key] = info[key]
+        if info.get("version"):
+            doc["version"] = info["version"]
+        try:
+            ip = normalize_ip(client_ip) if client_ip else None
+        except InvalidInput:
+            ip = None
+        ip_changed = ip is not None and doc.get("ip") != ip
+        if ip_changed:
+            doc["ip"] = ip
+        if not doc.get("plugin"):
+            best = self.prov.plugins.best_for({k: v for k, v in doc.items() if isinstance(v, str)})
+            if best is not None:
+                doc["plugin"] = best.id
+        if not doc.get("config") and doc.get("plugin"):
+            config_id = await self.prov.configs.autocreate(doc["tenant_uuid"])
+            if config_id is not None:
+                doc["config"] = config_id
+        if doc == device:
+            return device
+        if ip_changed and ip and not await self.prov.params.get("NAT", ""):
+            for other in await self.prov.devices.store.clear_ip(ip, doc["id"]):
+                self.devices.forget({"id": other})
+        return await self.prov.devices.save(doc)
+
+    def _expected(self, plugin: Plugin | None, path: str) -> bool:
+        plugins = [plugin] if plugin is not None else list(self.prov.plugins)
+        return any(p.is_expected_miss(path) for p in plugins)
+
+    def _with_secrets(self, creds: Credentials, device: Mapping[str, Any]) -> bool:
+        if self.strategy != "device_token":
+            return True
+        return creds.token_device is not None and creds.token_device["id"] == device["id"]
+
+    # -- rendering ------------------------------------------------------------------------------
+
+    async def base_url(self, device: Mapping[str, Any]) -> str:
+        """The URL base this device must use: advertised URL, tenant key, device token."""
+        url = self.prov.settings.advertised_http_url
+        tenant = self.prov.tenants.get(device.get("tenant_uuid"))
+        if self.strategy in ("url_key", "device_token") and tenant and tenant.provisioning_key:
+            url = f"{url}/{tenant.provisioning_key}"
+        if self.strategy == "device_token":
+            token = await self.prov.devices.store.get_token(device["id"])
+            if token:
+                url = f"{url}/{token}"
+        return url
+
+    async def _render(
+        self,
+        plugin: Plugin,
+        route: FileRoute,
+        device: dict[str, Any],
+        creds: Credentials,
+        with_secrets: bool,
+    ) -> FileResult:
+        prov = self.prov
+        key = (
+            device["id"],
+            self.devices.epoch(device["id"]),
+            device.get("config"),
+            prov.configs.generation,
+            prov.tenants.generation,
+            prov.param_store.generation,
+            id(plugin),
+            plugin.version,
+            route.path,
+            with_secrets,
+        )
+        cached = self.renders.get(key)
+        if cached is None:
+            raw = await prov.configs.effective(device.get("config"))
+            if raw is None:
+                if route.spec.kind == "device":
+                    return FileResult.not_found("device has no config")
+                raw = dict(prov.configs.base())
+            raw["http_base_url"] = await self.base_url(device)
+            raw = apply_defaults(raw)
+            if route.spec.kind == "device":
+                try:
+                    validate_raw_config(raw, complete=True)
+                except InvalidInput as exc:
+                    return FileResult.not_found(f"device config incomplete: {exc.message}")
+            overrides = await prov.param_store.overrides_for(
+                device["tenant_uuid"], plugin.id, device.get("model"), device["id"]
+            )
+            ctx = RenderContext(
+                route=route,
+                device=device,
+                raw_config=raw,
+                with_secrets=with_secrets,
+                template_overrides=overrides,
+                plugin_root=plugin.root,
+            )
+            try:
+                body = plugin.render(ctx)
+            except PluginError as exc:
+                log.error("device %s: %s", device["id"], exc.message)
+                return FileResult.error(exc.message)
+            except Exception as exc:
+                log.exception("device %s: plugin %s failed rendering", device["id"], plugin.id)
+                return FileResult.error(f"plugin {plugin.id} failed: {type(exc).__name__}")
+            etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+            cached = Rendered(body, etag, time.time())
+            self.renders.put(key, cached)
+            if route.spec.trigger:
+                await self._learn_remote_state(device, raw)
+        return FileResult(
+            200,
+            cached.body,
+            route.spec.content_type,
+            etag=cached.etag,
+            last_modified=cached.last_modified,
+            reason="served",
+        )
+
+    async def _learn_remote_state(self, device: dict[str, Any], raw: Mapping[str, Any]) -> None:
+        line = raw.get("sip_lines", {}).get("1") or {}
+        username = line.get("username")
+        if username and device.get("configured") and device.get("remote_state_sip_username") != username:
+            await self.prov.devices.save(dict(device, remote_state_sip_username=username))
+
+    def _firmware(self, plugin: Plugin, route: FileRoute) -> FileResult:
+        root = (self.prov.settings.data_dir / "firmware" / plugin.id).resolve()
+        target = (root / route.path).resolve()
+        if not target.is_relative_to(root) or not target.is_file():
+            return FileResult.not_found("firmware not installed")
+        stat = target.stat()
+        etag = f'"{stat.st_size:x}-{int(stat.st_mtime):x}"'
+        return FileResult(
+            200,
+            content_type=route.spec.content_type,
+            etag=etag,
+            last_modified=stat.st_mtime,
+            file=target,
+            size=stat.st_size,
+            reason="firmware",
+        )
+
+
+def _parse_dhcp_info(info: object) -> tuple[str, str, dict[int, bytes]] | None:
+    """Validate a wazo-style dhcp_info; None for expiry/release; InvalidInput when malformed."""
+    if not isinstance(info, dict):
+        raise InvalidInput("dhcp_info: must be a JSON object")
+    op = info.get("op")
+    if op not in ("commit", "expiry", "release"):
+        raise InvalidInput("dhcp_info.op: must be commit, expiry or release")
+    if op != "commit":
+        return None
+    ip = normalize_ip(info.get("ip") if isinstance(info.get("ip"), str) else "")
+    mac = normalize_mac(info.get("mac") if isinstance(info.get("mac"), str) else "")
+    raw_options = info.get("options")
+    if not isinstance(raw_options, list):
+        raise InvalidInput("dhcp_info.options: required, a list like [\"060.41.42\"]")
+    options: dict[int, bytes] = {}
+    for item in raw_options:
+        if not isinstance(item, str) or len(item) < 3 or not item[:3].isdigit():
+            raise InvalidInput(f"dhcp_info.options: {item!r} is not 'NNN.hh.hh…'")
+        code = int(item[:3])
+        rest = item[3:].lstrip(".")
+        try:
+            options[code] = bytes(int(h, 16) for h in rest.split(".") if h) if rest else b""
+        except ValueError:
+            raise InvalidInput(f"dhcp_info.options: {item!r} has a byte that is not hex") from None
+    return ip, mac, options

@@ -1,0 +1,69 @@
+"""One file request from a phone, whatever the protocol, and the answer to it.
+
+HTTP and TFTP front ends translate their protocol into a :class:`FileRequest`, hand it to the
+pipeline, and translate the :class:`FileResult` back; the pipeline never sees a socket.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+from urllib.parse import unquote
+
+__all__ = ["FileRequest", "FileResult", "clean_path"]
+
+
+@dataclass(frozen=True, slots=True)
+class FileRequest:
+    """A phone asking for a file."""
+
+    protocol: Literal["http", "tftp"]
+    path: str
+    """Normalised path: '/' separators, no leading '/', never a '..' segment."""
+    client_ip: str
+    user_agent: str | None = None
+    query: Mapping[str, str] = field(default_factory=dict)
+    secure: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class FileResult:
+    """What the pipeline decided: bytes (or a file on disk) and the reason, for the trace."""
+
+    status: int
+    body: bytes = b""
+    content_type: str = "application/octet-stream"
+    etag: str | None = None
+    last_modified: float | None = None
+    file: Path | None = None
+    """A file to stream instead of ``body`` (firmware), with its size in ``size``."""
+    size: int = 0
+    reason: str = ""
+
+    @classmethod
+    def not_found(cls, reason: str) -> FileResult:
+        """The one 404 for every refusal: nowhere to route, bad key, bad token, ban."""
+        return cls(404, b"Nowhere to route this request.", "text/plain", reason=reason)
+
+    @classmethod
+    def error(cls, reason: str) -> FileResult:
+        """A 500 for this request only (plugin failure)."""
+        return cls(500, b"Internal processing error", "text/plain", reason=reason)
+
+
+def clean_path(raw: str) -> str | None:
+    """Normalise a requested path; None when it is unsafe (traversal, NUL, control chars)."""
+    path = raw
+    for _ in range(3):  # decode nested percent-encoding (%252e) before judging
+        decoded = unquote(path)
+        if decoded == path:
+            break
+        path = decoded
+    if any(ord(c) < 32 or c == "\x7f" for c in path):
+        return None
+    parts = [p for p in path.replace("\\", "/").split("/") if p not in ("", ".")]
+    if any(p == ".." for p in parts):
+        return None
+    return "/".join(parts)

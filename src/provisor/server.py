@@ -1,0 +1,166 @@
+"""Run provisor: the REST API, the phone HTTP/HTTPS listeners and TFTP in one event loop.
+
+:class:`Running` starts every enabled listener on sockets it binds itself (port 0 picks a free
+port, which the tests use) and stops them all on SIGINT/SIGTERM or :meth:`Running.stop`.
+uvicorn serves HTTP with uvloop and httptools; its own signal handling is disabled so that
+several servers can share one loop and stop together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+
+from provisor.api.app import create_api
+from provisor.provisioning.http import PhoneApp
+from provisor.provisioning.pipeline import Pipeline
+from provisor.service import Provisor
+from provisor.settings import Settings
+
+__all__ = ["Running", "serve"]
+
+log = logging.getLogger(__name__)
+
+
+class _Server(uvicorn.Server):
+    """A uvicorn server that leaves signal handling to :class:`Running`."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _bind_tcp(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.setblocking(False)
+    return sock
+
+
+def _uvicorn(app: Any, **kwargs: Any) -> _Server:
+    config = uvicorn.Config(
+        app,
+        loop="none",
+        http="httptools",
+        lifespan="off",
+        access_log=False,
+        log_level="warning",
+        server_header=False,
+        date_header=False,
+        timeout_keep_alive=15,
+        backlog=2048,
+        **kwargs,
+    )
+    return _Server(config)
+
+
+@dataclass
+class Running:
+    """A started provisor with the ports it listens on."""
+
+    prov: Provisor
+    pipeline: Pipeline
+    ports: dict[str, int] = field(default_factory=dict)
+    _servers: list[_Server] = field(default_factory=list)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _closers: list[Any] = field(default_factory=list)
+
+    @classmethod
+    async def start(cls, settings: Settings, *, prov: Provisor | None = None) -> Running:
+        """Open the store and start every enabled listener."""
+        prov = prov or await Provisor.open(settings)
+        pipeline = Pipeline(prov)
+        prov.extra["pipeline"] = pipeline
+        running = cls(prov, pipeline)
+        try:
+            await running._start_listeners(settings)
+        except BaseException:
+            await running.stop()
+            raise
+        return running
+
+    async def _start_listeners(self, settings: Settings) -> None:
+        from provisor.api.extensions import extra_routers
+
+        api = create_api(self.prov, extra_routers=extra_routers())
+        self._add("rest", api, settings.rest_api.ip, settings.rest_api.port, {})
+        pcfg = settings.provisioning
+        if pcfg.http_enabled:
+            self._add("http", PhoneApp(self.pipeline), settings.phone_host, settings.phone_http_port, {})
+        if pcfg.https_enabled:
+            if not pcfg.tls_certfile or not pcfg.tls_keyfile:
+                raise ValueError(
+                    "provisioning.https_enabled needs provisioning.tls_certfile and tls_keyfile"
+                )
+            self._add(
+                "https",
+                PhoneApp(self.pipeline, secure=True),
+                settings.phone_host,
+                pcfg.https_port,
+                {"ssl_certfile": str(pcfg.tls_certfile), "ssl_keyfile": str(pcfg.tls_keyfile)},
+            )
+        for server in self._servers:
+            while not server.started:
+                if server.should_exit:
+                    raise RuntimeError("a listener failed to start")
+                await asyncio.sleep(0.01)
+        if pcfg.tftp_enabled:
+            from provisor.provisioning.tftp_front import start_tftp
+
+            tftp = await start_tftp(self.pipeline, settings)
+            self.ports["tftp"] = tftp.port
+            self._closers.append(tftp.stop)
+        for start_hook in self.prov.extra.get("on_start", []):
+            await start_hook(self.prov)
+
+    def _add(self, name: str, app: Any, host: str, port: int, kwargs: dict[str, Any]) -> None:
+        sock = _bind_tcp(host, port)
+        self.ports[name] = sock.getsockname()[1]
+        server = _uvicorn(app, **kwargs)
+        self._servers.append(server)
+        self._tasks.append(asyncio.get_running_loop().create_task(server.serve(sockets=[sock])))
+
+    async def stop(self) -> None:
+        """Stop every listener and close the store."""
+        for server in self._servers:
+            server.should_exit = True
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        for closer in self._closers:
+            await closer()
+        self.pipeline.close()
+        await self.prov.close()
+
+    async def wait(self) -> None:
+        """Run until SIGINT or SIGTERM."""
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+
+
+async def serve(settings: Settings) -> None:
+    """Start provisor and run until a signal."""
+    running = await Running.start(settings)
+    log.info("provisor listening: %s", ", ".join(f"{k}={v}" for k, v in running.ports.items()))
+    print(
+        "provisor listening on "
+        + ", ".join(f"{k} {settings.rest_api.ip if k == 'rest' else settings.phone_host}:{v}" for k, v in running.ports.items()),
+        flush=True,
+    )
+    try:
+        await running.wait()
+    finally:
+        await running.stop()

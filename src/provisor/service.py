@@ -1,0 +1,208 @@
+"""Build and start/stop provisor's parts; nothing else knows how they are wired.
+
+:class:`Provisor` holds the store, the services, the plugins and the auth backend. The REST
+API, the phone listeners and the CLI all receive one and call its services.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from provisor.auth.base import AuthBackend
+from provisor.auth.builtin import BuiltinAuthBackend
+from provisor.plugins.loader import PluginSet
+from provisor.services.configs import ConfigService
+from provisor.services.devices import DeviceService
+from provisor.services.operations import OperationRegistry
+from provisor.services.params import ParamService
+from provisor.settings import Settings
+from provisor.store.db import create_engine, migrate
+from provisor.store.documents import ConfigStore, DeviceStore
+from provisor.store.tenancy import ParamStore, TenantStore, TokenStore
+
+__all__ = ["Provisor", "base_raw_config", "system_configs"]
+
+log = logging.getLogger(__name__)
+
+
+def base_raw_config(settings: Settings) -> dict[str, Any]:
+    """The raw config under every config: where phones reach provisor."""
+    url = settings.advertised_http_url
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    raw: dict[str, Any] = dict(settings.general.base_raw_config)
+    raw.update(
+        http_base_url=url,
+        ip=parts.hostname or "127.0.0.1",
+        http_port=port,
+        tftp_port=settings.tftp_port,
+    )
+    return raw
+
+
+def system_configs(settings: Settings) -> dict[str, dict[str, Any]]:
+    """The configs every installation starts with (created once, never deletable)."""
+    base = {k: v for k, v in base_raw_config(settings).items()}
+    base["X_comment"] = "Where phones reach provisor; rewritten from the settings at start-up"
+    return {
+        "base": {
+            "parent_ids": [],
+            "raw_config": base,
+            "deletable": False,
+            "X_type": "internal",
+            "label": "base",
+        },
+        "default": {
+            "parent_ids": ["base"],
+            "raw_config": {},
+            "deletable": False,
+            "X_type": "registrar",
+            "label": "local",
+        },
+        "defaultconfigdevice": {
+            "parent_ids": [],
+            "raw_config": {
+                "admin_username": "admin",
+                "admin_password": secrets.token_urlsafe(12),
+                "user_username": "user",
+                "user_password": secrets.token_urlsafe(12),
+                "sip_dtmf_mode": "SIP-INFO",
+            },
+            "deletable": False,
+            "X_type": "device",
+            "label": "Default config device",
+        },
+        "autoprov": {
+            "parent_ids": ["base", "defaultconfigdevice"],
+            "role": "autocreate",
+            "raw_config": {
+                "sip_lines": {
+                    "1": {
+                        "display_name": "Autoprov",
+                        "number": "autoprov",
+                        "username": "anonymous",
+                        "password": "",
+                    }
+                }
+            },
+            "deletable": False,
+            "X_type": "internal",
+            "label": "Autoprov",
+        },
+    }
+
+
+@dataclass
+class Provisor:
+    """Every part of a running provisor."""
+
+    settings: Settings
+    engine: AsyncEngine
+    tenants: TenantStore
+    tokens: TokenStore
+    param_store: ParamStore
+    devices: DeviceService
+    configs: ConfigService
+    params: ParamService
+    operations: OperationRegistry
+    plugins: PluginSet
+    auth: AuthBackend
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    async def open(cls, settings: Settings, *, plugins: PluginSet | None = None) -> Provisor:
+        """Open the store (migrating it), seed it on first start, load plugins."""
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(settings.database_url, echo=settings.database.echo)
+        await migrate(engine)
+        tenants = TenantStore(engine)
+        await tenants.load()
+        if tenants.master is None:
+            await tenants.create("master", is_master=True)
+        base = base_raw_config(settings)
+        configs = ConfigService(ConfigStore(engine), lambda: base)
+        await configs.ensure_system(system_configs(settings))
+        await _refresh_base(configs, base)
+        if plugins is None:
+            plugins = PluginSet.from_folders(plugin_folders(settings))
+        devices = DeviceService(DeviceStore(engine), configs, plugins, tenants)
+        tokens = TokenStore(engine)
+        param_store = ParamStore(engine)
+        params = ParamService(
+            param_store, tenants, {"plugin_server": settings.general.plugin_server, "NAT": 0}
+        )
+        auth: AuthBackend
+        if settings.auth.backend == "wazo-auth":
+            from provisor.auth.wazo import WazoAuthBackend
+
+            auth = WazoAuthBackend(
+                settings.auth.server_url(),
+                settings.auth.key_file,
+                cache_ttl=settings.auth.cache_ttl,
+                timeout=settings.auth.timeout,
+            )
+        else:
+            auth = BuiltinAuthBackend(tokens, tenants)
+        return cls(
+            settings=settings,
+            engine=engine,
+            tenants=tenants,
+            tokens=tokens,
+            param_store=param_store,
+            devices=devices,
+            configs=configs,
+            params=params,
+            operations=OperationRegistry(),
+            plugins=plugins,
+            auth=auth,
+        )
+
+    async def close(self) -> None:
+        """Stop background work and release the database."""
+        await self.operations.close()
+        await self.auth.close()
+        await self.engine.dispose()
+
+    async def master_tenant(self) -> str:
+        """The master tenant (the store's, or wazo-auth's service-token tenant)."""
+        uuid = await self.auth.master_tenant()
+        if self.tenants.get(uuid) is None:
+            await self.tenants.ensure(uuid)
+        return uuid
+
+    async def delete_tenant(self, tenant_uuid: str) -> Mapping[str, int]:
+        """Delete a tenant's devices, configs and key (bus event or tenant sync)."""
+        count = await self.devices.delete_tenant(tenant_uuid)
+        cfgs = await self.configs.store.delete_tenant(tenant_uuid)
+        self.configs.invalidate()
+        tenant = self.tenants.get(tenant_uuid)
+        if tenant is not None and not tenant.is_master:
+            await self.tenants.delete(tenant_uuid)
+        return {"devices": count, "configs": cfgs}
+
+
+def plugin_folders(settings: Settings) -> list[Path]:
+    """Where installed plugins live: ``<data_dir>/plugins``."""
+    return [settings.data_dir / "plugins", *settings.general.plugin_dirs]
+
+
+async def _refresh_base(configs: ConfigService, base: Mapping[str, Any]) -> None:
+    """Keep the ``base`` system config's URL keys in line with the settings."""
+    doc = await configs.store.get("base")
+    if doc is None:
+        return
+    raw = dict(doc.get("raw_config", {}))
+    wanted = {k: base[k] for k in ("http_base_url", "ip", "http_port", "tftp_port")}
+    if all(raw.get(k) == v for k, v in wanted.items()):
+        return
+    raw.update(wanted)
+    await configs.store.replace(dict(doc, raw_config=raw), None)
+    configs.invalidate()

@@ -1,0 +1,1 @@
+"""Services: the rules of devices, configs, params and operations, over the store."""

@@ -1,0 +1,254 @@
+"""Configs: validation, tenant scoping, inheritance and the effective raw config.
+
+A config belongs to a tenant, or to nobody (the system configs ``base``, ``default``,
+``defaultconfigdevice``, ``autoprov`` and whatever the master tenant creates without a
+Wazo-Tenant header are shared). A tenant sees its own configs and the shared ones, never
+another tenant's (upstream shares every config, SIP passwords included).
+
+Effective raw configs are cached per config id and invalidated as a whole by a generation
+counter that every config write bumps: a change to a parent shared by thousands of devices costs
+one increment, and each device's next fetch recomputes lazily.
+"""
+
+from __future__ import annotations
+
+import copy
+import uuid as uuidlib
+from collections import OrderedDict
+from collections.abc import Callable, Collection, Mapping
+from typing import Any
+
+from provisor.domain.inheritance import ConfigNode, check_parents, effective_raw_config
+from provisor.domain.raw_config import validate_raw_config
+from provisor.domain.selector import Selector
+from provisor.domain.values import validate_id
+from provisor.errors import Forbidden, InvalidInput, NotFound
+from provisor.store.documents import ConfigStore, Page
+
+__all__ = ["SYSTEM_CONFIGS", "ConfigService"]
+
+SYSTEM_CONFIGS = ("base", "default", "defaultconfigdevice", "autoprov")
+
+
+class ConfigService:
+    """Config documents with their rules; the one place that computes inheritance."""
+
+    def __init__(
+        self,
+        store: ConfigStore,
+        base_raw_config: Callable[[], Mapping[str, Any]],
+        *,
+        on_change: Callable[[], None] | None = None,
+        cache_size: int = 20_000,
+    ) -> None:
+        self.store = store
+        self._base = base_raw_config
+        self._on_change = on_change
+        self.generation = 0
+        self._nodes: OrderedDict[str, ConfigNode | None] = OrderedDict()
+        self._effective: OrderedDict[str, dict[str, Any] | None] = OrderedDict()
+        self._cache_size = cache_size
+
+    def base(self) -> dict[str, Any]:
+        """A copy of the base raw config (where phones reach provisor)."""
+        return dict(self._base())
+
+    # -- cache --------------------------------------------------------------------------------
+
+    def invalidate(self) -> None:
+        """Forget every cached node and effective config (after any config write)."""
+        self.generation += 1
+        self._nodes.clear()
+        self._effective.clear()
+        if self._on_change is not None:
+            self._on_change()
+
+    async def _load_chain(self, config_id: str) -> None:
+        """Fetch ``config_id`` and its ancestors into the node cache, one round trip per level."""
+        wanted = [config_id]
+        while wanted:
+            missing = [c for c in wanted if c not in self._nodes]
+            if not missing:
+                break
+            docs = await self.store.get_many(missing)
+            nxt: list[str] = []
+            for cid in missing:
+                doc = docs.get(cid)
+                node = (
+                    ConfigNode(cid, tuple(doc.get("parent_ids", ())), doc.get("raw_config", {}))
+                    if doc
+                    else None
+                )
+                self._nodes[cid] = node
+                if node:
+                    nxt.extend(node.parent_ids)
+            wanted = nxt
+        while len(self._nodes) > self._cache_size:
+            self._nodes.popitem(last=False)
+
+    async def effective(self, config_id: str | None) -> dict[str, Any] | None:
+        """The config's raw config merged over its ancestors and the base raw config."""
+        if not config_id:
+            return None
+        if config_id in self._effective:
+            self._effective.move_to_end(config_id)
+            cached = self._effective[config_id]
+            return copy.deepcopy(cached) if cached is not None else None
+        await self._load_chain(config_id)
+        result = effective_raw_config(config_id, self._nodes.get, self._base())
+        self._effective[config_id] = result
+        while len(self._effective) > self._cache_size:
+            self._effective.popitem(last=False)
+        return copy.deepcopy(result) if result is not None else None
+
+    # -- visibility ---------------------------------------------------------------------------
+
+    @staticmethod
+    def visible(doc_tenant: str | None, tenants: Collection[str] | None) -> bool:
+        """A config is visible if shared, or in the caller's tenants (None = everything)."""
+        return tenants is None or doc_tenant is None or doc_tenant in tenants
+
+    async def get(self, config_id: str, tenants: Collection[str] | None = None) -> dict[str, Any]:
+        """A visible config; NotFound otherwise."""
+        doc = await self.store.get(config_id)
+        if doc is None or not self.visible(doc.get("tenant_uuid"), tenants):
+            raise NotFound("No such resource")
+        return self._public(doc)
+
+    @staticmethod
+    def _public(doc: Mapping[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in doc.items() if k != "tenant_uuid"}
+
+    async def list(
+        self, selector: Selector, tenants: Collection[str] | None, page: Page | None
+    ) -> list[dict[str, Any]]:
+        """Visible configs matching the selector."""
+        docs = await self.store.query(selector, tenants=tenants, page=page)
+        return [self._public(d) for d in docs]
+
+    async def raw(self, config_id: str, tenants: Collection[str] | None = None) -> dict[str, Any]:
+        """The flattened raw config of a visible config."""
+        await self.get(config_id, tenants)
+        result = await self.effective(config_id)
+        if result is None:
+            raise NotFound("No such resource")
+        return result
+
+    # -- writes -------------------------------------------------------------------------------
+
+    async def _validate(self, body: object, *, config_id: str | None = None) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise InvalidInput("config: must be a JSON object")
+        # Other keys (label, configdevice, X_type…) are stored opaquely, as wazo clients expect.
+        doc = dict(body)
+        doc.pop("tenant_uuid", None)  # ownership comes from the caller, never the body
+        if config_id is not None:
+            doc["id"] = config_id
+        doc["id"] = validate_id(doc.get("id") or uuidlib.uuid4().hex, "config.id")
+        parents = doc.get("parent_ids")
+        if not isinstance(parents, list) or not all(isinstance(p, str) for p in parents):
+            raise InvalidInput("config.parent_ids: required, a list of config ids")
+        raw = doc.get("raw_config")
+        if not isinstance(raw, dict):
+            raise InvalidInput("config.raw_config: required, a JSON object")
+        doc["raw_config"] = validate_raw_config(raw, complete=False)
+        for key in ("deletable", "transient"):
+            if key in doc and not isinstance(doc[key], bool):
+                raise InvalidInput(f"config.{key}: must be true or false")
+        if "role" in doc and doc["role"] is not None and not isinstance(doc["role"], str):
+            raise InvalidInput("config.role: must be a string")
+        code = doc.get("provisioning_code")
+        if code not in (None, ""):
+            if not isinstance(code, str) or not code.isdigit() or not 2 <= len(code) <= 16:
+                raise InvalidInput("config.provisioning_code: 2 to 16 digits")
+        if doc.get("X_type") == "device":
+            doc = _strip_none(doc)
+        await self._check_parents(doc["id"], parents)
+        return doc
+
+    async def _check_parents(self, config_id: str, parents: list[str]) -> None:
+        await self._load_chain(config_id)
+        for parent in parents:
+            await self._load_chain(parent)
+
+        def lookup(cid: str) -> ConfigNode | None:
+            if cid == config_id:
+                return ConfigNode(cid, tuple(parents), {})
+            return self._nodes.get(cid)
+
+        check_parents(config_id, parents, lookup)
+
+    async def create(self, body: object, tenant_uuid: str | None) -> str:
+        """Create a config in a tenant (None = shared); returns its id."""
+        doc = await self._validate(body)
+        await self.store.insert(doc, tenant_uuid)
+        self.invalidate()
+        return str(doc["id"])
+
+    async def replace(
+        self,
+        config_id: str,
+        body: object,
+        tenants: Collection[str] | None,
+        *,
+        shared_writable: bool = True,
+    ) -> bool:
+        """Full replace; returns False when nothing changed."""
+        current = await self.store.get(config_id)
+        if current is None or not self.visible(current.get("tenant_uuid"), tenants):
+            raise NotFound("No such resource")
+        if current.get("tenant_uuid") is None and not shared_writable:
+            raise Forbidden(f"config {config_id!r} is shared: only the master tenant may change it")
+        doc = await self._validate(body, config_id=config_id)
+        if self._public(current) == doc:
+            return False
+        await self.store.replace(doc, current.get("tenant_uuid"))
+        self.invalidate()
+        return True
+
+    async def delete(
+        self, config_id: str, tenants: Collection[str] | None, *, shared_writable: bool = True
+    ) -> None:
+        """Delete a deletable config; Forbidden when deletable is false."""
+        current = await self.store.get(config_id)
+        if current is None or not self.visible(current.get("tenant_uuid"), tenants):
+            raise NotFound("No such resource")
+        if current.get("tenant_uuid") is None and not shared_writable:
+            raise Forbidden(f"config {config_id!r} is shared: only the master tenant may delete it")
+        if current.get("deletable", True) is False:
+            raise Forbidden(f"config {config_id!r} is not deletable")
+        await self.store.delete(config_id)
+        self.invalidate()
+
+    async def autocreate(self, tenant_uuid: str | None) -> str | None:
+        """A transient copy of the ``role: autocreate`` template; None when there is none."""
+        for tpl in await self.store.find_by_role("autocreate"):
+            lines = tpl.get("raw_config", {}).get("sip_lines", {})
+            if "1" not in lines:
+                continue
+            doc = {
+                "id": f"{tpl['id']}{uuidlib.uuid4().hex}",
+                "parent_ids": [tpl["id"]],
+                "raw_config": copy.deepcopy(tpl.get("raw_config", {})),
+                "transient": True,
+            }
+            await self.store.insert(doc, tenant_uuid)
+            self.invalidate()
+            return str(doc["id"])
+        return None
+
+    async def ensure_system(self, docs: Mapping[str, Mapping[str, Any]]) -> None:
+        """Create the system configs that do not exist yet (first start)."""
+        for config_id, doc in docs.items():
+            if await self.store.get(config_id) is None:
+                await self.store.insert(dict(doc, id=config_id), None)
+        self.invalidate()
+
+
+def _strip_none(doc: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in doc.items():
+        if value is None:
+            continue
+        out[key] = _strip_none(value) if isinstance(value, Mapping) else value
+    return out

@@ -1,0 +1,227 @@
+"""Devices: validation, tenant rules, plugin and config association.
+
+Tenant rules (wazo-provd's, with its holes closed):
+
+- a device created through the API lands in the caller's tenant (Wazo-Tenant or the token's);
+  ``is_new`` is true only in the master tenant;
+- a device auto-created by a phone request lands in the master tenant, or in the tenant whose
+  provisioning key the request carried, with ``is_new`` true either way;
+- a PUT on an ``is_new`` device by an authorised caller claims it for the caller's tenant;
+- a PUT on another device needs its tenant in the caller's subtree (else 404); a body
+  ``tenant_uuid`` may move it only within that subtree (upstream lets an ancestor set anything,
+  and answers 500 when it is missing).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Awaitable, Callable, Collection, Mapping
+from typing import Any
+
+from provisor.domain.raw_config import validate_raw_config
+from provisor.domain.selector import Selector
+from provisor.domain.values import new_id, normalize_ip, normalize_mac, validate_id
+from provisor.errors import InvalidInput, NotFound
+from provisor.plugins.loader import PluginSet
+from provisor.services.configs import ConfigService
+from provisor.store.documents import DeviceStore, Page
+from provisor.store.tenancy import TenantStore
+
+__all__ = ["DeviceService", "Listener", "validate_device"]
+
+Listener = Callable[[str, Mapping[str, Any]], Awaitable[None] | None]
+
+_STR_FIELDS = ("vendor", "model", "version", "sn", "uuid", "plugin", "config", "description")
+_COMPUTED = ("configured", "is_new", "tenant_uuid")
+
+
+def validate_device(body: object, *, device_id: str | None = None) -> dict[str, Any]:
+    """A normalised device document from a request body; InvalidInput names the bad field."""
+    if not isinstance(body, dict):
+        raise InvalidInput("device: must be a JSON object")
+    doc = dict(body)
+    if device_id is not None:
+        doc["id"] = device_id
+    doc["id"] = validate_id(doc.get("id") or new_id(), "device.id")
+    if doc.get("mac") is not None:
+        doc["mac"] = normalize_mac(doc["mac"])
+    if doc.get("ip") is not None:
+        doc["ip"] = normalize_ip(doc["ip"])
+    for key in _STR_FIELDS:
+        value = doc.get(key)
+        if value is not None and not isinstance(value, str):
+            raise InvalidInput(f"device.{key}: must be a string")
+    for key in ("plugin", "config"):
+        if doc.get(key):
+            validate_id(doc[key], f"device.{key}")
+    if doc.get("options") is not None and not isinstance(doc["options"], dict):
+        raise InvalidInput("device.options: must be a JSON object")
+    return doc
+
+
+class DeviceService:
+    """The device rules; the phone pipeline and the REST API both go through here."""
+
+    def __init__(
+        self,
+        store: DeviceStore,
+        configs: ConfigService,
+        plugins: PluginSet,
+        tenants: TenantStore,
+    ) -> None:
+        self.store = store
+        self.configs = configs
+        self.plugins = plugins
+        self.tenants = tenants
+        self.listeners: list[Listener] = []
+
+    @property
+    def master_uuid(self) -> str:
+        """The master tenant's uuid."""
+        master = self.tenants.master
+        if master is None:
+            raise RuntimeError("no master tenant: the store was not initialised")
+        return master.uuid
+
+    async def _emit(self, event: str, doc: Mapping[str, Any]) -> None:
+        for listener in self.listeners:
+            result = listener(event, doc)
+            if result is not None:
+                await result
+
+    async def is_configured(self, doc: Mapping[str, Any]) -> bool:
+        """A device is configured when its plugin is loaded and its config is complete."""
+        if self.plugins.get(doc.get("plugin")) is None or not doc.get("config"):
+            return False
+        raw = await self.configs.effective(doc["config"])
+        if raw is None:
+            return False
+        try:
+            validate_raw_config(raw, complete=True)
+        except InvalidInput:
+            return False
+        return True
+
+    # -- reads --------------------------------------------------------------------------------
+
+    async def get(self, device_id: str, tenants: Collection[str] | None = None) -> dict[str, Any]:
+        """A device in the caller's tenants; NotFound otherwise."""
+        doc = await self.store.get(device_id)
+        if doc is None or (tenants is not None and doc.get("tenant_uuid") not in tenants):
+            raise NotFound("No such resource")
+        return doc
+
+    async def list(
+        self, selector: Selector, tenants: Collection[str] | None, page: Page | None
+    ) -> list[dict[str, Any]]:
+        """Devices in the caller's tenants matching the selector."""
+        return await self.store.query(selector, tenants=tenants, page=page)
+
+    # -- writes -------------------------------------------------------------------------------
+
+    async def create(
+        self, body: object, tenant_uuid: str, *, added: str | None = None, is_new: bool | None = None
+    ) -> dict[str, Any]:
+        """Create a device in ``tenant_uuid``; returns the stored document."""
+        doc = validate_device(body)
+        for key in _COMPUTED:
+            doc.pop(key, None)
+        doc["tenant_uuid"] = tenant_uuid
+        doc["is_new"] = tenant_uuid == self.master_uuid if is_new is None else is_new
+        if added:
+            doc["added"] = added
+        doc["configured"] = await self.is_configured(doc)
+        await self.store.insert(doc, prov_token=secrets.token_urlsafe(24))
+        await self._emit("device_created", doc)
+        return doc
+
+    async def replace(
+        self,
+        device_id: str,
+        body: object,
+        *,
+        caller_tenant: str,
+        tenants: Collection[str] | None,
+    ) -> dict[str, Any]:
+        """PUT: full replace with the tenant rules of the module docstring."""
+        current = await self.store.get(device_id)
+        if current is None:
+            raise NotFound("No such resource")
+        doc = validate_device(body, device_id=device_id)
+        if current.get("is_new"):
+            tenant = caller_tenant
+        else:
+            if tenants is not None and current["tenant_uuid"] not in tenants:
+                raise NotFound("No such resource")
+            tenant = doc.get("tenant_uuid") or current["tenant_uuid"]
+            if not isinstance(tenant, str):
+                raise InvalidInput("device.tenant_uuid: must be a string")
+            if tenants is not None and tenant not in tenants:
+                raise InvalidInput(f"device.tenant_uuid: tenant {tenant!r} is not yours")
+        for key in _COMPUTED:
+            doc.pop(key, None)
+        doc["tenant_uuid"] = tenant
+        doc["is_new"] = tenant == self.master_uuid
+        if "added" in current and "added" not in doc:
+            doc["added"] = current["added"]
+        doc["configured"] = await self.is_configured(doc)
+        await self.store.replace(doc)
+        await self._emit("device_updated", doc)
+        return doc
+
+    async def save(self, doc: dict[str, Any]) -> dict[str, Any]:
+        """Store a device changed by the pipeline (configured recomputed)."""
+        doc["configured"] = await self.is_configured(doc)
+        await self.store.replace(doc)
+        await self._emit("device_updated", doc)
+        return doc
+
+    async def delete(self, device_id: str, tenants: Collection[str] | None) -> None:
+        """Delete a device, and its transient config when nothing else uses it."""
+        doc = await self.get(device_id, tenants)
+        await self.store.delete(device_id)
+        config_id = doc.get("config")
+        if config_id:
+            cfg = await self.configs.store.get(config_id)
+            if cfg and cfg.get("transient") and not await self.store.count(config=config_id):
+                await self.configs.store.delete(config_id)
+                self.configs.invalidate()
+        await self._emit("device_deleted", doc)
+
+    async def reconfigure(self, device_id: str, tenants: Collection[str] | None) -> None:
+        """Recompute a device's state; unknown or foreign ids are InvalidInput (upstream: 400)."""
+        doc = await self.store.get(device_id)
+        if doc is None or (tenants is not None and doc.get("tenant_uuid") not in tenants):
+            raise InvalidInput(f"invalid device ID {device_id!r}")
+        await self.save(doc)
+
+    async def unconfigure_plugin(self, plugin_id: str) -> int:
+        """Mark every device of an uninstalled plugin unconfigured."""
+        count = 0
+        for device_id in await self.store.ids_where(plugin=plugin_id):
+            doc = await self.store.get(device_id)
+            if doc and doc.get("configured"):
+                doc["configured"] = False
+                await self.store.replace(doc)
+                count += 1
+        return count
+
+    async def delete_tenant(self, tenant_uuid: str) -> int:
+        """Delete every device of a tenant."""
+        return await self.store.delete_tenant(tenant_uuid)
+
+    async def rotate_token(self, device_id: str, tenants: Collection[str] | None) -> str:
+        """Give a device a new provisioning token (the old one stops working)."""
+        await self.get(device_id, tenants)
+        token = secrets.token_urlsafe(24)
+        await self.store.set_token(device_id, token)
+        return token
+
+    async def token(self, device_id: str, tenants: Collection[str] | None) -> str:
+        """A device's current provisioning token (created if it has none)."""
+        await self.get(device_id, tenants)
+        token = await self.store.get_token(device_id)
+        if token is None:
+            token = secrets.token_urlsafe(24)
+            await self.store.set_token(device_id, token)
+        return token

@@ -1,0 +1,277 @@
+"""Settings: defaults that run, a YAML file, its ``conf.d/`` fragments, then the environment.
+
+Key names follow wazo-provd's ``config.yml`` where they mean the same thing
+(``general.http_auth_strategy``, ``general.advertised_http_url``, ``rest_api.port``…) so an
+operator's existing file mostly works. Precedence, lowest first: built-in defaults, the YAML
+file, ``conf.d/*.yml`` in name order (deep-merged), ``PROVISOR_<SECTION>__<KEY>`` variables and
+the short aliases in :data:`ENV_ALIASES`, then command-line options.
+A bad value fails at start-up with the key's dotted name.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from provisor.errors import InvalidInput
+
+__all__ = [
+    "ENV_ALIASES",
+    "AuthSettings",
+    "DatabaseSettings",
+    "GeneralSettings",
+    "ProvisioningSettings",
+    "RestApiSettings",
+    "Settings",
+    "default_data_dir",
+    "load_settings",
+]
+
+AuthStrategy = Literal["url_key", "device_token"] | None
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class GeneralSettings(_Section):
+    """wazo-provd's ``general`` section, with provisor's additions."""
+
+    data_dir: Path | None = None
+    advertised_http_url: str | None = None
+    """The URL phones use for HTTP; default http://<provisioning host>:<http port>."""
+    advertised_https_url: str | None = None
+    http_auth_strategy: AuthStrategy = None
+    http_proxied_trusted_proxies_count: int = Field(0, ge=0, le=16)
+    http_proxied_listen_interface: str | None = None
+    http_proxied_listen_port: int | None = Field(None, ge=0, le=65535)
+    tftp_port: int | None = Field(None, ge=0, le=65535)
+    plugin_server: str | None = None
+    verbose: bool = False
+    sync_service_type: Literal["none", "asterisk_ami", "sip"] = "sip"
+    base_raw_config: dict[str, Any] = Field(default_factory=dict)
+    plugin_dirs: list[Path] = Field(default_factory=list)
+    """Extra folders of plugins loaded as they are (development, tests), after installed ones."""
+
+
+class RestApiSettings(_Section):
+    """The REST API listener."""
+
+    ip: str = "127.0.0.1"
+    port: int = Field(8666, ge=0, le=65535)
+    max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024)
+
+
+class ProvisioningSettings(_Section):
+    """The phone-facing listeners and their defences."""
+
+    host: str = "127.0.0.1"
+    http_enabled: bool = True
+    http_port: int = Field(8667, ge=0, le=65535)
+    https_enabled: bool = False
+    https_port: int = Field(8443, ge=0, le=65535)
+    tls_certfile: Path | None = None
+    tls_keyfile: Path | None = None
+    tftp_enabled: bool = True
+    tftp_port: int = Field(6969, ge=0, le=65535)
+    tftp_max_blksize: int = Field(1468, ge=8, le=65464)
+    tftp_max_transfers: int = Field(2000, ge=1)
+    tftp_max_transfers_per_client: int = Field(64, ge=1)
+    auto_create: bool = True
+    auto_create_per_source: int = Field(50, ge=0)
+    """Devices one source address may auto-create per ``auto_create_window`` seconds."""
+    auto_create_window: float = Field(60.0, gt=0)
+    auto_create_max_total: int = Field(200_000, ge=0)
+    ban_threshold: int = Field(30, ge=1)
+    """Failed requests from one address within ``ban_window`` seconds before it is refused."""
+    ban_window: float = Field(60.0, gt=0)
+    ban_duration: float = Field(600.0, ge=0)
+    trace_size: int = Field(2000, ge=0)
+    security_log: Path | None = None
+    """fail2ban log (wazo-provd's line format); default <data_dir>/provisor-fail2ban.log."""
+
+
+class DatabaseSettings(_Section):
+    """Where the store lives; SQLite in the data directory unless a URL is given."""
+
+    url: str | None = None
+    echo: bool = False
+
+
+class AuthSettings(_Section):
+    """Who checks REST API tokens."""
+
+    backend: Literal["builtin", "wazo-auth"] = "builtin"
+    url: str | None = None
+    host: str = "localhost"
+    port: int = 9497
+    https: bool = False
+    prefix: str | None = None
+    key_file: Path | None = None
+    cache_ttl: float = Field(10.0, ge=0)
+    timeout: float = Field(3.0, gt=0)
+
+    def server_url(self) -> str:
+        """The wazo-auth base URL, from ``url`` or host/port/https/prefix."""
+        if self.url:
+            return self.url.rstrip("/")
+        scheme = "https" if self.https else "http"
+        return f"{scheme}://{self.host}:{self.port}{self.prefix or ''}"
+
+
+class Settings(_Section):
+    """Every setting of provisor."""
+
+    model_config = ConfigDict(extra="ignore", validate_assignment=True)
+
+    general: GeneralSettings = Field(default_factory=GeneralSettings)
+    rest_api: RestApiSettings = Field(default_factory=RestApiSettings)
+    provisioning: ProvisioningSettings = Field(default_factory=ProvisioningSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    plugin_config: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @property
+    def data_dir(self) -> Path:
+        """The data directory (database, plugins, firmware, logs)."""
+        return self.general.data_dir or default_data_dir()
+
+    @property
+    def database_url(self) -> str:
+        """SQLAlchemy async URL of the store."""
+        url = self.database.url or f"sqlite+aiosqlite:///{self.data_dir / 'provisor.db'}"
+        if url.startswith("postgresql://") or url.startswith("postgres://"):
+            url = "postgresql+asyncpg://" + url.split("://", 1)[1]
+        if url.startswith("sqlite:///"):
+            url = "sqlite+aiosqlite:///" + url[len("sqlite:///") :]
+        return url
+
+    @property
+    def phone_http_port(self) -> int:
+        """The phone HTTP port (wazo's http_proxied_listen_port wins when set)."""
+        port = self.general.http_proxied_listen_port
+        return self.provisioning.http_port if port is None else port
+
+    @property
+    def phone_host(self) -> str:
+        """The address the phone listeners bind."""
+        return self.general.http_proxied_listen_interface or self.provisioning.host
+
+    @property
+    def tftp_port(self) -> int:
+        """The TFTP port (wazo's general.tftp_port wins when set)."""
+        port = self.general.tftp_port
+        return self.provisioning.tftp_port if port is None else port
+
+    @property
+    def advertised_http_url(self) -> str:
+        """The URL base phones are told to use over HTTP."""
+        url = self.general.advertised_http_url
+        return (url or f"http://{self.phone_host}:{self.phone_http_port}").rstrip("/")
+
+    @property
+    def security_log(self) -> Path:
+        """The fail2ban-compatible security log file."""
+        return self.provisioning.security_log or self.data_dir / "provisor-fail2ban.log"
+
+
+#: Short environment variables, beside the generic PROVISOR_<SECTION>__<KEY> form.
+ENV_ALIASES: Mapping[str, str] = {
+    "PROVISOR_DATA_DIR": "general.data_dir",
+    "PROVISOR_HTTP_AUTH_STRATEGY": "general.http_auth_strategy",
+    "PROVISOR_ADVERTISED_HTTP_URL": "general.advertised_http_url",
+    "PROVISOR_DATABASE_URL": "database.url",
+    "PROVISOR_AUTH_BACKEND": "auth.backend",
+    "PROVISOR_WAZO_AUTH_URL": "auth.url",
+    "PROVISOR_WAZO_AUTH_KEY_FILE": "auth.key_file",
+    "PROVISOR_PLUGIN_SERVER": "general.plugin_server",
+}
+
+
+def default_data_dir() -> Path:
+    """``$PROVISOR_DATA_DIR``, else ``~/.local/share/provisor``, else ``./var``."""
+    home = os.environ.get("HOME")
+    if home and Path(home).is_dir() and os.access(home, os.W_OK):
+        return Path(home) / ".local" / "share" / "provisor"
+    return Path.cwd() / "var"
+
+
+def _deep_merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"settings: cannot read {path}: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise InvalidInput(f"settings: {path} must hold a mapping at the top level")
+    return data
+
+
+def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
+    node = data
+    *parents, last = dotted.split(".")
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[last] = value
+
+
+def _env_value(raw: str) -> Any:
+    if raw.lower() in ("null", "none", ""):
+        return None
+    try:
+        return yaml.safe_load(raw)
+    except yaml.YAMLError:
+        return raw
+
+
+def load_settings(
+    config_file: Path | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Build the settings from the file, its conf.d, the environment and dotted overrides."""
+    env = os.environ if environ is None else environ
+    data: dict[str, Any] = {}
+    if config_file is None and env.get("PROVISOR_CONFIG"):
+        config_file = Path(env["PROVISOR_CONFIG"])
+    if config_file is not None:
+        if not config_file.is_file():
+            raise InvalidInput(f"settings: config file {config_file} does not exist")
+        data = _read_yaml(config_file)
+        conf_d = config_file.parent / "conf.d"
+        if conf_d.is_dir():
+            for fragment in sorted(conf_d.glob("*.yml")) + sorted(conf_d.glob("*.yaml")):
+                data = _deep_merge(data, _read_yaml(fragment))
+    for name, raw in env.items():
+        if name in ENV_ALIASES:
+            _set_dotted(data, ENV_ALIASES[name], _env_value(raw))
+        elif name.startswith("PROVISOR_") and "__" in name:
+            dotted = name[len("PROVISOR_") :].lower().replace("__", ".")
+            _set_dotted(data, dotted, _env_value(raw))
+    for dotted, value in (overrides or {}).items():
+        if value is not None:
+            _set_dotted(data, dotted, value)
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise InvalidInput(f"settings: {problems}") from None

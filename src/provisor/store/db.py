@@ -1,0 +1,71 @@
+"""The database engine and its migrations.
+
+SQLite (the embedded default) and PostgreSQL share one code path. SQLite runs in WAL mode with
+``synchronous=NORMAL`` so phones' reads never wait on a writer, and with foreign keys on.
+Migrations are Alembic's, run at start-up on provisor's own connection.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, event
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+__all__ = ["create_engine", "migrate"]
+
+_MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
+    """An async engine for ``url``, tuned for the dialect."""
+    kwargs: dict[str, Any] = {"echo": echo}
+    if url.startswith("sqlite"):
+        path = url.split(":///", 1)[1] if ":///" in url else ""
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        kwargs["connect_args"] = {"timeout": 30}
+    else:
+        kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
+    engine = create_async_engine(url, **kwargs)
+    if url.startswith("sqlite"):
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+def _alembic_config(connection: Connection) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(_MIGRATIONS))
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+def _upgrade(connection: Connection) -> None:
+    command.upgrade(_alembic_config(connection), "head")
+
+
+async def migrate(engine: AsyncEngine) -> None:
+    """Bring the schema to the latest revision (idempotent)."""
+    async with engine.begin() as conn:
+        await conn.run_sync(_upgrade)
+
+
+def _revision(connection: Connection, message: str) -> None:  # pragma: no cover - dev tool
+    command.revision(_alembic_config(connection), message=message, autogenerate=True)
+
+
+async def make_revision(engine: AsyncEngine, message: str) -> None:  # pragma: no cover
+    """Developer tool: autogenerate a migration against an up-to-date database."""
+    async with engine.begin() as conn:
+        await conn.run_sync(_revision, message)

@@ -1,0 +1,404 @@
+"""Device and config documents in the store.
+
+Each write is one transaction: a device or config row and, for configs, its parent links change
+together or not at all. Lookups by mac, ip, sn, uuid, tenant, plugin and config use indexes;
+a q selector is pre-filtered in SQL on those columns and finished in Python on the documents.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from provisor.domain.selector import Selector, get_path, sort_key
+from provisor.errors import Conflict
+from provisor.store.tables import config_parents, configs, devices
+
+__all__ = ["ConfigStore", "DeviceStore", "Page"]
+
+DEVICE_INDEXED = ("id", "tenant_uuid", "mac", "ip", "sn", "uuid", "plugin", "config")
+CONFIG_INDEXED = ("id", "tenant_uuid", "role")
+
+
+class Page:
+    """Sorting, paging and projection parameters of a list call."""
+
+    def __init__(
+        self,
+        *,
+        skip: int = 0,
+        limit: int | None = None,
+        sort: tuple[str, bool] | None = None,
+    ) -> None:
+        self.skip = skip
+        self.limit = limit
+        self.sort = sort
+
+
+def _apply_page(docs: list[dict[str, Any]], page: Page | None) -> list[dict[str, Any]]:
+    if page is None:
+        return docs
+    if page.sort is not None:
+        key, desc = page.sort
+        docs.sort(key=lambda d: sort_key(get_path(d, key)), reverse=desc)
+    end = None if page.limit is None else page.skip + page.limit
+    return docs[page.skip : end]
+
+
+def _config_doc(row: Any) -> dict[str, Any]:
+    doc = dict(row.doc)
+    doc["tenant_uuid"] = row.tenant_uuid
+    return doc
+
+
+def _device_row(doc: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "id": doc["id"],
+        "tenant_uuid": doc["tenant_uuid"],
+        "mac": doc.get("mac"),
+        "ip": doc.get("ip"),
+        "sn": doc.get("sn"),
+        "uuid": doc.get("uuid"),
+        "plugin": doc.get("plugin"),
+        "config": doc.get("config"),
+        "is_new": bool(doc.get("is_new")),
+        "doc": dict(doc),
+    }
+
+
+class DeviceStore:
+    """Device rows: whole document in JSON, looked-up fields in indexed columns."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def get(self, device_id: str) -> dict[str, Any] | None:
+        """The device document, or None."""
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(select(devices.c.doc).where(devices.c.id == device_id))
+            ).first()
+        return dict(row.doc) if row else None
+
+    async def get_with_rev(self, device_id: str) -> tuple[dict[str, Any], int] | None:
+        """The device document and its revision, or None."""
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(devices.c.doc, devices.c.rev).where(devices.c.id == device_id)
+                )
+            ).first()
+        return (dict(row.doc), row.rev) if row else None
+
+    async def find_one(self, **where: Any) -> dict[str, Any] | None:
+        """The first device whose indexed columns equal the given values."""
+        stmt = select(devices.c.doc)
+        for key, value in where.items():
+            stmt = stmt.where(devices.c[key] == value)
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(stmt.limit(1))).first()
+        return dict(row.doc) if row else None
+
+    async def find_all(self, limit: int = 50, **where: Any) -> list[dict[str, Any]]:
+        """Devices whose indexed columns equal the given values (bounded)."""
+        stmt = select(devices.c.doc)
+        for key, value in where.items():
+            stmt = stmt.where(devices.c[key] == value)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(stmt.limit(limit))).all()
+        return [dict(r.doc) for r in rows]
+
+    async def find_by_token(self, token: str) -> dict[str, Any] | None:
+        """The device whose per-device provisioning token is ``token``."""
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(select(devices.c.doc).where(devices.c.prov_token == token))
+            ).first()
+        return dict(row.doc) if row else None
+
+    async def query(
+        self,
+        selector: Selector,
+        *,
+        tenants: Collection[str] | None = None,
+        page: Page | None = None,
+    ) -> list[dict[str, Any]]:
+        """Devices matching the selector within the tenants, sorted and paged."""
+        stmt = select(devices.c.doc)
+        if tenants is not None:
+            stmt = stmt.where(devices.c.tenant_uuid.in_(list(tenants)))
+        for key, values in selector.index_hints(DEVICE_INDEXED).items():
+            stmt = stmt.where(devices.c[key].in_(values))
+        if page is not None and page.sort is None and selector.is_empty:
+            stmt = stmt.order_by(devices.c.id).offset(page.skip)
+            if page.limit is not None:
+                stmt = stmt.limit(page.limit)
+            page = None
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(stmt)).all()
+        docs = [dict(r.doc) for r in rows]
+        if not selector.is_empty:
+            docs = [d for d in docs if selector.matches(d)]
+        return _apply_page(docs, page)
+
+    async def count(self, **where: Any) -> int:
+        """How many devices have the given indexed values."""
+        stmt = select(func.count()).select_from(devices)
+        for key, value in where.items():
+            stmt = stmt.where(devices.c[key] == value)
+        async with self.engine.connect() as conn:
+            return int((await conn.execute(stmt)).scalar_one())
+
+    async def insert(self, doc: Mapping[str, Any], *, prov_token: str | None = None) -> None:
+        """Insert a new device; Conflict if the id exists."""
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(insert(devices).values(**_device_row(doc), prov_token=prov_token))
+        except IntegrityError:
+            raise Conflict(f"device {doc['id']!r} already exists") from None
+
+    async def insert_many(self, docs: Sequence[Mapping[str, Any]]) -> None:
+        """Insert many devices in one transaction (bulk import)."""
+        if not docs:
+            return
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(insert(devices), [_device_row(d) for d in docs])
+        except IntegrityError as exc:
+            raise Conflict(f"bulk insert refused: {exc.orig}") from None
+
+    async def replace(self, doc: Mapping[str, Any], *, conn: AsyncConnection | None = None) -> int:
+        """Replace a device document; returns the new revision (0 if it does not exist)."""
+        stmt = (
+            update(devices)
+            .where(devices.c.id == doc["id"])
+            .values(**_device_row(doc), rev=devices.c.rev + 1)
+            .returning(devices.c.rev)
+        )
+        if conn is not None:
+            row = (await conn.execute(stmt)).first()
+        else:
+            async with self.engine.begin() as c:
+                row = (await c.execute(stmt)).first()
+        return int(row.rev) if row else 0
+
+    async def set_token(self, device_id: str, token: str | None) -> None:
+        """Set (or clear) a device's per-device provisioning token."""
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(devices)
+                .where(devices.c.id == device_id)
+                .values(prov_token=token, rev=devices.c.rev + 1)
+            )
+
+    async def get_token(self, device_id: str) -> str | None:
+        """A device's per-device provisioning token."""
+        async with self.engine.connect() as conn:
+            return (
+                await conn.execute(
+                    select(devices.c.prov_token).where(devices.c.id == device_id)
+                )
+            ).scalar_one_or_none()
+
+    async def clear_ip(self, ip: str, except_id: str) -> list[str]:
+        """Remove ``ip`` from every other device holding it; returns their ids."""
+        async with self.engine.begin() as conn:
+            rows = (
+                await conn.execute(
+                    select(devices.c.doc).where(devices.c.ip == ip, devices.c.id != except_id)
+                )
+            ).all()
+            for row in rows:
+                doc = dict(row.doc)
+                doc.pop("ip", None)
+                await self.replace(doc, conn=conn)
+        return [r.doc["id"] for r in rows]
+
+    async def delete(self, device_id: str) -> bool:
+        """Delete a device; True if it existed."""
+        async with self.engine.begin() as conn:
+            result = await conn.execute(delete(devices).where(devices.c.id == device_id))
+        return bool(result.rowcount)
+
+    async def delete_tenant(self, tenant_uuid: str) -> int:
+        """Delete every device of a tenant; returns how many."""
+        async with self.engine.begin() as conn:
+            result = await conn.execute(delete(devices).where(devices.c.tenant_uuid == tenant_uuid))
+        return int(result.rowcount or 0)
+
+    async def ids_where(self, **where: Any) -> list[str]:
+        """Ids of the devices with the given indexed values."""
+        stmt = select(devices.c.id)
+        for key, value in where.items():
+            if isinstance(value, (list, tuple, set, frozenset)):
+                stmt = stmt.where(devices.c[key].in_(list(value)))
+            else:
+                stmt = stmt.where(devices.c[key] == value)
+        async with self.engine.connect() as conn:
+            return [r.id for r in (await conn.execute(stmt)).all()]
+
+
+class ConfigStore:
+    """Config rows and their ordered parent links."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def get(self, config_id: str) -> dict[str, Any] | None:
+        """The config document, or None."""
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(configs.c.doc, configs.c.tenant_uuid).where(configs.c.id == config_id)
+                )
+            ).first()
+        return _config_doc(row) if row else None
+
+    async def get_many(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """Config documents by id, for the ids that exist."""
+        wanted = list(set(ids))
+        if not wanted:
+            return {}
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(select(configs.c.doc).where(configs.c.id.in_(wanted)))).all()
+        return {r.doc["id"]: dict(r.doc) for r in rows}
+
+    async def all_nodes(self) -> list[tuple[str, tuple[str, ...], dict[str, Any], int]]:
+        """Every config as (id, parent_ids, raw_config, rev): the inheritance graph."""
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(select(configs.c.doc, configs.c.rev))).all()
+        return [
+            (r.doc["id"], tuple(r.doc.get("parent_ids", ())), r.doc.get("raw_config", {}), r.rev)
+            for r in rows
+        ]
+
+    async def query(
+        self,
+        selector: Selector,
+        *,
+        tenants: Collection[str] | None = None,
+        include_system: bool = True,
+        page: Page | None = None,
+    ) -> list[dict[str, Any]]:
+        """Configs matching the selector, within the tenants (plus system configs)."""
+        stmt = select(configs.c.doc, configs.c.tenant_uuid)
+        if tenants is not None:
+            cond = configs.c.tenant_uuid.in_(list(tenants))
+            if include_system:
+                cond = cond | configs.c.tenant_uuid.is_(None)
+            stmt = stmt.where(cond)
+        for key, values in selector.index_hints(CONFIG_INDEXED).items():
+            stmt = stmt.where(configs.c[key].in_(values))
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(stmt)).all()
+        docs = [_config_doc(r) for r in rows]
+        if not selector.is_empty:
+            docs = [d for d in docs if selector.matches(d)]
+        return _apply_page(docs, page)
+
+    async def children(self, config_id: str) -> list[str]:
+        """Ids of the configs that name ``config_id`` as a parent."""
+        async with self.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(config_parents.c.child_id).where(config_parents.c.parent_id == config_id)
+                )
+            ).all()
+        return [r.child_id for r in rows]
+
+    async def find_by_code(self, tenant_uuid: str | None, code: str) -> dict[str, Any] | None:
+        """The config carrying a provisioning code in a tenant."""
+        stmt = select(configs.c.doc).where(configs.c.provisioning_code == code)
+        stmt = stmt.where(
+            configs.c.tenant_uuid.is_(None)
+            if tenant_uuid is None
+            else configs.c.tenant_uuid == tenant_uuid
+        )
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(stmt)).first()
+        return dict(row.doc) if row else None
+
+    async def find_by_role(self, role: str) -> list[dict[str, Any]]:
+        """Configs with the given role (e.g. ``autocreate``)."""
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(select(configs.c.doc).where(configs.c.role == role))).all()
+        return [dict(r.doc) for r in rows]
+
+    @staticmethod
+    def _row(doc: Mapping[str, Any], tenant_uuid: str | None) -> dict[str, Any]:
+        return {
+            "id": doc["id"],
+            "tenant_uuid": tenant_uuid,
+            "role": doc.get("role"),
+            "provisioning_code": doc.get("provisioning_code") or None,
+            "doc": {k: v for k, v in doc.items() if k != "tenant_uuid"},
+        }
+
+    async def _write_parents(self, conn: AsyncConnection, doc: Mapping[str, Any]) -> None:
+        await conn.execute(delete(config_parents).where(config_parents.c.child_id == doc["id"]))
+        links = [
+            {"child_id": doc["id"], "position": i, "parent_id": p}
+            for i, p in enumerate(doc.get("parent_ids", ()))
+        ]
+        if links:
+            await conn.execute(insert(config_parents), links)
+
+    async def insert(self, doc: Mapping[str, Any], tenant_uuid: str | None) -> None:
+        """Insert a config and its parent links atomically; Conflict on a duplicate."""
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(insert(configs).values(**self._row(doc, tenant_uuid)))
+                await self._write_parents(conn, doc)
+        except IntegrityError as exc:
+            if "provisioning_code" in str(exc.orig) or "uq_configs_tenant_code" in str(exc.orig):
+                raise Conflict("provisioning_code is already used in this tenant") from None
+            raise Conflict(f"config {doc['id']!r} already exists") from None
+
+    async def replace(self, doc: Mapping[str, Any], tenant_uuid: str | None) -> bool:
+        """Replace a config and its parent links atomically; False if it does not exist."""
+        try:
+            async with self.engine.begin() as conn:
+                result = await conn.execute(
+                    update(configs)
+                    .where(configs.c.id == doc["id"])
+                    .values(**self._row(doc, tenant_uuid), rev=configs.c.rev + 1)
+                )
+                if not result.rowcount:
+                    return False
+                await self._write_parents(conn, doc)
+        except IntegrityError:
+            raise Conflict("provisioning_code is already used in this tenant") from None
+        return True
+
+    async def delete(self, config_id: str) -> bool:
+        """Delete a config (its parent links go with it); True if it existed."""
+        async with self.engine.begin() as conn:
+            await conn.execute(delete(config_parents).where(config_parents.c.child_id == config_id))
+            result = await conn.execute(delete(configs).where(configs.c.id == config_id))
+        return bool(result.rowcount)
+
+    async def tenant_of(self, config_id: str) -> tuple[bool, str | None]:
+        """(exists, tenant_uuid) of a config; tenant None for system configs."""
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(select(configs.c.tenant_uuid).where(configs.c.id == config_id))
+            ).first()
+        return (row is not None, row.tenant_uuid if row else None)
+
+    async def delete_tenant(self, tenant_uuid: str) -> int:
+        """Delete every config of a tenant."""
+        async with self.engine.begin() as conn:
+            ids = [
+                r.id
+                for r in (
+                    await conn.execute(select(configs.c.id).where(configs.c.tenant_uuid == tenant_uuid))
+                ).all()
+            ]
+            if ids:
+                await conn.execute(delete(config_parents).where(config_parents.c.child_id.in_(ids)))
+                await conn.execute(delete(configs).where(configs.c.id.in_(ids)))
+        return len(ids)

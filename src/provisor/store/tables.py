@@ -1,0 +1,146 @@
+"""The tables of the store (SQLAlchemy Core).
+
+Devices and configs keep their whole wazo-provd document in a JSON column, so clients can
+store the free-form keys they do today, and copy the fields that are looked up into indexed
+columns (mac, ip, sn, uuid, tenant, config, plugin). A ``rev`` column counts writes: the render
+cache keys on it, so a response is never stale and nothing is re-rendered up front.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+)
+
+__all__ = [
+    "config_parents",
+    "configs",
+    "devices",
+    "metadata",
+    "operations",
+    "params",
+    "template_overrides",
+    "tenants",
+    "tokens",
+]
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+tenants = Table(
+    "tenants",
+    metadata,
+    Column("uuid", String(64), primary_key=True),
+    Column("name", String(255), nullable=False, default=""),
+    Column("parent_uuid", String(64), nullable=True, index=True),
+    Column("is_master", Boolean, nullable=False, default=False),
+    Column("provisioning_key", String(256), nullable=True, unique=True),
+    Column("tftp_enabled", Boolean, nullable=False, default=True),
+    Column("created_at", DateTime(timezone=True), server_default=func.now()),
+)
+
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("tenant_uuid", String(64), nullable=False, index=True),
+    Column("acl", JSON, nullable=False),
+    Column("description", String(255), nullable=False, default=""),
+    Column("created_at", DateTime(timezone=True), server_default=func.now()),
+)
+
+devices = Table(
+    "devices",
+    metadata,
+    Column("id", String(128), primary_key=True),
+    Column("tenant_uuid", String(64), nullable=False, index=True),
+    Column("mac", String(17), nullable=True, index=True),
+    Column("ip", String(45), nullable=True, index=True),
+    Column("sn", String(128), nullable=True, index=True),
+    Column("uuid", String(128), nullable=True, index=True),
+    Column("plugin", String(128), nullable=True, index=True),
+    Column("config", String(128), nullable=True, index=True),
+    Column("is_new", Boolean, nullable=False, default=False),
+    Column("prov_token", String(64), nullable=True, unique=True),
+    Column("doc", JSON, nullable=False),
+    Column("rev", Integer, nullable=False, default=1),
+)
+
+configs = Table(
+    "configs",
+    metadata,
+    Column("id", String(128), primary_key=True),
+    Column("tenant_uuid", String(64), nullable=True, index=True),
+    Column("role", String(64), nullable=True, index=True),
+    Column("provisioning_code", String(64), nullable=True),
+    Column("doc", JSON, nullable=False),
+    Column("rev", Integer, nullable=False, default=1),
+    UniqueConstraint("tenant_uuid", "provisioning_code", name="uq_configs_tenant_code"),
+)
+
+config_parents = Table(
+    "config_parents",
+    metadata,
+    Column(
+        "child_id",
+        String(128),
+        ForeignKey("configs.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("position", Integer, primary_key=True),
+    Column("parent_id", String(128), nullable=False),
+    Index("ix_config_parents_parent_id", "parent_id"),
+)
+
+params = Table(
+    "params",
+    metadata,
+    Column("tenant_uuid", String(64), primary_key=True),  # "" for global parameters
+    Column("name", String(64), primary_key=True),
+    Column("value", JSON, nullable=True),
+)
+
+operations = Table(
+    "operations",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(64), nullable=False),
+    Column("tenant_uuid", String(64), nullable=True),
+    Column("status", Text, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+template_overrides = Table(
+    "template_overrides",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("tenant_uuid", String(64), nullable=False),
+    Column("plugin_id", String(128), nullable=False),
+    Column("scope", String(16), nullable=False),  # tenant | model | device
+    Column("target", String(128), nullable=False, default=""),
+    Column("name", String(255), nullable=False),
+    Column("source", Text, nullable=False),
+    UniqueConstraint(
+        "tenant_uuid", "plugin_id", "scope", "target", "name", name="uq_template_overrides_key"
+    ),
+)

@@ -1,0 +1,319 @@
+"""Tenants, API tokens, parameters and template overrides in the store.
+
+Tenants are few (hundreds), read on every request and changed rarely, so the whole tree and the
+provisioning-key index are loaded into memory and refreshed after each write: key → tenant is a
+dict lookup, not a scan.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid as uuidlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from provisor.errors import Conflict, InvalidInput, NotFound
+from provisor.store.tables import params, template_overrides, tenants, tokens
+
+__all__ = ["ParamStore", "Tenant", "TenantStore", "TokenRow", "TokenStore", "hash_token"]
+
+
+def hash_token(token: str) -> str:
+    """The stored form of an API token (sha256 hex)."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Tenant:
+    """A tenant and its provisioning settings."""
+
+    uuid: str
+    name: str
+    parent_uuid: str | None
+    is_master: bool
+    provisioning_key: str | None
+    tftp_enabled: bool
+
+
+class TenantStore:
+    """The tenant tree, cached in memory."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._by_uuid: dict[str, Tenant] = {}
+        self._by_key: dict[str, Tenant] = {}
+        self._children: dict[str, list[str]] = {}
+        self.generation = 0
+
+    async def load(self) -> None:
+        """(Re)load the tree and the key index from the database."""
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(select(tenants))).all()
+        by_uuid = {
+            r.uuid: Tenant(
+                r.uuid, r.name, r.parent_uuid, r.is_master, r.provisioning_key, r.tftp_enabled
+            )
+            for r in rows
+        }
+        children: dict[str, list[str]] = {}
+        for t in by_uuid.values():
+            if t.parent_uuid:
+                children.setdefault(t.parent_uuid, []).append(t.uuid)
+        self._by_uuid = by_uuid
+        self._by_key = {t.provisioning_key: t for t in by_uuid.values() if t.provisioning_key}
+        self._children = children
+        self.generation += 1
+
+    def get(self, tenant_uuid: str | None) -> Tenant | None:
+        """A tenant by uuid."""
+        return self._by_uuid.get(tenant_uuid) if tenant_uuid else None
+
+    def by_key(self, key: str) -> Tenant | None:
+        """The tenant whose provisioning key is ``key`` (O(1))."""
+        return self._by_key.get(key)
+
+    def all(self) -> list[Tenant]:
+        """Every tenant."""
+        return list(self._by_uuid.values())
+
+    @property
+    def master(self) -> Tenant | None:
+        """The master (root) tenant."""
+        return next((t for t in self._by_uuid.values() if t.is_master), None)
+
+    def subtree(self, tenant_uuid: str) -> set[str]:
+        """``tenant_uuid`` and every tenant below it."""
+        out: set[str] = set()
+        stack = [tenant_uuid]
+        while stack:
+            cur = stack.pop()
+            if cur in out:
+                continue
+            out.add(cur)
+            stack.extend(self._children.get(cur, ()))
+        return out
+
+    async def create(
+        self,
+        name: str,
+        *,
+        parent_uuid: str | None = None,
+        is_master: bool = False,
+        tenant_uuid: str | None = None,
+    ) -> Tenant:
+        """Create a tenant (under ``parent_uuid``, default the master)."""
+        if not is_master:
+            if parent_uuid is None:
+                master = self.master
+                parent_uuid = master.uuid if master else None
+            elif parent_uuid not in self._by_uuid:
+                raise NotFound(f"parent tenant {parent_uuid!r} does not exist")
+        new_uuid = tenant_uuid or str(uuidlib.uuid4())
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(
+                    insert(tenants).values(
+                        uuid=new_uuid,
+                        name=name,
+                        parent_uuid=parent_uuid,
+                        is_master=is_master,
+                        tftp_enabled=True,
+                    )
+                )
+        except IntegrityError:
+            raise Conflict(f"tenant {new_uuid!r} already exists") from None
+        await self.load()
+        tenant = self.get(new_uuid)
+        assert tenant is not None
+        return tenant
+
+    async def ensure(self, tenant_uuid: str, parent_uuid: str | None = None) -> Tenant:
+        """The tenant, created on first sight (tenants known only to wazo-auth)."""
+        tenant = self.get(tenant_uuid)
+        if tenant is not None:
+            return tenant
+        try:
+            return await self.create(tenant_uuid, parent_uuid=parent_uuid, tenant_uuid=tenant_uuid)
+        except Conflict:
+            await self.load()
+            found = self.get(tenant_uuid)
+            assert found is not None
+            return found
+
+    async def set_key(self, tenant_uuid: str, key: str | None) -> None:
+        """Set or clear a tenant's provisioning key; unique across tenants."""
+        owner = self._by_key.get(key) if key else None
+        if owner is not None and owner.uuid != tenant_uuid:
+            raise InvalidInput("another tenant already uses this provisioning key.")
+        try:
+            async with self.engine.begin() as conn:
+                result = await conn.execute(
+                    update(tenants)
+                    .where(tenants.c.uuid == tenant_uuid)
+                    .values(provisioning_key=key)
+                )
+        except IntegrityError:
+            raise InvalidInput("another tenant already uses this provisioning key.") from None
+        if not result.rowcount:
+            await self.ensure(tenant_uuid)
+            await self.set_key(tenant_uuid, key)
+            return
+        await self.load()
+
+    async def set_tftp(self, tenant_uuid: str, enabled: bool) -> None:
+        """Allow or refuse TFTP provisioning for a tenant's devices."""
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(tenants).where(tenants.c.uuid == tenant_uuid).values(tftp_enabled=enabled)
+            )
+        await self.load()
+
+    async def delete(self, tenant_uuid: str) -> bool:
+        """Delete a tenant row (its devices and configs are the caller's to delete)."""
+        async with self.engine.begin() as conn:
+            result = await conn.execute(delete(tenants).where(tenants.c.uuid == tenant_uuid))
+        await self.load()
+        return bool(result.rowcount)
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRow:
+    """A built-in API token (its hash only)."""
+
+    id: int
+    tenant_uuid: str
+    acl: tuple[str, ...]
+    description: str
+
+
+class TokenStore:
+    """Built-in API tokens, stored hashed."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def add(self, token: str, tenant_uuid: str, acl: list[str], description: str = "") -> None:
+        """Store a new token (hashed)."""
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                insert(tokens).values(
+                    token_hash=hash_token(token),
+                    tenant_uuid=tenant_uuid,
+                    acl=list(acl),
+                    description=description,
+                )
+            )
+
+    async def lookup(self, token: str) -> TokenRow | None:
+        """The token's row, by its hash."""
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(select(tokens).where(tokens.c.token_hash == hash_token(token)))
+            ).first()
+        if row is None:
+            return None
+        return TokenRow(row.id, row.tenant_uuid, tuple(row.acl), row.description)
+
+    async def revoke(self, token: str) -> bool:
+        """Delete a token; True if it existed."""
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                delete(tokens).where(tokens.c.token_hash == hash_token(token))
+            )
+        return bool(result.rowcount)
+
+
+class ParamStore:
+    """Parameters (global under tenant "", or per tenant) and template overrides."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._cache: dict[tuple[str, str], Any] | None = None
+        self.generation = 0
+
+    async def _load(self) -> dict[tuple[str, str], Any]:
+        if self._cache is None:
+            async with self.engine.connect() as conn:
+                rows = (await conn.execute(select(params))).all()
+            self._cache = {(r.tenant_uuid, r.name): r.value for r in rows}
+        return self._cache
+
+    async def get(self, name: str, tenant_uuid: str = "") -> Any:
+        """A parameter's value, or None."""
+        return (await self._load()).get((tenant_uuid, name))
+
+    async def set(self, name: str, value: Any, tenant_uuid: str = "") -> None:
+        """Set (None deletes) a parameter."""
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                delete(params).where(params.c.tenant_uuid == tenant_uuid, params.c.name == name)
+            )
+            if value is not None:
+                await conn.execute(
+                    insert(params).values(tenant_uuid=tenant_uuid, name=name, value=value)
+                )
+        self._cache = None
+        self.generation += 1
+
+    async def overrides_for(
+        self, tenant_uuid: str, plugin_id: str, model: str | None, device_id: str | None
+    ) -> dict[str, str]:
+        """Template overrides for a device: tenant, then model, then device (most specific wins)."""
+        async with self.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(template_overrides).where(
+                        template_overrides.c.tenant_uuid == tenant_uuid,
+                        template_overrides.c.plugin_id == plugin_id,
+                    )
+                )
+            ).all()
+        order = {"tenant": 0, "model": 1, "device": 2}
+        out: dict[str, str] = {}
+        for r in sorted(rows, key=lambda r: order.get(r.scope, 9)):
+            if r.scope == "tenant" or (r.scope == "model" and r.target == model) or (
+                r.scope == "device" and r.target == device_id
+            ):
+                out[r.name] = r.source
+        return out
+
+    async def list_overrides(self, tenant_uuid: str, plugin_id: str) -> list[dict[str, Any]]:
+        """Every override of a plugin in a tenant."""
+        async with self.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(template_overrides).where(
+                        template_overrides.c.tenant_uuid == tenant_uuid,
+                        template_overrides.c.plugin_id == plugin_id,
+                    )
+                )
+            ).all()
+        return [
+            {"scope": r.scope, "target": r.target, "name": r.name, "source": r.source} for r in rows
+        ]
+
+    async def put_override(self, row: Mapping[str, str]) -> None:
+        """Create or replace one template override."""
+        key = {k: row[k] for k in ("tenant_uuid", "plugin_id", "scope", "target", "name")}
+        async with self.engine.begin() as conn:
+            stmt = delete(template_overrides)
+            for k, v in key.items():
+                stmt = stmt.where(template_overrides.c[k] == v)
+            await conn.execute(stmt)
+            await conn.execute(insert(template_overrides).values(**key, source=row["source"]))
+        self.generation += 1
+
+    async def delete_override(self, key: Mapping[str, str]) -> bool:
+        """Delete one template override; True if it existed."""
+        stmt = delete(template_overrides)
+        for k, v in key.items():
+            stmt = stmt.where(template_overrides.c[k] == v)
+        async with self.engine.begin() as conn:
+            result = await conn.execute(stmt)
+        self.generation += 1
+        return bool(result.rowcount)
