@@ -73,6 +73,7 @@ def make_settings(tmp_path: Path, database_url: str, **overrides: Any) -> Settin
         "provisioning.host": "127.0.0.1",
         "provisioning.http_port": 0,
         "provisioning.tftp_port": 0,
+        "provisioning.tftp_enabled": False,
         "general.plugin_dirs": [str(TEST_PLUGINS)],
         "general.advertised_http_url": "http://127.0.0.1:8667",
     }

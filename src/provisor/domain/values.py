@@ -1,0 +1,106 @@
+"""Value rules shared by devices, configs and parameters: MACs, IPs, ids, keys, NAT.
+
+Every function normalises or raises InvalidInput naming the value, so a bad value never reaches
+the store. Ids become database keys and appear in URLs: only a safe alphabet is accepted (no
+'/', no '..'), which closes upstream's path traversal through ids.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import uuid
+
+from provisor.errors import InvalidInput
+
+__all__ = [
+    "format_mac",
+    "mac_hex",
+    "new_id",
+    "normalize_ip",
+    "normalize_mac",
+    "parse_nat",
+    "validate_id",
+    "validate_provisioning_key",
+]
+
+_HEX12 = re.compile(r"^[0-9a-f]{12}$")
+_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:@+\-]{0,127}$")
+_KEY = re.compile(r"^[A-Za-z0-9\-$~.]+$")
+
+
+def normalize_mac(value: object) -> str:
+    """``aa:bb:cc:dd:ee:ff`` from any common spelling (colons, dashes, dots, none; any case)."""
+    if not isinstance(value, str):
+        raise InvalidInput(f"invalid MAC address {value!r}: must be a string")
+    text = value.strip().lower()
+    compact = re.sub(r"[:\-.\s]", "", text)
+    if not _HEX12.match(compact):
+        raise InvalidInput(f"invalid MAC address {value!r}: expected 12 hexadecimal digits")
+    if any(sep in text for sep in ":-") and not re.fullmatch(
+        r"[0-9a-f]{1,2}([:-][0-9a-f]{1,2}){5}", text
+    ):
+        raise InvalidInput(f"invalid MAC address {value!r}: expected 6 groups of 2 digits")
+    return ":".join(compact[i : i + 2] for i in range(0, 12, 2))
+
+
+def mac_hex(mac: str) -> str:
+    """``aabbccddeeff`` for a normalised MAC."""
+    return mac.replace(":", "")
+
+
+def format_mac(mac: str, sep: str = ":", upper: bool = False) -> str:
+    """A normalised MAC with another separator and case (for vendor file names)."""
+    text = sep.join(mac_hex(mac)[i : i + 2] for i in range(0, 12, 2))
+    return text.upper() if upper else text
+
+
+def normalize_ip(value: object) -> str:
+    """A dotted IPv4 or compressed IPv6 address; InvalidInput otherwise."""
+    if not isinstance(value, str):
+        raise InvalidInput(f"invalid IP address {value!r}: must be a string")
+    try:
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError:
+        raise InvalidInput(f"invalid IP address {value!r}") from None
+
+
+def validate_id(value: object, field: str = "id") -> str:
+    """A safe id: 1-128 characters of ``[A-Za-z0-9_.:@+-]``, no '..', not starting with '.'/'-'."""
+    if not isinstance(value, str) or not _ID.match(value) or ".." in value:
+        raise InvalidInput(
+            f"{field}: {value!r} is not a valid id (1-128 characters of A-Z a-z 0-9 _ . : @ + -,"
+            " not starting with '.' or '-', no '..')"
+        )
+    return value
+
+
+def new_id() -> str:
+    """A new random id (uuid4 hex, as wazo-provd)."""
+    return uuid.uuid4().hex
+
+
+def validate_provisioning_key(value: object) -> str | None:
+    """None/"" clear the key; else 8-256 characters of ``[A-Za-z0-9-$~.]``."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput("provisioning_key: must be a string or null")
+    if not 8 <= len(value) <= 256:
+        raise InvalidInput("provisioning_key: must be 8 to 256 characters long")
+    if not _KEY.match(value):
+        raise InvalidInput("provisioning_key: only A-Z a-z 0-9 - $ ~ . are allowed")
+    return value
+
+
+def parse_nat(value: object) -> int:
+    """NAT as 0 or 1: "0"/None → 0, "1" → 1.
+
+    Upstream accepts only the strings; we also accept JSON 0/1 and booleans, a deliberate
+    difference (documented in docs/api.md).
+    """
+    if value is None or value == "0" or value is False or (type(value) is int and value == 0):
+        return 0
+    if value == "1" or value is True or (type(value) is int and value == 1):
+        return 1
+    raise InvalidInput(f"NAT: {value!r} is not one of \"0\", \"1\" or null")
