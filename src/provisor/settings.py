@@ -83,7 +83,7 @@ class ProvisioningSettings(_Section):
     tftp_max_transfers: int = Field(2000, ge=1)
     tftp_max_transfers_per_client: int = Field(64, ge=1)
     auto_create: bool = True
-    auto_create_per_source: int = Field(50, ge=0)
+    auto_create_per_source: int = Field(100, ge=0)
     """Devices one source address may auto-create per ``auto_create_window`` seconds."""
     auto_create_window: float = Field(60.0, gt=0)
     auto_create_max_total: int = Field(200_000, ge=0)

@@ -148,8 +148,16 @@ class DeviceService:
         if current is None:
             raise NotFound("No such resource")
         doc = validate_device(body, device_id=device_id)
-        if current.get("is_new"):
+        if current.get("is_new") and (
+            current["tenant_uuid"] == self.master_uuid
+            or tenants is None
+            or current["tenant_uuid"] not in tenants
+        ):
+            # wazo's claim: a new device goes to the caller's tenant
             tenant = caller_tenant
+        elif current.get("is_new"):
+            # auto-created under a tenant's key: it stays in that tenant
+            tenant = current["tenant_uuid"]
         else:
             if tenants is not None and current["tenant_uuid"] not in tenants:
                 raise NotFound("No such resource")
