@@ -85,6 +85,10 @@ class Running:
         prov = prov or await Provisor.open(settings)
         pipeline = Pipeline(prov)
         prov.extra["pipeline"] = pipeline
+        if settings.general.sync_service_type != "none":
+            from provisor.sync.service import SyncService
+
+            prov.extra["sync"] = SyncService(prov)
         running = cls(prov, pipeline)
         try:
             await running._start_listeners(settings)

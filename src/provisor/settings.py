@@ -28,6 +28,7 @@ __all__ = [
     "ProvisioningSettings",
     "RestApiSettings",
     "Settings",
+    "SyncSettings",
     "default_data_dir",
     "load_settings",
 ]
@@ -96,6 +97,26 @@ class ProvisioningSettings(_Section):
     """fail2ban log (wazo-provd's line format); default <data_dir>/provisor-fail2ban.log."""
 
 
+class SyncSettings(_Section):
+    """How phones are told to resync (SIP NOTIFY directly, or through Asterisk's AMI)."""
+
+    route: Literal["auto", "sip", "ami"] = "auto"
+    """auto: AMI when configured and the device registered a peer, else direct SIP."""
+    sip_transport: Literal["udp", "tcp", "tls"] = "udp"
+    sip_port: int = Field(5060, ge=1, le=65535)
+    sip_local_host: str = "127.0.0.1"
+    """Address written in Via/From (the host phones see provisor as)."""
+    timeout: float = Field(4.0, gt=0)
+    """How long to wait for the phone's final answer (UDP retransmits within it)."""
+    rate: float = Field(20.0, gt=0)
+    """NOTIFYs per second when resyncing many devices."""
+    ami_host: str | None = None
+    ami_port: int = Field(5038, ge=1, le=65535)
+    ami_username: str | None = None
+    ami_secret: str | None = None
+    tls_verify: bool = False
+
+
 class DatabaseSettings(_Section):
     """Where the store lives; SQLite in the data directory unless a URL is given."""
 
@@ -134,6 +155,7 @@ class Settings(_Section):
     provisioning: ProvisioningSettings = Field(default_factory=ProvisioningSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    sync: SyncSettings = Field(default_factory=SyncSettings)
     plugin_config: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     @property

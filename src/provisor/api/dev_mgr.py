@@ -11,6 +11,7 @@ from starlette.responses import Response
 from provisor.api.deps import authorize, provisor_of
 from provisor.api.http import check_accept, created, json_response, no_content, read_json
 from provisor.api.listing import list_query
+from provisor.services.operations import op_status
 from provisor.errors import InvalidInput
 
 __all__ = ["router"]
@@ -136,16 +137,31 @@ async def reconfigure(request: Request) -> Response:
 
 @router.post("/synchronize")
 async def synchronize(request: Request) -> Response:
-    """Tell a device to resync; a long operation reports what the phone answered."""
+    """Tell a device (``id``) or many (``config``, ``plugin``, ``tenant_uuid``) to resync."""
     check_accept(request)
     caller = await authorize(request, f"{P}.synchronize.create")
     prov = provisor_of(request)
     body = await read_json(request, prov.settings.rest_api.max_body_bytes)
+    if not isinstance(body, dict):
+        raise InvalidInput("body: expected a JSON object")
+    sync = prov.extra.get("sync")
+    many = {k: body[k] for k in ("config", "plugin", "tenant_uuid") if k in body}
+    if many:
+        if "id" in body or len(many) != 1 or not all(isinstance(v, str) for v in many.values()):
+            raise InvalidInput("body: give exactly one of id, config, plugin or tenant_uuid")
+        key, value = next(iter(many.items()))
+        if key == "tenant_uuid" and value not in caller.subtree:
+            raise InvalidInput(f"tenant_uuid: {value!r} is not yours")
+        ids = await prov.devices.store.ids_where(**{key: value}, tenant_uuid=list(caller.subtree))
+        if sync is None:
+            op = prov.operations.failed("synchronize", "no sync service configured")
+        else:
+            op = sync.start_many(ids, tenants=caller.subtree)
+        return created(f"/0.2/dev_mgr/synchronize/{op.id}")
     device_id = _body_key(body, "id")
     if not isinstance(device_id, str):
         raise InvalidInput("id: must be a string")
     doc = await prov.devices.get(device_id, caller.subtree)
-    sync = prov.extra.get("sync")
     if sync is None:
         op = prov.operations.failed("synchronize", "no sync service configured")
     else:
@@ -159,7 +175,7 @@ async def synchronize_status(request: Request, op_id: int) -> Response:
     check_accept(request)
     await authorize(request, "provd.operation.read")
     op = provisor_of(request).operations.get("synchronize", op_id)
-    return json_response({"status": op.format()})
+    return json_response(op_status(op))
 
 
 @router.delete("/synchronize/{op_id}")

@@ -17,7 +17,7 @@ from typing import Literal
 
 from provisor.errors import NotFound
 
-__all__ = ["Operation", "OperationRegistry", "State"]
+__all__ = ["Operation", "OperationRegistry", "State", "op_status"]
 
 log = logging.getLogger(__name__)
 
@@ -162,3 +162,11 @@ class OperationRegistry:
             if op.finished_at is not None and now - op.finished_at > self.keep_seconds
         ]:
             del self._ops[op_id]
+
+
+def op_status(op: Operation) -> dict[str, str]:
+    """The GET body of an operation: wazo's status string, plus the reason of a failure."""
+    body = {"status": op.format()}
+    if op.reason:
+        body["reason"] = op.reason
+    return body
