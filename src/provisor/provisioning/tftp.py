@@ -1,0 +1,345 @@
+"""provisor's TFTP server: read-only, dynamic content, asyncio.
+
+Written here because no maintained asyncio TFTP library supports RFC 2347/2348/2349/7440 and
+lets a request be answered by code (the pipeline renders each file per device): tftpy is
+select-based, py3tftp is file-centric and unmaintained, fbtftp forks a process per transfer.
+
+One listening socket takes requests; each transfer gets its own ephemeral socket (its TID), an
+in-memory reply, a sliding window (RFC 7440, 1 by default) and a retransmission timer with
+exponential backoff. Duplicate ACKs never trigger resends (no sorcerer's apprentice); an ACK
+for an earlier block inside the window rewinds the window to it. Caps on concurrent transfers,
+in total and per client address, keep a boot storm from exhausting the host.
+The wire format lives in :mod:`provisor.provisioning.tftp_packets`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+
+from provisor.provisioning.tftp_packets import (
+    DEFAULT_BLKSIZE,
+    ErrorCode,
+    MalformedPacket,
+    Negotiated,
+    Opcode,
+    data_header,
+    encode_error,
+    encode_oack,
+    negotiate,
+    netascii_encode,
+    normalise_path,
+    parse_request,
+)
+
+__all__ = [
+    "TftpHandler",
+    "TftpLimits",
+    "TftpReply",
+    "TftpRequest",
+    "TftpServer",
+    "normalise_path",
+]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class TftpRequest:
+    """A read request after parsing and path normalisation."""
+
+    filename: str
+    client: tuple[str, int]
+    mode: str
+    options: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class TftpReply:
+    """The file to send, or the error to answer."""
+
+    data: bytes | None = None
+    error_code: int = 0
+    error_message: str = ""
+
+
+TftpHandler = Callable[[TftpRequest], Awaitable[TftpReply]]
+
+
+@dataclass(frozen=True)
+class TftpLimits:
+    """Negotiation caps, retransmission policy and concurrency caps."""
+
+    max_blksize: int = 1468
+    max_windowsize: int = 64
+    timeout: float = 1.0
+    max_timeout: float = 8.0
+    max_retries: int = 5
+    max_transfers: int = 2000
+    max_transfers_per_client: int = 64
+    max_file_size: int = 64 * 1024 * 1024
+
+
+class _Transfer(asyncio.DatagramProtocol):
+    """One RRQ being served from its own socket."""
+
+    def __init__(
+        self,
+        server: TftpServer,
+        client: tuple[str, int],
+        data: bytes,
+        neg: Negotiated,
+        oack: bool,
+    ) -> None:
+        self.server = server
+        self.client = client
+        self.data = memoryview(data)
+        self.blksize = neg.blksize
+        self.window = neg.windowsize
+        self.timeout = neg.timeout or server.limits.timeout
+        self.fixed_timeout = neg.timeout is not None
+        self.blocks = len(data) // self.blksize + 1
+        self.oack = encode_oack(neg.acked) if oack else None
+        self.base = 0 if oack else 1  # first block not yet acknowledged (0 = the OACK)
+        self.retries = 0
+        self.transport: asyncio.DatagramTransport | None = None
+        self.timer: asyncio.TimerHandle | None = None
+        self.done = asyncio.get_running_loop().create_future()
+
+    # -- sending -------------------------------------------------------------------------------
+
+    def _block(self, n: int) -> bytes:
+        start = (n - 1) * self.blksize
+        return data_header(n) + self.data[start : start + self.blksize]
+
+    def _send_window(self) -> None:
+        assert self.transport is not None
+        if self.base == 0:
+            assert self.oack is not None
+            self.transport.sendto(self.oack, self.client)
+        else:
+            for n in range(self.base, min(self.base + self.window, self.blocks + 1)):
+                self.transport.sendto(self._block(n), self.client)
+        self._arm()
+
+    def _arm(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        self.timer = asyncio.get_running_loop().call_later(self.timeout, self._expired)
+
+    def _expired(self) -> None:
+        self.retries += 1
+        if self.retries > self.server.limits.max_retries:
+            log.info("tftp: transfer to %s:%s timed out", *self.client)
+            self._finish()
+            return
+        if not self.fixed_timeout:
+            self.timeout = min(self.timeout * 2, self.server.limits.max_timeout)
+        self._send_window()
+
+    def _finish(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        if self.transport is not None:
+            self.transport.close()
+        if not self.done.done():
+            self.done.set_result(None)
+
+    # -- protocol ------------------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self._send_window()
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        if addr[:2] != self.client[:2]:
+            assert self.transport is not None
+            self.transport.sendto(encode_error(ErrorCode.UNKNOWN_TID, "unknown transfer ID"), addr)
+            return
+        if len(data) < 4:
+            return
+        opcode = int.from_bytes(data[:2], "big")
+        if opcode == Opcode.ERROR:
+            self._finish()
+            return
+        if opcode != Opcode.ACK:
+            assert self.transport is not None
+            self.transport.sendto(encode_error(ErrorCode.ILLEGAL_OPERATION, "expected an ACK"), addr)
+            self._finish()
+            return
+        acked = self._absolute(int.from_bytes(data[2:4], "big"))
+        if acked is None:
+            return  # a duplicate or stale ACK: never resend on it
+        if acked >= self.blocks:
+            self._finish()
+            return
+        self.base = acked + 1
+        self.retries = 0
+        if not self.fixed_timeout:
+            self.timeout = self.server.limits.timeout
+        self._send_window()
+
+    def _absolute(self, block16: int) -> int | None:
+        """The absolute block an ACK refers to, if it moves the window forward."""
+        top = min(self.base + self.window - 1, self.blocks) if self.base else 0
+        for candidate in range(top, self.base - 1, -1):
+            if candidate & 0xFFFF == block16:
+                return candidate
+        return None
+
+    def error_received(self, exc: Exception) -> None:
+        log.debug("tftp: transfer to %s:%s: %s", *self.client, exc)
+
+
+class _Listener(asyncio.DatagramProtocol):
+    def __init__(self, server: TftpServer) -> None:
+        self.server = server
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.server._spawn(self.server._request(data, addr))
+
+    def error_received(self, exc: Exception) -> None:
+        log.debug("tftp listener: %s", exc)
+
+
+class TftpServer:
+    """The TFTP listener and its transfers."""
+
+    def __init__(
+        self,
+        handler: TftpHandler,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 69,
+        limits: TftpLimits = TftpLimits(),
+    ) -> None:
+        self.handler = handler
+        self.host = host
+        self._port = port
+        self.limits = limits
+        self._listener: _Listener | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._transfers: set[_Transfer] = set()
+        self._per_client: Counter[str] = Counter()
+        self._pending = 0
+
+    @property
+    def port(self) -> int:
+        """The bound port."""
+        return self._port
+
+    @property
+    def active_transfers(self) -> int:
+        """Transfers in progress (including requests being answered)."""
+        return len(self._transfers) + self._pending
+
+    async def start(self) -> None:
+        """Bind the listening socket."""
+        loop = asyncio.get_running_loop()
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        transport, proto = await loop.create_datagram_endpoint(
+            lambda: _Listener(self), local_addr=(self.host, self._port), family=family
+        )
+        self._listener = proto
+        self._port = transport.get_extra_info("sockname")[1]
+
+    async def stop(self) -> None:
+        """Close the listener and every transfer."""
+        if self._listener is not None and self._listener.transport is not None:
+            self._listener.transport.close()
+        for transfer in list(self._transfers):
+            transfer._finish()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _reply_error(self, addr: tuple[str, int], code: int, message: str) -> None:
+        if self._listener is not None and self._listener.transport is not None:
+            self._listener.transport.sendto(encode_error(code, message), addr)
+
+    async def _request(self, data: bytes, addr: tuple[str, int]) -> None:
+        if len(data) >= 2 and int.from_bytes(data[:2], "big") == Opcode.WRQ:
+            self._reply_error(addr, ErrorCode.ACCESS_VIOLATION, "write requests are refused; this server is read-only")
+            return
+        try:
+            req = parse_request(data)
+        except MalformedPacket as exc:
+            self._reply_error(addr, exc.code, exc.message)
+            return
+        if req.mode not in ("octet", "netascii"):
+            self._reply_error(addr, ErrorCode.ILLEGAL_OPERATION, f"mode {req.mode!r} is not supported")
+            return
+        try:
+            filename = normalise_path(req.filename)
+        except ValueError as exc:
+            self._reply_error(addr, ErrorCode.ACCESS_VIOLATION, f"access violation: {exc}")
+            return
+        ip = addr[0]
+        if self.active_transfers >= self.limits.max_transfers or (
+            self._per_client[ip] >= self.limits.max_transfers_per_client
+        ):
+            log.info("tftp: busy, refusing %s from %s", filename, ip)
+            self._reply_error(addr, ErrorCode.UNDEFINED, "server busy, try again later")
+            return
+        self._per_client[ip] += 1
+        self._pending += 1
+        try:
+            await self._serve(TftpRequest(filename, addr, req.mode, dict(req.options)))
+        finally:
+            self._per_client[ip] -= 1
+            if self._per_client[ip] <= 0:
+                del self._per_client[ip]
+
+    async def _serve(self, req: TftpRequest) -> None:
+        pending = True
+        try:
+            try:
+                reply = await self.handler(req)
+            except Exception:
+                log.exception("tftp: handler failed for %s", req.filename)
+                self._reply_error(req.client, ErrorCode.UNDEFINED, "internal error")
+                return
+            if reply.data is None:
+                self._reply_error(req.client, reply.error_code, reply.error_message or "not found")
+                return
+            data = netascii_encode(reply.data) if req.mode == "netascii" else reply.data
+            if len(data) > self.limits.max_file_size:
+                self._reply_error(req.client, ErrorCode.DISK_FULL, "file too large for TFTP here")
+                return
+            neg = negotiate(
+                req.options,
+                len(data),
+                max_blksize=self.limits.max_blksize,
+                max_windowsize=self.limits.max_windowsize,
+            )
+            if not neg.acked and neg.blksize != DEFAULT_BLKSIZE:  # pragma: no cover - defensive
+                neg = Negotiated()
+            loop = asyncio.get_running_loop()
+            family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+            transfer = _Transfer(self, req.client, data, neg, oack=bool(neg.acked))
+            self._pending -= 1
+            pending = False
+            self._transfers.add(transfer)
+            try:
+                await loop.create_datagram_endpoint(
+                    lambda: transfer, local_addr=(self.host, 0), family=family
+                )
+                await transfer.done
+            finally:
+                self._transfers.discard(transfer)
+        finally:
+            if pending:
+                self._pending -= 1
