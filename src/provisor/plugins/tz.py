@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from provisor.errors import InvalidInput
 
-__all__ = ["DstRule", "TzInfo", "format_offset", "timezone_info"]
+__all__ = ["DstRule", "TzInfo", "format_offset", "posix_tz", "timezone_info"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,3 +120,22 @@ def _rule(local: datetime) -> DstRule:
         hour=local.hour,
         minute=local.minute,
     )
+
+
+def posix_tz(info: TzInfo, std: str = "STD", dst: str = "DST") -> str:
+    """A POSIX TZ string (``STD-1DST,M3.5.0/2,M10.5.0/3``) for phones that take one."""
+
+    def offset(minutes: int) -> str:
+        # POSIX offsets are west-positive: UTC+1 is "-1"
+        sign = "-" if minutes > 0 else "+" if minutes < 0 else ""
+        h, m = divmod(abs(minutes), 60)
+        return f"{sign}{h}" + (f":{m:02d}" if m else "")
+
+    text = f"{std}{offset(info.utcoffset_minutes)}"
+    if info.dst_start is None or info.dst_end is None:
+        return text
+
+    def rule(r: DstRule) -> str:
+        return f"M{r.month}.{r.week}.{r.weekday % 7}/{r.hour}" + (f":{r.minute:02d}" if r.minute else "")
+
+    return f"{text}{dst},{rule(info.dst_start)},{rule(info.dst_end)}"
