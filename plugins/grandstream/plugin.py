@@ -8,17 +8,9 @@ from typing import Any
 from provisor.plugins.base import Plugin as Base
 from provisor.plugins.contract import RenderContext
 from provisor.plugins.helpers import funckeys, pick, server_url, sip_lines
+from provisor.plugins.pvalues import account_pvalues
 from provisor.plugins.tz import posix_tz, timezone_info
 
-# P-values of accounts 1-3: active, name, server, outbound, user, auth, password, display,
-# voicemail, transport, DTMF in-audio / RFC2833 / SIP INFO.
-ACCOUNT_P = {
-    1: ("271", "270", "47", "48", "35", "36", "34", "3", "33", "130", "850", "851", "852"),
-    2: ("401", "417", "402", "403", "404", "405", "406", "407", "426", "448", "2350", "2351", "2352"),
-    3: ("501", "517", "502", "503", "504", "505", "506", "507", "526", "548", "2450", "2451", "2452"),
-}
-FIELDS = ("active", "name", "server", "outbound", "user", "auth", "password", "display",
-          "voicemail", "transport", "dtmf_audio", "dtmf_rfc2833", "dtmf_info")
 TRANSPORT = {"udp": 0, "tcp": 1, "tls": 2}
 LANGUAGE = {"fr_FR": "fr", "fr_CA": "fr", "de_DE": "de", "es_ES": "es", "it_IT": "it",
             "nl_NL": "nl", "pt_BR": "pt", "pt_PT": "pt", "ru_RU": "ru", "pl_PL": "pl"}
@@ -42,25 +34,7 @@ class Plugin(Base):
         transport = pick(TRANSPORT, raw.get("sip_transport"), 0)
         p: list[tuple[str, Any]] = []
         for line in sip_lines(raw, limit):
-            numbers = dict(zip(FIELDS, ACCOUNT_P[line["number_index"]], strict=True))
-            server = line.get("registrar_ip") or line.get("proxy_ip") or ""
-            port = line.get("registrar_port") or line.get("proxy_port")
-            mode = line.get("dtmf_mode") or dtmf
-            p += [
-                (numbers["active"], 1),
-                (numbers["name"], line.get("display_name") or line.get("number") or ""),
-                (numbers["server"], f"{server}:{port}" if port and server else server),
-                (numbers["outbound"], line.get("outbound_proxy_ip") or ""),
-                (numbers["user"], line.get("username") or ""),
-                (numbers["auth"], line.get("auth_username") or ""),
-                (numbers["password"], line.get("password") or ""),
-                (numbers["display"], line.get("display_name") or ""),
-                (numbers["voicemail"], line.get("voicemail") or ""),
-                (numbers["transport"], transport),
-                (numbers["dtmf_audio"], "Yes" if mode == "RTP-in-band" else "No"),
-                (numbers["dtmf_rfc2833"], "Yes" if mode in (None, "RTP-out-of-band") else "No"),
-                (numbers["dtmf_info"], "Yes" if mode == "SIP-INFO" else "No"),
-            ]
+            p += account_pvalues(line, transport, dtmf)
         if raw.get("admin_password"):
             p.append(("2", raw["admin_password"]))
         if raw.get("user_password"):
