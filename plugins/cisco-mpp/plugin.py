@@ -19,5 +19,7 @@ class Plugin(Base):
 
     def variables(self, ctx: RenderContext, raw: Mapping[str, Any]) -> dict[str, Any]:
         """Flat-profile variables."""
-        model = self.manifest.models.get(str(ctx.device.get("model") or ctx.route.params.get("model") or ""))
+        model = self.manifest.models.get(
+            str(ctx.device.get("model") or ctx.route.params.get("model") or "")
+        )
         return cisco_variables(raw, model.lines if model else None)

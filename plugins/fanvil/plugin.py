@@ -14,8 +14,19 @@ DTMF = {"RTP-in-band": 0, "RTP-out-of-band": 1, "SIP-INFO": 2}
 TRANSPORT = {"udp": 0, "tcp": 1, "tls": 3}
 SRTP = {"disabled": 0, "preferred": 1, "required": 2}
 SYSLOG = {"critical": 2, "error": 3, "warning": 4, "info": 6, "debug": 7}
-LANGUAGE = {"fr_FR": "fr", "fr_CA": "fr", "de_DE": "de", "es_ES": "es", "it_IT": "it",
-            "nl_NL": "nl", "pt_BR": "pt", "pt_PT": "pt", "ru_RU": "ru", "pl_PL": "pl", "tr_TR": "tr"}
+LANGUAGE = {
+    "fr_FR": "fr",
+    "fr_CA": "fr",
+    "de_DE": "de",
+    "es_ES": "es",
+    "it_IT": "it",
+    "nl_NL": "nl",
+    "pt_BR": "pt",
+    "pt_PT": "pt",
+    "ru_RU": "ru",
+    "pl_PL": "pl",
+    "tr_TR": "tr",
+}
 FKEY = {"speeddial": 1, "blf": 1, "park": 1}
 FKEY_SUB = {"speeddial": "SpeedDial", "blf": "BLF", "park": "Park"}
 
@@ -28,7 +39,11 @@ class Plugin(Base):
         model = info.get("model")
         if model and model.startswith("f0"):
             found = next(
-                (m.name for m in self.manifest.models.values() if m.extra.get("common_file") == model),
+                (
+                    m.name
+                    for m in self.manifest.models.values()
+                    if m.extra.get("common_file") == model
+                ),
                 None,
             )
             if found:
@@ -48,8 +63,14 @@ class Plugin(Base):
             line["XX_srtp"] = pick(SRTP, line.get("srtp_mode"), 0)
         tz = timezone_info(raw["timezone"]) if raw.get("timezone") else None
         keys = [
-            {"index": n, "type": FKEY[k["type"]], "sub": FKEY_SUB[k["type"]], "value": k.get("value", ""),
-             "label": k.get("label") or "", "line": k.get("line") or 1}
+            {
+                "index": n,
+                "type": FKEY[k["type"]],
+                "sub": FKEY_SUB[k["type"]],
+                "value": k.get("value", ""),
+                "label": k.get("label") or "",
+                "line": k.get("line") or 1,
+            }
             for n, k in funckeys(raw)
         ]
         return {

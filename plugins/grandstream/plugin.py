@@ -12,8 +12,18 @@ from provisor.plugins.pvalues import account_pvalues
 from provisor.plugins.tz import posix_tz, timezone_info
 
 TRANSPORT = {"udp": 0, "tcp": 1, "tls": 2}
-LANGUAGE = {"fr_FR": "fr", "fr_CA": "fr", "de_DE": "de", "es_ES": "es", "it_IT": "it",
-            "nl_NL": "nl", "pt_BR": "pt", "pt_PT": "pt", "ru_RU": "ru", "pl_PL": "pl"}
+LANGUAGE = {
+    "fr_FR": "fr",
+    "fr_CA": "fr",
+    "de_DE": "de",
+    "es_ES": "es",
+    "it_IT": "it",
+    "nl_NL": "nl",
+    "pt_BR": "pt",
+    "pt_PT": "pt",
+    "ru_RU": "ru",
+    "pl_PL": "pl",
+}
 MPK_MODE = {"speeddial": 0, "blf": 1, "park": 9}
 
 
@@ -49,7 +59,11 @@ class Plugin(Base):
             p += [("51", raw.get("vlan_id", 0)), ("87", raw.get("vlan_priority") or 0)]
         p += [("1362", LANGUAGE.get(raw.get("locale") or "", "en"))]
         url = server_url(raw)
-        p += [("212", 2), ("237", url.split("://", 1)[-1]), ("192", url.split("://", 1)[-1] + "/firmware")]
+        p += [
+            ("212", 2),
+            ("237", url.split("://", 1)[-1]),
+            ("192", url.split("://", 1)[-1] + "/firmware"),
+        ]
         # Multi-purpose keys 1-7 (mode P323+i; account, label, value P301+3i..P303+3i).
         # Later keys use model-specific numbers and are not written (docs/plugins.md).
         for index, (_, key) in enumerate(funckeys(raw)):

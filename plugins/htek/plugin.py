@@ -1,4 +1,7 @@
-"""Htek: ``<hl_provision>`` XML of named parameters with ``para`` attributes."""
+"""Htek: ``<hl_provision>`` XML of P-values (Grandstream's numbering for accounts).
+
+Function keys are not written: their P-value numbering was not verified (docs/plugins.md).
+"""
 
 from __future__ import annotations
 
@@ -7,14 +10,24 @@ from typing import Any
 
 from provisor.plugins.base import Plugin as Base
 from provisor.plugins.contract import RenderContext
-from provisor.plugins.helpers import funckeys, phonebook_url, pick, server_url, sip_lines
+from provisor.plugins.helpers import phonebook_url, pick, server_url, sip_lines
 from provisor.plugins.pvalues import account_pvalues
 from provisor.plugins.tz import posix_tz, timezone_info
 
 TRANSPORT = {"udp": 0, "tcp": 1, "tls": 2}
-LANGUAGE = {"fr_FR": 2, "fr_CA": 2, "de_DE": 3, "es_ES": 5, "it_IT": 4, "nl_NL": 9, "pt_BR": 6,
-            "pt_PT": 6, "ru_RU": 8, "pl_PL": 10, "tr_TR": 11}
-FKEY = {"speeddial": 1, "blf": 16, "park": 10}
+LANGUAGE = {
+    "fr_FR": 2,
+    "fr_CA": 2,
+    "de_DE": 3,
+    "es_ES": 5,
+    "it_IT": 4,
+    "nl_NL": 9,
+    "pt_BR": 6,
+    "pt_PT": 6,
+    "ru_RU": 8,
+    "pl_PL": 10,
+    "tr_TR": 11,
+}
 
 
 class Plugin(Base):
@@ -28,15 +41,8 @@ class Plugin(Base):
         for line in sip_lines(raw, min(model.lines if model else 3, 3)):
             accounts += account_pvalues(line, transport, raw.get("sip_dtmf_mode"))
         tz = timezone_info(raw["timezone"]) if raw.get("timezone") else None
-        keys = [
-            {"index": n, "type": FKEY[k["type"]], "value": k.get("value", ""), "label": k.get("label") or "",
-             "line": (k.get("line") or 1) - 1,
-             "pickup": raw.get("exten_pickup_call", "") if k["type"] == "blf" else ""}
-            for n, k in funckeys(raw)
-        ]
         return {
             "XX_accounts": accounts,
-            "XX_fkeys": keys,
             "XX_lang": LANGUAGE.get(raw.get("locale") or "", 0),
             "XX_tz": posix_tz(tz) if tz else None,
             "XX_server_url": server_url(raw),

@@ -13,10 +13,15 @@ from provisor.plugins.tz import timezone_info
 DTMF = {"RTP-in-band": 0, "RTP-out-of-band": 1, "SIP-INFO": 2}
 TRANSPORT = {"udp": 1, "tcp": 2, "tls": 4}
 SRTP = {"disabled": 0, "preferred": 1, "required": 2}
-LANGUAGE = {"fr_FR": ("lang_fr.txt", "French"), "fr_CA": ("lang_fr_ca.txt", "French"),
-            "de_DE": ("lang_de.txt", "German"), "es_ES": ("lang_es.txt", "Spanish"),
-            "it_IT": ("lang_it.txt", "Italian"), "nl_NL": ("lang_nl.txt", "Dutch"),
-            "pt_BR": ("lang_pt_br.txt", "Portuguese")}
+LANGUAGE = {
+    "fr_FR": ("lang_fr.txt", "French"),
+    "fr_CA": ("lang_fr_ca.txt", "French"),
+    "de_DE": ("lang_de.txt", "German"),
+    "es_ES": ("lang_es.txt", "Spanish"),
+    "it_IT": ("lang_it.txt", "Italian"),
+    "nl_NL": ("lang_nl.txt", "Dutch"),
+    "pt_BR": ("lang_pt_br.txt", "Portuguese"),
+}
 KEY_TYPE = {"speeddial": "speeddial", "blf": "blf", "park": "park"}
 # 67xx/68xx call soft keys "softkey", 69xx "topsoftkey"/"expmod" differ; programmable keys on
 # 6730i/6731i are "prgkey".
@@ -43,10 +48,22 @@ class Plugin(Base):
             line["XX_dtmf"] = pick(DTMF, line.get("dtmf_mode"), 0)
             line["XX_srtp"] = pick(SRTP, line.get("srtp_mode"), 0)
         tz = timezone_info(raw["timezone"]) if raw.get("timezone") else None
-        prefix = "prgkey" if model_name in PRGKEY_MODELS else "topsoftkey" if model_name.startswith("69") else "softkey"
+        prefix = (
+            "prgkey"
+            if model_name in PRGKEY_MODELS
+            else "topsoftkey"
+            if model_name.startswith("69")
+            else "softkey"
+        )
         keys = [
-            {"prefix": prefix, "index": n, "type": KEY_TYPE[k["type"]], "value": k.get("value", ""),
-             "label": k.get("label") or "", "line": k.get("line") or 1}
+            {
+                "prefix": prefix,
+                "index": n,
+                "type": KEY_TYPE[k["type"]],
+                "value": k.get("value", ""),
+                "label": k.get("label") or "",
+                "line": k.get("line") or 1,
+            }
             for n, k in funckeys(raw)
         ]
         lang = LANGUAGE.get(raw.get("locale") or "")

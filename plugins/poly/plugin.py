@@ -13,10 +13,18 @@ from provisor.plugins.tz import timezone_info
 TRANSPORT = {"udp": "UDPOnly", "tcp": "TCPOnly", "tls": "TLS"}
 SYSLOG = {"critical": 5, "error": 4, "warning": 3, "info": 2, "debug": 0}
 LANG = {
-    "de_DE": "German_Germany", "en_US": "English_United_States", "en_GB": "English_United_Kingdom",
-    "es_ES": "Spanish_Spain", "fr_FR": "French_France", "fr_CA": "French_Canada",
-    "it_IT": "Italian_Italy", "nl_NL": "Dutch_Netherlands", "pt_BR": "Portuguese_Brazil",
-    "pl_PL": "Polish_Poland", "ru_RU": "Russian_Russia", "sv_SE": "Swedish_Sweden",
+    "de_DE": "German_Germany",
+    "en_US": "English_United_States",
+    "en_GB": "English_United_Kingdom",
+    "es_ES": "Spanish_Spain",
+    "fr_FR": "French_France",
+    "fr_CA": "French_Canada",
+    "it_IT": "Italian_Italy",
+    "nl_NL": "Dutch_Netherlands",
+    "pt_BR": "Portuguese_Brazil",
+    "pl_PL": "Polish_Poland",
+    "ru_RU": "Russian_Russia",
+    "sv_SE": "Swedish_Sweden",
 }
 
 

@@ -14,16 +14,28 @@ DTMF = {"RTP-in-band": "off", "RTP-out-of-band": "off", "SIP-INFO": "sip_info_on
 TRANSPORT = {"udp": "udp", "tcp": "tcp", "tls": "tls"}
 SRTP = {"disabled": "off", "preferred": "on", "required": "on"}
 LANGUAGE = {
-    "de_DE": "Deutsch", "en_US": "English(US)", "en_GB": "English(UK)", "es_ES": "Espanol",
-    "fr_FR": "Francais", "fr_CA": "Francais", "it_IT": "Italiano", "nl_NL": "Nederlands",
-    "pt_BR": "Portugues", "pt_PT": "Portugues", "pl_PL": "Polski", "ru_RU": "Russian",
-    "sv_SE": "Svenska", "tr_TR": "Turkce",
+    "de_DE": "Deutsch",
+    "en_US": "English(US)",
+    "en_GB": "English(UK)",
+    "es_ES": "Espanol",
+    "fr_FR": "Francais",
+    "fr_CA": "Francais",
+    "it_IT": "Italiano",
+    "nl_NL": "Nederlands",
+    "pt_BR": "Portugues",
+    "pt_PT": "Portugues",
+    "pl_PL": "Polski",
+    "ru_RU": "Russian",
+    "sv_SE": "Svenska",
+    "tr_TR": "Turkce",
 }
 
 
 def _rule(rule: Any) -> str:
     # Snom: MM.WW.DD HH:MM:SS with week 5 = last and day 7 = Sunday
-    return f"{rule.month:02d}.{rule.week:02d}.{rule.weekday:02d} {rule.hour:02d}:{rule.minute:02d}:00"
+    return (
+        f"{rule.month:02d}.{rule.week:02d}.{rule.weekday:02d} {rule.hour:02d}:{rule.minute:02d}:00"
+    )
 
 
 class Plugin(Base):
@@ -43,7 +55,9 @@ class Plugin(Base):
         for number, key in funckeys(raw):
             host = raw.get("sip_proxy_ip") or ""
             if key["type"] == "blf":
-                value = f"blf <sip:{key.get('value', '')}@{host}>|{raw.get('exten_pickup_call', '')}"
+                value = (
+                    f"blf <sip:{key.get('value', '')}@{host}>|{raw.get('exten_pickup_call', '')}"
+                )
             elif key["type"] == "park":
                 value = f"orbit {key.get('value', '')}"
             else:

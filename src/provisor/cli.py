@@ -7,6 +7,7 @@ Commands that print one value (a tenant uuid, a token) print it alone, for scrip
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -103,10 +104,8 @@ def serve(
     )
     from provisor.server import serve as run_server
 
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run_server(settings))
-    except KeyboardInterrupt:
-        pass
 
 
 @tenant_app.command("create")
@@ -133,16 +132,24 @@ def tenant_list(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
         return list(prov.tenants.all())
 
     table = Table("uuid", "name", "parent", "master", "provisioning key")
-    for t in sorted(_run(_settings(config, data_dir), work), key=lambda t: (not t.is_master, t.name)):
+    for t in sorted(
+        _run(_settings(config, data_dir), work), key=lambda t: (not t.is_master, t.name)
+    ):
         table.add_row(
-            t.uuid, t.name, t.parent_uuid or "", "*" if t.is_master else "", "set" if t.provisioning_key else ""
+            t.uuid,
+            t.name,
+            t.parent_uuid or "",
+            "*" if t.is_master else "",
+            "set" if t.provisioning_key else "",
         )
     console.print(table)
 
 
 @token_app.command("create")
 def token_create(
-    tenant: Annotated[str | None, typer.Option("--tenant", help="Tenant uuid (default master)")] = None,
+    tenant: Annotated[
+        str | None, typer.Option("--tenant", help="Tenant uuid (default master)")
+    ] = None,
     acl: Annotated[list[str] | None, typer.Option("--acl", help="ACL (repeatable)")] = None,
     description: Annotated[str, typer.Option(help="What the token is for")] = "",
     config: ConfigOpt = None,
@@ -156,7 +163,11 @@ def token_create(
         tenant_uuid = tenant or (prov.tenants.master.uuid)
         if prov.tenants.get(tenant_uuid) is None:
             raise ProvisorError(f"tenant {tenant_uuid!r} does not exist")
-        backend = prov.auth if isinstance(prov.auth, BuiltinAuthBackend) else BuiltinAuthBackend(prov.tokens, prov.tenants)
+        backend = (
+            prov.auth
+            if isinstance(prov.auth, BuiltinAuthBackend)
+            else BuiltinAuthBackend(prov.tokens, prov.tenants)
+        )
         return await backend.create_token(tenant_uuid, list(acl or ["provd.#"]), description)
 
     print(_run(_settings(config, data_dir), work))
@@ -173,8 +184,14 @@ def device_list(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
     table = Table("id", "mac", "ip", "vendor", "model", "plugin", "config", "configured", "tenant")
     for d in _run(_settings(config, data_dir), work):
         table.add_row(
-            d["id"], d.get("mac") or "", d.get("ip") or "", d.get("vendor") or "", d.get("model") or "",
-            d.get("plugin") or "", d.get("config") or "", "yes" if d.get("configured") else "no",
+            d["id"],
+            d.get("mac") or "",
+            d.get("ip") or "",
+            d.get("vendor") or "",
+            d.get("model") or "",
+            d.get("plugin") or "",
+            d.get("config") or "",
+            "yes" if d.get("configured") else "no",
             d.get("tenant_uuid", ""),
         )
     console.print(table)
@@ -191,8 +208,11 @@ def config_list(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
     table = Table("id", "parents", "role", "deletable", "tenant")
     for c in _run(_settings(config, data_dir), work):
         table.add_row(
-            c["id"], ",".join(c.get("parent_ids", [])), c.get("role") or "",
-            "no" if c.get("deletable") is False else "yes", c.get("tenant_uuid") or "(shared)",
+            c["id"],
+            ",".join(c.get("parent_ids", [])),
+            c.get("role") or "",
+            "no" if c.get("deletable") is False else "yes",
+            c.get("tenant_uuid") or "(shared)",
         )
     console.print(table)
 
@@ -201,7 +221,9 @@ def config_list(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
 def tls_self_signed(
     cert: Annotated[Path, typer.Option(help="Certificate file to write")] = Path("provisor.crt"),
     key: Annotated[Path, typer.Option(help="Private key file to write")] = Path("provisor.key"),
-    host: Annotated[list[str] | None, typer.Option("--host", help="DNS name or IP (repeatable)")] = None,
+    host: Annotated[
+        list[str] | None, typer.Option("--host", help="DNS name or IP (repeatable)")
+    ] = None,
     days: int = 365,
 ) -> None:
     """Write a self-signed certificate and key for trials (not for production)."""

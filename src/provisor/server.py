@@ -104,7 +104,9 @@ class Running:
         self._add("rest", api, settings.rest_api.ip, settings.rest_api.port, {})
         pcfg = settings.provisioning
         if pcfg.http_enabled:
-            self._add("http", PhoneApp(self.pipeline), settings.phone_host, settings.phone_http_port, {})
+            self._add(
+                "http", PhoneApp(self.pipeline), settings.phone_host, settings.phone_http_port, {}
+            )
         if pcfg.https_enabled:
             if not pcfg.tls_certfile or not pcfg.tls_keyfile:
                 raise ValueError(
@@ -164,7 +166,10 @@ async def serve(settings: Settings) -> None:
     log.info("provisor listening: %s", ", ".join(f"{k}={v}" for k, v in running.ports.items()))
     print(
         "provisor listening on "
-        + ", ".join(f"{k} {settings.rest_api.ip if k == 'rest' else settings.phone_host}:{v}" for k, v in running.ports.items()),
+        + ", ".join(
+            f"{k} {settings.rest_api.ip if k == 'rest' else settings.phone_host}:{v}"
+            for k, v in running.ports.items()
+        ),
         flush=True,
     )
     try:

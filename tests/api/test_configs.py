@@ -10,7 +10,9 @@ from tests.conftest import Server
 
 
 def config(cid: str, parents: list[str] | None = None, **raw: Any) -> dict[str, Any]:
-    return {"config": {"id": cid, "parent_ids": parents or [], "raw_config": raw, "deletable": True}}
+    return {
+        "config": {"id": cid, "parent_ids": parents or [], "raw_config": raw, "deletable": True}
+    }
 
 
 async def test_system_configs_exist(server: Server) -> None:
@@ -22,10 +24,15 @@ async def test_system_configs_exist(server: Server) -> None:
 
 
 async def test_create_get_raw_update_delete(server: Server) -> None:
-    r = await server.api.post("/0.2/cfg_mgr/configs", json=config("parent", ["base"], ntp_enabled=True, ntp_ip="10.0.0.1", X_a="p"))
+    r = await server.api.post(
+        "/0.2/cfg_mgr/configs",
+        json=config("parent", ["base"], ntp_enabled=True, ntp_ip="10.0.0.1", X_a="p"),
+    )
     assert r.status_code == 201 and r.json() == {"id": "parent"}
     assert r.headers["location"] == "/0.2/cfg_mgr/configs/parent"
-    r = await server.api.post("/0.2/cfg_mgr/configs", json=config("child", ["parent"], X_a="c", X_b="c"))
+    r = await server.api.post(
+        "/0.2/cfg_mgr/configs", json=config("child", ["parent"], X_a="c", X_b="c")
+    )
     assert r.status_code == 201
     raw = (await server.api.get("/0.2/cfg_mgr/configs/child/raw")).json()["raw_config"]
     assert raw["X_a"] == "c" and raw["X_b"] == "c" and raw["ntp_ip"] == "10.0.0.1"
@@ -34,7 +41,10 @@ async def test_create_get_raw_update_delete(server: Server) -> None:
     assert got["parent_ids"] == ["parent"] and got["raw_config"] == {"X_a": "c", "X_b": "c"}
 
     # changing the parent is seen by the child at once
-    r = await server.api.put("/0.2/cfg_mgr/configs/parent", json=config("parent", ["base"], ntp_enabled=True, ntp_ip="10.9.9.9"))
+    r = await server.api.put(
+        "/0.2/cfg_mgr/configs/parent",
+        json=config("parent", ["base"], ntp_enabled=True, ntp_ip="10.9.9.9"),
+    )
     assert r.status_code == 204
     raw = (await server.api.get("/0.2/cfg_mgr/configs/child/raw")).json()["raw_config"]
     assert raw["ntp_ip"] == "10.9.9.9"
@@ -43,7 +53,9 @@ async def test_create_get_raw_update_delete(server: Server) -> None:
     for path in ("/0.2/cfg_mgr/configs/child", "/0.2/cfg_mgr/configs/child/raw"):
         assert (await server.api.get(path)).status_code == 404
     assert (await server.api.delete("/0.2/cfg_mgr/configs/child")).status_code == 404
-    assert (await server.api.put("/0.2/cfg_mgr/configs/None", json=config("None"))).status_code == 404
+    assert (
+        await server.api.put("/0.2/cfg_mgr/configs/None", json=config("None"))
+    ).status_code == 404
 
 
 async def test_diamond_inheritance_later_parent_wins(server: Server) -> None:
@@ -61,7 +73,10 @@ async def test_diamond_inheritance_later_parent_wins(server: Server) -> None:
         ({"config": {"id": "x", "parent_ids": ["nope"], "raw_config": {}}}, "nope"),
         ({"config": {"id": "x/../y", "parent_ids": [], "raw_config": {}}}, "config.id"),
         ({"config": {"id": "x", "parent_ids": [], "raw_config": {"vlan_id": 5000}}}, "vlan_id"),
-        ({"config": {"id": "x", "parent_ids": [], "raw_config": {"unknown_key": 1}}}, "unknown_key"),
+        (
+            {"config": {"id": "x", "parent_ids": [], "raw_config": {"unknown_key": 1}}},
+            "unknown_key",
+        ),
         ({"config": {"id": "x", "parent_ids": [], "raw_config": {"XX_plugin": 1}}}, "XX_"),
         ({"config": {"id": "x", "parent_ids": [], "raw_config": []}}, "raw_config"),
         ({"nope": {}}, "config"),
@@ -85,13 +100,18 @@ async def test_cycle_is_refused_and_nothing_changes(server: Server) -> None:
 
 async def test_put_validation_error_is_400_not_500(server: Server) -> None:
     await server.api.post("/0.2/cfg_mgr/configs", json=config("v", ["base"]))
-    r = await server.api.put("/0.2/cfg_mgr/configs/v", json=config("v", ["base"], sip_lines={"1": {"username": 3}}))
+    r = await server.api.put(
+        "/0.2/cfg_mgr/configs/v", json=config("v", ["base"], sip_lines={"1": {"username": 3}})
+    )
     assert r.status_code == 400
     assert "sip_lines.1.username" in r.text
 
 
 async def test_1024_sip_lines(server: Server) -> None:
-    lines = {str(n): {"username": f"u{n}", "password": f"p{n}", "display_name": f"L{n}"} for n in range(1, 1025)}
+    lines = {
+        str(n): {"username": f"u{n}", "password": f"p{n}", "display_name": f"L{n}"}
+        for n in range(1, 1025)
+    }
     r = await server.api.post("/0.2/cfg_mgr/configs", json=config("big", ["base"], sip_lines=lines))
     assert r.status_code == 201
     raw = (await server.api.get("/0.2/cfg_mgr/configs/big/raw")).json()["raw_config"]
@@ -121,7 +141,9 @@ async def test_configs_are_tenant_scoped(server: Server) -> None:
     sub2 = (await server.prov.tenants.create("sub2")).uuid
     secret = {"1": {"username": "alice", "password": "S3cret-alice"}}
     r = await server.api.post(
-        "/0.2/cfg_mgr/configs", json=config("alice", ["base"], sip_lines=secret), headers={"Wazo-Tenant": sub1}
+        "/0.2/cfg_mgr/configs",
+        json=config("alice", ["base"], sip_lines=secret),
+        headers={"Wazo-Tenant": sub1},
     )
     assert r.status_code == 201
     token2 = await server.token_for(sub2)

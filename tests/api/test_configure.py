@@ -27,7 +27,15 @@ async def test_api_spec_is_openapi(server: Server) -> None:
 async def test_params_list_and_unknown(server: Server) -> None:
     params = (await server.api.get("/0.2/configure")).json()["params"]
     ids = {p["id"] for p in params}
-    assert {"plugin_server", "http_proxy", "https_proxy", "ftp_proxy", "locale", "NAT", "provisioning_key"} <= ids
+    assert {
+        "plugin_server",
+        "http_proxy",
+        "https_proxy",
+        "ftp_proxy",
+        "locale",
+        "NAT",
+        "provisioning_key",
+    } <= ids
     assert all(p["links"][0]["rel"] == "srv.configure.param" for p in params)
     assert (await server.api.get("/0.2/configure/nope")).status_code == 404
 
@@ -76,15 +84,25 @@ async def test_provisioning_key_rules(server: Server) -> None:
     url = "/0.2/configure/provisioning_key"
     h1, h2 = {"Wazo-Tenant": sub1}, {"Wazo-Tenant": sub2}
     assert (await server.api.get(url, headers=h1)).json()["param"]["value"] is None
-    assert (await server.api.put(url, json={"param": {"value": "key-one-1"}}, headers=h1)).status_code == 204
+    assert (
+        await server.api.put(url, json={"param": {"value": "key-one-1"}}, headers=h1)
+    ).status_code == 204
     assert (await server.api.get(url, headers=h1)).json()["param"]["value"] == "key-one-1"
-    assert (await server.api.put(url, json={"param": {"value": "key-one-1"}}, headers=h1)).status_code == 204
+    assert (
+        await server.api.put(url, json={"param": {"value": "key-one-1"}}, headers=h1)
+    ).status_code == 204
     r = await server.api.put(url, json={"param": {"value": "key-one-1"}}, headers=h2)
     assert r.status_code == 400 and "another tenant" in r.text
     for bad in ("a" * 7, "a" * 257, "bad%key-1", 12345678):
-        assert (await server.api.put(url, json={"param": {"value": bad}}, headers=h2)).status_code == 400
-    assert (await server.api.put(url, json={"param": {"value": "a" * 256}}, headers=h2)).status_code == 204
-    assert (await server.api.put(url, json={"param": {"value": None}}, headers=h1)).status_code == 204
+        assert (
+            await server.api.put(url, json={"param": {"value": bad}}, headers=h2)
+        ).status_code == 400
+    assert (
+        await server.api.put(url, json={"param": {"value": "a" * 256}}, headers=h2)
+    ).status_code == 204
+    assert (
+        await server.api.put(url, json={"param": {"value": None}}, headers=h1)
+    ).status_code == 204
     assert (await server.api.put(url, json={"param": {"value": ""}}, headers=h2)).status_code == 204
     assert (await server.api.get(url, headers=h2)).json()["param"]["value"] is None
     # a tenant the token may not see

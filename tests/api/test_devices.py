@@ -40,7 +40,9 @@ async def test_create_get_list_delete(server: Server) -> None:
     assert device["tenant_uuid"] == server.master
     assert device["configured"] is False
 
-    r = await server.api.get("/0.2/dev_mgr/devices", params={"q": json.dumps({"mac": "00:15:65:11:22:33"})})
+    r = await server.api.get(
+        "/0.2/dev_mgr/devices", params={"q": json.dumps({"mac": "00:15:65:11:22:33"})}
+    )
     assert [d["id"] for d in r.json()["devices"]] == ["dev1"]
 
     assert (await server.api.delete("/0.2/dev_mgr/devices/dev1")).status_code == 204
@@ -95,8 +97,12 @@ async def test_large_body_is_413(server: Server) -> None:
 
 
 async def test_duplicate_id_is_refused(server: Server) -> None:
-    assert (await server.api.post("/0.2/dev_mgr/devices", json={"device": {"id": "d"}})).status_code == 201
-    r = await server.api.post("/0.2/dev_mgr/devices", json={"device": {"id": "d", "mac": "00:11:22:33:44:55"}})
+    assert (
+        await server.api.post("/0.2/dev_mgr/devices", json={"device": {"id": "d"}})
+    ).status_code == 201
+    r = await server.api.post(
+        "/0.2/dev_mgr/devices", json={"device": {"id": "d", "mac": "00:11:22:33:44:55"}}
+    )
     assert r.status_code in (400, 409)
     doc = (await server.api.get("/0.2/dev_mgr/devices/d")).json()["device"]
     assert "mac" not in doc
@@ -142,9 +148,7 @@ async def test_sub_tenant_create_and_visibility(server: Server) -> None:
         # a token may not name a tenant outside its subtree
         r = await c1.get("/0.2/dev_mgr/devices", headers={"Wazo-Tenant": main})
         assert r.status_code == 401
-        r = await c1.post(
-            "/0.2/dev_mgr/reconfigure", json={"id": "m1"}
-        )
+        r = await c1.post("/0.2/dev_mgr/reconfigure", json={"id": "m1"})
         assert r.status_code == 400
     assert (await server.api.get("/0.2/dev_mgr/devices/m1")).status_code == 200
 
@@ -152,7 +156,9 @@ async def test_sub_tenant_create_and_visibility(server: Server) -> None:
     assert ids == {"m1"}
     ids = {
         d["id"]
-        for d in (await server.api.get("/0.2/dev_mgr/devices", params={"recurse": "true"})).json()["devices"]
+        for d in (await server.api.get("/0.2/dev_mgr/devices", params={"recurse": "true"})).json()[
+            "devices"
+        ]
     }
     assert ids == {"m1", "s1"}
     assert sub2
@@ -181,7 +187,9 @@ async def test_put_claims_new_device_and_moves_rules(server: Server) -> None:
 
     # a SUB1 device PUT from SUB2 is 404
     r = await server.api.put(
-        "/0.2/dev_mgr/devices/new1", json={"device": {"ip": "10.0.0.4"}}, headers={"Wazo-Tenant": sub2}
+        "/0.2/dev_mgr/devices/new1",
+        json={"device": {"ip": "10.0.0.4"}},
+        headers={"Wazo-Tenant": sub2},
     )
     assert r.status_code == 404
     # an unknown device is 404, a bad mac is 400 (upstream: 500)
@@ -207,10 +215,19 @@ async def test_list_paging_sort_fields_and_bad_q(server: Server) -> None:
             "/0.2/dev_mgr/devices", json={"device": {"id": f"d{n}", "description": "x", "rank": n}}
         )
     r = await server.api.get("/0.2/dev_mgr/devices", params={"sort": "rank", "sort_ord": "DESC"})
-    assert [d["id"] for d in r.json()["devices"]] == ["d20", "d10", "d2", "d1"]  # numbers as numbers
-    r = await server.api.get("/0.2/dev_mgr/devices", params={"sort": "rank", "skip": "1", "limit": "2"})
+    assert [d["id"] for d in r.json()["devices"]] == [
+        "d20",
+        "d10",
+        "d2",
+        "d1",
+    ]  # numbers as numbers
+    r = await server.api.get(
+        "/0.2/dev_mgr/devices", params={"sort": "rank", "skip": "1", "limit": "2"}
+    )
     assert [d["id"] for d in r.json()["devices"]] == ["d2", "d10"]
-    r = await server.api.get("/0.2/dev_mgr/devices", params={"fields": "rank", "q": '{"rank": {"$ge": 10}}'})
+    r = await server.api.get(
+        "/0.2/dev_mgr/devices", params={"fields": "rank", "q": '{"rank": {"$ge": 10}}'}
+    )
     assert sorted(r.json()["devices"], key=lambda d: d["rank"]) == [
         {"id": "d10", "rank": 10},
         {"id": "d20", "rank": 20},
@@ -228,26 +245,43 @@ async def test_list_paging_sort_fields_and_bad_q(server: Server) -> None:
 
 
 async def test_dhcpinfo_creates_device(server: Server) -> None:
-    info = {"dhcp_info": {"op": "commit", "ip": "10.2.0.5", "mac": "00:11:22:aa:bb:cc", "options": []}}
+    info = {
+        "dhcp_info": {"op": "commit", "ip": "10.2.0.5", "mac": "00:11:22:aa:bb:cc", "options": []}
+    }
     r = await server.api.post("/0.2/dev_mgr/dhcpinfo", json=info)
     assert r.status_code == 204
     devices = (await server.api.get("/0.2/dev_mgr/devices")).json()["devices"]
     assert len(devices) == 1
     assert devices[0]["ip"] == "10.2.0.5" and devices[0]["tenant_uuid"] == server.master
     r = await server.api.post(
-        "/0.2/dev_mgr/dhcpinfo", json={"dhcp_info": {"op": "commit", "ip": "10.2.0.5", "mac": "00:11:22:aa:bb:cd"}}
+        "/0.2/dev_mgr/dhcpinfo",
+        json={"dhcp_info": {"op": "commit", "ip": "10.2.0.5", "mac": "00:11:22:aa:bb:cd"}},
     )
     assert r.status_code == 400
     r = await server.api.post(
         "/0.2/dev_mgr/dhcpinfo",
-        json={"dhcp_info": {"op": "commit", "ip": "10.2.0.6", "mac": "00:11:22:aa:bb:ce", "options": ["06x.zz"]}},
+        json={
+            "dhcp_info": {
+                "op": "commit",
+                "ip": "10.2.0.6",
+                "mac": "00:11:22:aa:bb:ce",
+                "options": ["06x.zz"],
+            }
+        },
     )
     assert r.status_code == 400
 
 
 async def test_dhcpinfo_option60_identifies_vendor(server: Server) -> None:
     opt = "060." + ".".join(f"{b:02x}" for b in b"TestPhone-TP100")
-    info = {"dhcp_info": {"op": "commit", "ip": "10.2.0.7", "mac": "00:11:22:00:00:07", "options": [opt]}}
+    info = {
+        "dhcp_info": {
+            "op": "commit",
+            "ip": "10.2.0.7",
+            "mac": "00:11:22:00:00:07",
+            "options": [opt],
+        }
+    }
     assert (await server.api.post("/0.2/dev_mgr/dhcpinfo", json=info)).status_code == 204
     device = (await server.api.get("/0.2/dev_mgr/devices")).json()["devices"][0]
     assert device["vendor"] == "TestVendor" and device["model"] == "TP100"
@@ -264,7 +298,9 @@ async def test_synchronize_without_sync_service_fails_operation(server: Server) 
     assert status.startswith("fail") or "fail" in status
     assert (await server.api.delete(location)).status_code == 204
     assert (await server.api.get(location)).status_code == 404
-    assert (await server.api.post("/0.2/dev_mgr/synchronize", json={"id": "nope"})).status_code == 404
+    assert (
+        await server.api.post("/0.2/dev_mgr/synchronize", json={"id": "nope"})
+    ).status_code == 404
 
 
 async def test_provisioning_token_rotation(server: Server) -> None:

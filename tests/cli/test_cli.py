@@ -40,8 +40,21 @@ def test_tenant_token_device_config_commands(tmp_path: Path) -> None:
 def test_tls_self_signed(tmp_path: Path) -> None:
     cert, key = tmp_path / "c.pem", tmp_path / "k.pem"
     r = subprocess.run(
-        [*PROVISOR, "tls", "self-signed", "--cert", str(cert), "--key", str(key), "--host", "127.0.0.1"],
-        capture_output=True, text=True, timeout=60, check=False,
+        [
+            *PROVISOR,
+            "tls",
+            "self-signed",
+            "--cert",
+            str(cert),
+            "--key",
+            str(key),
+            "--host",
+            "127.0.0.1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert r.returncode == 0, r.stderr
     assert cert.read_text().startswith("-----BEGIN CERTIFICATE-----")
@@ -62,8 +75,20 @@ def test_serve_answers_then_stops(tmp_path: Path) -> None:
     env = {**os.environ, "PROVISOR_DATA_DIR": str(tmp_path)}
     env.pop("PROVISOR_TEST_DATABASE_URL", None)
     proc = subprocess.Popen(
-        [*PROVISOR, "serve", "--rest-port", str(rest), "--http-port", str(http), "--tftp-port", "0"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            *PROVISOR,
+            "serve",
+            "--rest-port",
+            str(rest),
+            "--http-port",
+            str(http),
+            "--tftp-port",
+            "0",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 30
@@ -71,7 +96,9 @@ def test_serve_answers_then_stops(tmp_path: Path) -> None:
         while time.monotonic() < deadline:
             try:
                 status = httpx.get(
-                    f"http://127.0.0.1:{rest}/0.2/status", headers={"X-Auth-Token": token}, timeout=2
+                    f"http://127.0.0.1:{rest}/0.2/status",
+                    headers={"X-Auth-Token": token},
+                    timeout=2,
                 )
                 break
             except httpx.TransportError:

@@ -27,7 +27,9 @@ def test_file_conf_d_env_precedence(tmp_path: Path) -> None:
     )
     (tmp_path / "conf.d").mkdir()
     (tmp_path / "conf.d" / "10-a.yml").write_text("rest_api:\n  port: 9001\n")
-    (tmp_path / "conf.d" / "20-b.yml").write_text("rest_api:\n  port: 9002\ngeneral:\n  tftp_port: 69\n")
+    (tmp_path / "conf.d" / "20-b.yml").write_text(
+        "rest_api:\n  port: 9002\ngeneral:\n  tftp_port: 69\n"
+    )
     s = load_settings(cfg, environ={})
     assert s.rest_api.port == 9002 and s.tftp_port == 69
     assert s.general.http_auth_strategy == "url_key"

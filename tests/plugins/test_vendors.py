@@ -21,7 +21,13 @@ from typing import Any
 import pytest
 
 from provisor.plugins.contract import COMPLETE, EXACT, NONE, PROBABLE, ProbeRequest
-from tests.plugins.conftest import PLUGINS_DIR, assert_golden, plugin_by_id, render_path, sample_raw_config
+from tests.plugins.conftest import (
+    PLUGINS_DIR,
+    assert_golden,
+    plugin_by_id,
+    render_path,
+    sample_raw_config,
+)
 
 HERE = Path(__file__).parent
 VENDORS = sorted(p.name for p in HERE.iterdir() if (p / "cases.json").is_file())
@@ -67,7 +73,10 @@ def test_scores(plugin_id: str) -> None:
     assert plugin.score({"vendor": vendor, "model": device["model"]}) >= COMPLETE
     model = plugin.manifest.models[device["model"]]
     if model.firmware_version and device.get("version"):
-        assert plugin.score({"vendor": vendor, "model": device["model"], "version": device["version"]}) == EXACT
+        assert (
+            plugin.score({"vendor": vendor, "model": device["model"], "version": device["version"]})
+            == EXACT
+        )
     assert plugin.score({"vendor": "SomeoneElse", "model": device["model"]}) == NONE
 
 
@@ -94,7 +103,9 @@ def test_secret_file_content_and_redaction(plugin_id: str) -> None:
     plugin = plugin_by_id(plugin_id)
     case = cases(plugin_id)
     raw = sample_raw_config()
-    body = render_path(plugin, case["secret_file"], device=case["device"], raw_config=raw).decode("utf-8")
+    body = render_path(plugin, case["secret_file"], device=case["device"], raw_config=raw).decode(
+        "utf-8"
+    )
     for text in ["LineSecret1", "user1", "10.0.0.10", *case.get("expect_in_secret_file", [])]:
         assert text in body, text
     blank = render_path(
@@ -109,7 +120,10 @@ def test_secret_file_content_and_redaction(plugin_id: str) -> None:
 def test_minimal_and_huge_configs_render(plugin_id: str) -> None:
     plugin = plugin_by_id(plugin_id)
     case = cases(plugin_id)
-    minimal = {"http_base_url": "http://10.0.0.1:8667", "sip_lines": {"1": {"username": "u", "password": "p"}}}
+    minimal = {
+        "http_base_url": "http://10.0.0.1:8667",
+        "sip_lines": {"1": {"username": "u", "password": "p"}},
+    }
     for path in case["files"]:
         assert render_path(plugin, path, device=case["device"], raw_config=minimal)
     huge = sample_raw_config(lines=1024)
@@ -123,7 +137,9 @@ def test_time_zones(plugin_id: str) -> None:
     case = cases(plugin_id)
     for zone, expected in case.get("tz", {}).items():
         raw = dict(sample_raw_config(), timezone=zone)
-        body = render_path(plugin, case["secret_file"], device=case["device"], raw_config=raw).decode()
+        body = render_path(
+            plugin, case["secret_file"], device=case["device"], raw_config=raw
+        ).decode()
         for text in expected:
             if text.startswith("re:"):
                 assert re.search(text[3:], body), (zone, text)

@@ -15,7 +15,9 @@ MAC = "00:11:22:33:44:55"
 UA = f"TestPhone-TP100/1.2.3 ({MAC})"
 
 
-async def configure(server: Server, device_id: str, *, password: str = "Pw-line1", tenant: str | None = None) -> None:
+async def configure(
+    server: Server, device_id: str, *, password: str = "Pw-line1", tenant: str | None = None
+) -> None:
     """Give a device a config with one SIP line."""
     headers = {"Wazo-Tenant": tenant} if tenant else {}
     body = {
@@ -26,15 +28,21 @@ async def configure(server: Server, device_id: str, *, password: str = "Pw-line1
                 "ntp_enabled": True,
                 "ntp_ip": "10.0.0.9",
                 "admin_password": "Admin-pw",
-                "sip_lines": {"1": {"username": "alice", "password": password, "proxy_ip": "10.0.0.2"}},
+                "sip_lines": {
+                    "1": {"username": "alice", "password": password, "proxy_ip": "10.0.0.2"}
+                },
             },
         }
     }
     r = await server.api.post("/0.2/cfg_mgr/configs", json=body, headers=headers)
     assert r.status_code == 201, r.text
-    doc = (await server.api.get(f"/0.2/dev_mgr/devices/{device_id}", headers=headers)).json()["device"]
+    doc = (await server.api.get(f"/0.2/dev_mgr/devices/{device_id}", headers=headers)).json()[
+        "device"
+    ]
     doc["config"] = f"cfg-{device_id}"
-    r = await server.api.put(f"/0.2/dev_mgr/devices/{device_id}", json={"device": doc}, headers=headers)
+    r = await server.api.put(
+        f"/0.2/dev_mgr/devices/{device_id}", json={"device": doc}, headers=headers
+    )
     assert r.status_code == 204, r.text
 
 
@@ -49,7 +57,9 @@ async def test_new_phone_is_created_associated_and_served(server: Server) -> Non
     assert b"server = http://127.0.0.1:8667" in r.content
     [device] = await devices(server)
     assert device["mac"] == MAC and device["model"] == "TP100" and device["version"] == "1.2.3"
-    assert device["plugin"] == "testphone" and device["added"] == "auto" and device["is_new"] is True
+    assert (
+        device["plugin"] == "testphone" and device["added"] == "auto" and device["is_new"] is True
+    )
     assert device["ip"] == "127.0.0.1"
     assert device["config"].startswith("autoprov")  # autocreated from the autoprov template
     # the device file, with the autoprov line
@@ -70,7 +80,9 @@ async def test_configured_device_gets_credentials_and_fresh_bytes(server: Server
     assert b"line1.registrar = 10.0.0.2" in r.content  # host defaults applied
     etag = r.headers["etag"]
     # conditional GET
-    r2 = await server.phone.get("/001122334455.cfg", headers={"User-Agent": UA, "If-None-Match": etag})
+    r2 = await server.phone.get(
+        "/001122334455.cfg", headers={"User-Agent": UA, "If-None-Match": etag}
+    )
     assert r2.status_code == 304 and r2.content == b""
     # HEAD
     r3 = await server.phone.head("/001122334455.cfg", headers={"User-Agent": UA})
@@ -78,8 +90,12 @@ async def test_configured_device_gets_credentials_and_fresh_bytes(server: Server
     # a parent change is seen at the next fetch
     base = (await server.api.get("/0.2/cfg_mgr/configs/cfg-" + device["id"])).json()["config"]
     base["raw_config"]["ntp_ip"] = "10.0.0.77"
-    assert (await server.api.put("/0.2/cfg_mgr/configs/cfg-" + device["id"], json={"config": base})).status_code == 204
-    r4 = await server.phone.get("/001122334455.cfg", headers={"User-Agent": UA, "If-None-Match": etag})
+    assert (
+        await server.api.put("/0.2/cfg_mgr/configs/cfg-" + device["id"], json={"config": base})
+    ).status_code == 204
+    r4 = await server.phone.get(
+        "/001122334455.cfg", headers={"User-Agent": UA, "If-None-Match": etag}
+    )
     assert r4.status_code == 200 and b"ntp = 10.0.0.77" in r4.content
     # remote state learnt from the trigger file
     doc = (await server.api.get(f"/0.2/dev_mgr/devices/{device['id']}")).json()["device"]
@@ -105,7 +121,14 @@ async def test_nowhere_to_route(server: Server) -> None:
 
 @pytest.mark.parametrize(
     "path",
-    ["/../etc/passwd", "/%2e%2e/etc/passwd", "/tp/..%2f..%2fetc", "/tp%00/x", "/%252e%252e/x", "/..\\..\\x"],
+    [
+        "/../etc/passwd",
+        "/%2e%2e/etc/passwd",
+        "/tp/..%2f..%2fetc",
+        "/tp%00/x",
+        "/%252e%252e/x",
+        "/..\\..\\x",
+    ],
 )
 async def test_traversal_is_refused(server: Server, path: str) -> None:
     r = await server.phone.get(path, headers={"User-Agent": UA})
@@ -113,7 +136,9 @@ async def test_traversal_is_refused(server: Server, path: str) -> None:
 
 
 async def test_non_ascii_user_agent(server: Server) -> None:
-    r = await server.phone.get("/tp/common.cfg", headers={"User-Agent": b"TestPhone-\xff\xfe/1 (zz)"})
+    r = await server.phone.get(
+        "/tp/common.cfg", headers={"User-Agent": b"TestPhone-\xff\xfe/1 (zz)"}
+    )
     assert r.status_code == 404
     assert (await devices(server)) == []
 
@@ -121,7 +146,9 @@ async def test_non_ascii_user_agent(server: Server) -> None:
 async def test_other_devices_file_is_refused(server: Server) -> None:
     await server.phone.get("/tp/common.cfg", headers={"User-Agent": UA})
     other = "00:11:22:00:00:01"
-    await server.phone.get("/tp/common.cfg", headers={"User-Agent": f"TestPhone-TP100/1.2.3 ({other})"})
+    await server.phone.get(
+        "/tp/common.cfg", headers={"User-Agent": f"TestPhone-TP100/1.2.3 ({other})"}
+    )
     r = await server.phone.get("/001122000001.cfg", headers={"User-Agent": UA})
     assert r.status_code == 404
     entries = server.pipeline.trace.query(client_ip="127.0.0.1", limit=1)
@@ -164,7 +191,9 @@ async def test_url_key_strategy(tmp_path: Path, database_url: str) -> None:
         await srv.prov.tenants.set_key(sub_a, "new-key-of-a")
         r = await srv.phone.get("/new-key-of-a/tp/common.cfg", headers={"User-Agent": UA})
         assert b"/new-key-of-a" in r.content
-        assert (await srv.phone.get("/key-of-a-123/tp/common.cfg", headers={"User-Agent": UA})).status_code == 404
+        assert (
+            await srv.phone.get("/key-of-a-123/tp/common.cfg", headers={"User-Agent": UA})
+        ).status_code == 404
     finally:
         await srv.close()
 
@@ -185,25 +214,35 @@ async def test_device_token_strategy(tmp_path: Path, database_url: str) -> None:
         assert r.status_code == 200
         assert b"Very-Secret-9" not in r.content and b"Admin-pw" not in r.content
         assert b"line1.user = alice" in r.content
-        token = (await srv.api.get(f"/0.2/dev_mgr/devices/{device['id']}/provisioning_token")).json()[
-            "provisioning_token"
-        ]
+        token = (
+            await srv.api.get(f"/0.2/dev_mgr/devices/{device['id']}/provisioning_token")
+        ).json()["provisioning_token"]
         assert f"/tenant-key-1/{token}".encode() in r.content
         # with its token: the secrets
-        r = await srv.phone.get(f"/tenant-key-1/{token}/001122334455.cfg", headers={"User-Agent": UA})
+        r = await srv.phone.get(
+            f"/tenant-key-1/{token}/001122334455.cfg", headers={"User-Agent": UA}
+        )
         assert r.status_code == 200 and b"Very-Secret-9" in r.content
         # another device's file with this token: nothing
         other = "00:11:22:00:00:02"
-        await srv.phone.get("/tenant-key-1/tp/common.cfg", headers={"User-Agent": f"TestPhone-TP100/1 ({other})"})
-        r = await srv.phone.get(f"/tenant-key-1/{token}/001122000002.cfg", headers={"User-Agent": UA})
+        await srv.phone.get(
+            "/tenant-key-1/tp/common.cfg", headers={"User-Agent": f"TestPhone-TP100/1 ({other})"}
+        )
+        r = await srv.phone.get(
+            f"/tenant-key-1/{token}/001122000002.cfg", headers={"User-Agent": UA}
+        )
         assert r.status_code == 404
         # a wrong token: nothing, and rotation invalidates the old token
-        r = await srv.phone.get("/tenant-key-1/" + "x" * 32 + "/001122334455.cfg", headers={"User-Agent": UA})
+        r = await srv.phone.get(
+            "/tenant-key-1/" + "x" * 32 + "/001122334455.cfg", headers={"User-Agent": UA}
+        )
         assert r.status_code == 404
-        new = (await srv.api.post(f"/0.2/dev_mgr/devices/{device['id']}/provisioning_token")).json()[
-            "provisioning_token"
-        ]
-        r = await srv.phone.get(f"/tenant-key-1/{token}/001122334455.cfg", headers={"User-Agent": UA})
+        new = (
+            await srv.api.post(f"/0.2/dev_mgr/devices/{device['id']}/provisioning_token")
+        ).json()["provisioning_token"]
+        r = await srv.phone.get(
+            f"/tenant-key-1/{token}/001122334455.cfg", headers={"User-Agent": UA}
+        )
         assert r.status_code == 404
         r = await srv.phone.get(f"/tenant-key-1/{new}/001122334455.cfg", headers={"User-Agent": UA})
         assert r.status_code == 200 and b"Very-Secret-9" in r.content
@@ -233,10 +272,14 @@ async def test_mac_scanner_is_banned_but_nat_site_is_not(tmp_path: Path, databas
         for n in [*range(200), *range(200)]:
             mac = f"00:11:22:00:{n // 256:02x}:{n % 256:02x}"
             ua = {"User-Agent": f"TestPhone-TP100/1.2.3 ({mac})", **nat}
-            assert (await srv.phone.get("/site-key-01/tp/common.cfg", headers=ua)).status_code == 200
+            assert (
+                await srv.phone.get("/site-key-01/tp/common.cfg", headers=ua)
+            ).status_code == 200
             r = await srv.phone.get(f"/site-key-01/optional-{mac.replace(':', '')}.cfg", headers=ua)
             assert r.status_code == 404  # an expected miss, not a failure
-            assert (await srv.phone.get(f"/site-key-01/{mac.replace(':', '')}.cfg", headers=ua)).status_code == 200
+            assert (
+                await srv.phone.get(f"/site-key-01/{mac.replace(':', '')}.cfg", headers=ua)
+            ).status_code == 200
         assert not srv.pipeline.failures.is_banned("203.0.113.7")
         # a scanner guessing keys is banned after the threshold, then refused even with the key
         scan = {"X-Forwarded-For": "198.51.100.9", "User-Agent": "scanner"}
@@ -252,25 +295,35 @@ async def test_mac_scanner_is_banned_but_nat_site_is_not(tmp_path: Path, databas
 
 async def test_auto_create_flood_is_capped(tmp_path: Path, database_url: str) -> None:
     srv = await start_server(
-        make_settings(tmp_path, database_url, **{"provisioning.auto_create_per_source": 10, "provisioning.ban_threshold": 10_000})
+        make_settings(
+            tmp_path,
+            database_url,
+            **{"provisioning.auto_create_per_source": 10, "provisioning.ban_threshold": 10_000},
+        )
     )
     try:
         async with httpx.AsyncClient(base_url=srv.http_url) as phone:
             for n in range(300):
                 mac = f"00:11:22:aa:{n // 256:02x}:{n % 256:02x}"
-                await phone.get("/tp/common.cfg", headers={"User-Agent": f"TestPhone-TP100/1 ({mac})"})
+                await phone.get(
+                    "/tp/common.cfg", headers={"User-Agent": f"TestPhone-TP100/1 ({mac})"}
+                )
         assert len(await devices(srv)) == 10
     finally:
         await srv.close()
 
 
 async def test_auto_create_off(tmp_path: Path, database_url: str) -> None:
-    srv = await start_server(make_settings(tmp_path, database_url, **{"provisioning.auto_create": False}))
+    srv = await start_server(
+        make_settings(tmp_path, database_url, **{"provisioning.auto_create": False})
+    )
     try:
         r = await srv.phone.get("/tp/common.cfg", headers={"User-Agent": UA})
         assert r.status_code == 404
         assert await devices(srv) == []
-        r = await srv.api.post("/0.2/dev_mgr/devices", json={"device": {"mac": MAC, "plugin": "testphone"}})
+        r = await srv.api.post(
+            "/0.2/dev_mgr/devices", json={"device": {"mac": MAC, "plugin": "testphone"}}
+        )
         assert r.status_code == 201
         r = await srv.phone.get("/tp/common.cfg", headers={"User-Agent": UA})
         assert r.status_code == 200
@@ -283,7 +336,9 @@ async def test_x_forwarded_for(tmp_path: Path, database_url: str) -> None:
         make_settings(tmp_path, database_url, **{"general.http_proxied_trusted_proxies_count": 1})
     )
     try:
-        r = await srv.phone.get("/tp/common.cfg", headers={"User-Agent": UA, "X-Forwarded-For": "10.9.8.7, 192.0.2.1"})
+        r = await srv.phone.get(
+            "/tp/common.cfg", headers={"User-Agent": UA, "X-Forwarded-For": "10.9.8.7, 192.0.2.1"}
+        )
         assert r.status_code == 200
         [device] = await devices(srv)
         assert device["ip"] == "192.0.2.1"
@@ -298,7 +353,9 @@ async def test_x_forwarded_for(tmp_path: Path, database_url: str) -> None:
 
 async def test_ip_moves_between_devices_unless_nat(server: Server) -> None:
     await server.phone.get("/tp/common.cfg", headers={"User-Agent": UA})
-    await server.phone.get("/tp/common.cfg", headers={"User-Agent": "TestPhone-TP100/1 (00:11:22:00:00:09)"})
+    await server.phone.get(
+        "/tp/common.cfg", headers={"User-Agent": "TestPhone-TP100/1 (00:11:22:00:00:09)"}
+    )
     ips = {d["mac"]: d.get("ip") for d in await devices(server)}
     assert ips == {MAC: None, "00:11:22:00:00:09": "127.0.0.1"}
     await server.api.put("/0.2/configure/NAT", json={"param": {"value": "1"}})

@@ -44,7 +44,9 @@ async def test_https_with_certificate_checking(tmp_path: Path, database_url: str
         await srv.close()
 
 
-async def test_https_without_certificate_is_a_clear_error(tmp_path: Path, database_url: str) -> None:
+async def test_https_without_certificate_is_a_clear_error(
+    tmp_path: Path, database_url: str
+) -> None:
     settings = make_settings(tmp_path, database_url, **{"provisioning.https_enabled": True})
     with pytest.raises(ValueError, match="tls_certfile"):
         await start_server(settings)

@@ -15,7 +15,9 @@ from tests.provisioning.tftp_client import TftpError, tftp_get
 
 
 async def test_tftp_serves_identical_bytes(tmp_path: Path, database_url: str) -> None:
-    srv = await start_server(make_settings(tmp_path, database_url, **{"provisioning.tftp_enabled": True}))
+    srv = await start_server(
+        make_settings(tmp_path, database_url, **{"provisioning.tftp_enabled": True})
+    )
     try:
         port = srv.running.ports["tftp"]
         # an unknown device asking by file name: identified by the MAC in the path
@@ -36,8 +38,21 @@ async def test_tftp_serves_identical_bytes(tmp_path: Path, database_url: str) ->
             out = tmp_path / "hpa.cfg"
             r = await asyncio.to_thread(
                 subprocess.run,
-                ["tftp", "127.0.0.1", str(port), "-m", "binary", "-c", "get", "001122334455.cfg", str(out)],
-                capture_output=True, text=True, timeout=30, check=False,
+                [
+                    "tftp",
+                    "127.0.0.1",
+                    str(port),
+                    "-m",
+                    "binary",
+                    "-c",
+                    "get",
+                    "001122334455.cfg",
+                    str(out),
+                ],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
             )
             assert r.returncode == 0 and out.read_bytes() == http.content
     finally:
@@ -47,7 +62,8 @@ async def test_tftp_serves_identical_bytes(tmp_path: Path, database_url: str) ->
 async def test_tftp_off_for_a_tenant_and_keys(tmp_path: Path, database_url: str) -> None:
     srv = await start_server(
         make_settings(
-            tmp_path, database_url,
+            tmp_path,
+            database_url,
             **{"provisioning.tftp_enabled": True, "general.http_auth_strategy": "url_key"},
         )
     )

@@ -44,7 +44,9 @@ class Handler:
 @pytest.fixture
 async def tftp() -> AsyncIterator[tuple[TftpServer, Handler]]:
     handler = Handler()
-    server = TftpServer(handler, host="127.0.0.1", port=0, limits=TftpLimits(timeout=0.3, max_retries=3))
+    server = TftpServer(
+        handler, host="127.0.0.1", port=0, limits=TftpLimits(timeout=0.3, max_retries=3)
+    )
     await server.start()
     yield server, handler
     await server.stop()
@@ -59,8 +61,15 @@ async def test_octet_files(tftp: tuple[TftpServer, Handler], name: str) -> None:
 async def test_options_oack_blksize_tsize_timeout(tftp: tuple[TftpServer, Handler]) -> None:
     server, _ = tftp
     stats = TftpStats()
-    data = await tftp_get("127.0.0.1", server.port, "big.bin", blksize=1432, tsize=True, stats=stats,
-                          extra_options={"timeout": "2", "unknownopt": "1"})
+    data = await tftp_get(
+        "127.0.0.1",
+        server.port,
+        "big.bin",
+        blksize=1432,
+        tsize=True,
+        stats=stats,
+        extra_options={"timeout": "2", "unknownopt": "1"},
+    )
     assert data == FILES["big.bin"]
     assert stats.oack == {"blksize": "1432", "tsize": "1000000", "timeout": "2"}
     # capped blksize
@@ -74,14 +83,18 @@ async def test_options_oack_blksize_tsize_timeout(tftp: tuple[TftpServer, Handle
 async def test_absurd_blksize_is_ignored(tftp: tuple[TftpServer, Handler], value: str) -> None:
     server, _ = tftp
     stats = TftpStats()
-    data = await tftp_get("127.0.0.1", server.port, "small.cfg", stats=stats, extra_options={"blksize": value})
+    data = await tftp_get(
+        "127.0.0.1", server.port, "small.cfg", stats=stats, extra_options={"blksize": value}
+    )
     assert data == FILES["small.cfg"] and "blksize" not in stats.oack
 
 
 async def test_windowsize(tftp: tuple[TftpServer, Handler]) -> None:
     server, _ = tftp
     stats = TftpStats()
-    data = await tftp_get("127.0.0.1", server.port, "big.bin", blksize=1432, windowsize=8, stats=stats)
+    data = await tftp_get(
+        "127.0.0.1", server.port, "big.bin", blksize=1432, windowsize=8, stats=stats
+    )
     assert data == FILES["big.bin"] and stats.oack["windowsize"] == "8"
     assert stats.duplicates == 0
 
@@ -91,7 +104,9 @@ async def test_block_number_rollover(tftp: tuple[TftpServer, Handler]) -> None:
     payload = os.urandom(600_000)  # 75 000 blocks of 8 bytes: wraps past 65535
     FILES["roll.bin"] = payload
     try:
-        data = await tftp_get("127.0.0.1", server.port, "roll.bin", blksize=8, windowsize=16, timeout=5)
+        data = await tftp_get(
+            "127.0.0.1", server.port, "roll.bin", blksize=8, windowsize=16, timeout=5
+        )
         assert data == payload
     finally:
         del FILES["roll.bin"]
@@ -103,7 +118,9 @@ async def test_netascii(tftp: tuple[TftpServer, Handler]) -> None:
     assert data == FILES["small.cfg"]
 
 
-async def test_lost_ack_is_retransmitted_without_duplicates(tftp: tuple[TftpServer, Handler]) -> None:
+async def test_lost_ack_is_retransmitted_without_duplicates(
+    tftp: tuple[TftpServer, Handler],
+) -> None:
     server, _ = tftp
     stats = TftpStats()
     data = await tftp_get("127.0.0.1", server.port, "exact.bin", drop_ack=1, stats=stats)
@@ -124,7 +141,9 @@ async def test_duplicate_acks_do_not_trigger_resends(tftp: tuple[TftpServer, Han
 
     transport, proto = await loop.create_datagram_endpoint(P, local_addr=("127.0.0.1", 0))
     try:
-        transport.sendto(encode_request(Opcode.RRQ, "exact.bin", "octet"), ("127.0.0.1", server.port))
+        transport.sendto(
+            encode_request(Opcode.RRQ, "exact.bin", "octet"), ("127.0.0.1", server.port)
+        )
         await asyncio.sleep(0.1)
         assert len(received) == 1
         for _ in range(5):  # ACK block 1 five times
@@ -136,7 +155,9 @@ async def test_duplicate_acks_do_not_trigger_resends(tftp: tuple[TftpServer, Han
         transport.close()
 
 
-async def test_wrong_tid_gets_error_5_and_transfer_goes_on(tftp: tuple[TftpServer, Handler]) -> None:
+async def test_wrong_tid_gets_error_5_and_transfer_goes_on(
+    tftp: tuple[TftpServer, Handler],
+) -> None:
     server, _ = tftp
     loop = asyncio.get_running_loop()
     got: list[bytes] = []
@@ -192,8 +213,17 @@ async def test_garbage_packets_do_not_break_the_server(tftp: tuple[TftpServer, H
 
     transport, _ = await loop.create_datagram_endpoint(P, local_addr=("127.0.0.1", 0))
     try:
-        for junk in (b"", b"\x00", b"\x00\x01", b"\x00\x09abc", b"\x00\x01name", b"\x00\x01name\x00octet\x00blksize\x00",
-                     b"\x00\x01" + b"a" * 600 + b"\x00octet\x00", b"\x00\x02f\x00octet\x00", b"\xff" * 50):
+        for junk in (
+            b"",
+            b"\x00",
+            b"\x00\x01",
+            b"\x00\x09abc",
+            b"\x00\x01name",
+            b"\x00\x01name\x00octet\x00blksize\x00",
+            b"\x00\x01" + b"a" * 600 + b"\x00octet\x00",
+            b"\x00\x02f\x00octet\x00",
+            b"\xff" * 50,
+        ):
             transport.sendto(junk, ("127.0.0.1", server.port))
         await asyncio.sleep(0.2)
     finally:
@@ -206,11 +236,14 @@ async def test_garbage_packets_do_not_break_the_server(tftp: tuple[TftpServer, H
 async def test_caps_per_client(tftp: tuple[TftpServer, Handler]) -> None:
     handler = Handler()
     handler.delay = 0.3
-    server = TftpServer(handler, host="127.0.0.1", port=0, limits=TftpLimits(max_transfers_per_client=2))
+    server = TftpServer(
+        handler, host="127.0.0.1", port=0, limits=TftpLimits(max_transfers_per_client=2)
+    )
     await server.start()
     try:
         results = await asyncio.gather(
-            *(tftp_get("127.0.0.1", server.port, "small.cfg") for _ in range(4)), return_exceptions=True
+            *(tftp_get("127.0.0.1", server.port, "small.cfg") for _ in range(4)),
+            return_exceptions=True,
         )
         busy = [r for r in results if isinstance(r, TftpError)]
         assert len(busy) == 2 and all("busy" in e.message for e in busy)
@@ -227,7 +260,9 @@ async def test_caps_per_client(tftp: tuple[TftpServer, Handler]) -> None:
 async def test_client_gone_transfer_is_freed(tftp: tuple[TftpServer, Handler]) -> None:
     server, _ = tftp
     loop = asyncio.get_running_loop()
-    transport, _ = await loop.create_datagram_endpoint(asyncio.DatagramProtocol, local_addr=("127.0.0.1", 0))
+    transport, _ = await loop.create_datagram_endpoint(
+        asyncio.DatagramProtocol, local_addr=("127.0.0.1", 0)
+    )
     transport.sendto(encode_request(Opcode.RRQ, "exact.bin", "octet"), ("127.0.0.1", server.port))
     transport.close()
     for _ in range(100):
@@ -241,25 +276,39 @@ def _run(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=60, check=False)
 
 
-@pytest.mark.skipif(shutil.which("tftp") is None, reason="tftp-hpa client not installed (Debian tftp-hpa)")
+@pytest.mark.skipif(
+    shutil.which("tftp") is None, reason="tftp-hpa client not installed (Debian tftp-hpa)"
+)
 async def test_tftp_hpa_client(tftp: tuple[TftpServer, Handler], tmp_path: Path) -> None:
     server, _ = tftp
     for name in ("small.cfg", "big.bin", "exact.bin"):
-        r = await asyncio.to_thread(_run, ["tftp", "127.0.0.1", str(server.port), "-m", "binary", "-c", "get", name, "out"], tmp_path)
+        r = await asyncio.to_thread(
+            _run,
+            ["tftp", "127.0.0.1", str(server.port), "-m", "binary", "-c", "get", name, "out"],
+            tmp_path,
+        )
         assert r.returncode == 0, r.stderr
         assert (tmp_path / "out").read_bytes() == FILES[name]
-    r = await asyncio.to_thread(_run, ["tftp", "127.0.0.1", str(server.port), "-m", "binary", "-c", "get", "nope", "out"], tmp_path)
+    r = await asyncio.to_thread(
+        _run,
+        ["tftp", "127.0.0.1", str(server.port), "-m", "binary", "-c", "get", "nope", "out"],
+        tmp_path,
+    )
     assert "Nowhere to route this request." in r.stdout + r.stderr
 
 
-@pytest.mark.skipif(shutil.which("atftp") is None, reason="atftp client not installed (Debian atftp)")
+@pytest.mark.skipif(
+    shutil.which("atftp") is None, reason="atftp client not installed (Debian atftp)"
+)
 async def test_atftp_client(tftp: tuple[TftpServer, Handler], tmp_path: Path) -> None:
     server, _ = tftp
     for name in ("small.cfg", "big.bin"):
         for opts in ([], ["--option", "blksize 1432", "--option", "tsize 0"]):
             out = tmp_path / f"a-{name}"
             r = await asyncio.to_thread(
-                _run, ["atftp", *opts, "-g", "-r", name, "-l", str(out), "127.0.0.1", str(server.port)], tmp_path
+                _run,
+                ["atftp", *opts, "-g", "-r", name, "-l", str(out), "127.0.0.1", str(server.port)],
+                tmp_path,
             )
             assert r.returncode == 0, r.stderr
             assert out.read_bytes() == FILES[name]

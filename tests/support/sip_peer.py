@@ -8,7 +8,11 @@ from dataclasses import dataclass, field
 
 def _response(request: bytes, code: int, reason: str) -> bytes:
     lines = request.decode("utf-8", "replace").split("\r\n")
-    keep = [ln for ln in lines if ln.split(":", 1)[0].lower() in ("via", "from", "to", "call-id", "cseq")]
+    keep = [
+        ln
+        for ln in lines
+        if ln.split(":", 1)[0].lower() in ("via", "from", "to", "call-id", "cseq")
+    ]
     return ("\r\n".join([f"SIP/2.0 {code} {reason}", *keep, "Content-Length: 0", "", ""])).encode()
 
 
@@ -107,9 +111,16 @@ class AmiPeer:
                     aid = msg.get("ActionID", "")
                     action = msg.get("Action", "").lower()
                     if action == "login":
-                        ok = msg.get("Username") == self.username and msg.get("Secret") == self.secret
+                        ok = (
+                            msg.get("Username") == self.username
+                            and msg.get("Secret") == self.secret
+                        )
                         logged_in = ok
-                        text = "Response: Success\r\nMessage: Authentication accepted" if ok else "Response: Error\r\nMessage: Authentication failed"
+                        text = (
+                            "Response: Success\r\nMessage: Authentication accepted"
+                            if ok
+                            else "Response: Error\r\nMessage: Authentication failed"
+                        )
                     elif action == "pjsipnotify":
                         if not logged_in:
                             text = "Response: Error\r\nMessage: Permission denied"

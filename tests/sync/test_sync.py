@@ -72,9 +72,13 @@ async def _phone(server: Server) -> str:
     return str(device["id"])
 
 
-async def test_synchronize_over_sip_end_to_end(tmp_path: Path, database_url: str, peer: SipPeer) -> None:
+async def test_synchronize_over_sip_end_to_end(
+    tmp_path: Path, database_url: str, peer: SipPeer
+) -> None:
     srv = await start_server(
-        make_settings(tmp_path, database_url, **{"sync.sip_port": peer.udp_port, "sync.timeout": 1.5})
+        make_settings(
+            tmp_path, database_url, **{"sync.sip_port": peer.udp_port, "sync.timeout": 1.5}
+        )
     )
     try:
         device_id = await _phone(srv)
@@ -97,7 +101,9 @@ async def test_synchronize_over_sip_end_to_end(tmp_path: Path, database_url: str
         await srv.close()
 
 
-async def test_synchronize_many_with_progress(tmp_path: Path, database_url: str, peer: SipPeer) -> None:
+async def test_synchronize_many_with_progress(
+    tmp_path: Path, database_url: str, peer: SipPeer
+) -> None:
     srv = await start_server(
         make_settings(tmp_path, database_url, **{"sync.sip_port": peer.udp_port, "sync.rate": 50})
     )
@@ -120,12 +126,19 @@ async def test_synchronize_through_ami(tmp_path: Path, database_url: str) -> Non
         make_settings(
             tmp_path,
             database_url,
-            **{"sync.ami_host": "127.0.0.1", "sync.ami_port": ami.port, "sync.ami_username": "provisor", "sync.ami_secret": "s3cret"},
+            **{
+                "sync.ami_host": "127.0.0.1",
+                "sync.ami_port": ami.port,
+                "sync.ami_username": "provisor",
+                "sync.ami_secret": "s3cret",
+            },
         )
     )
     try:
         device_id = await _phone(srv)
-        await srv.phone.get("/001122334455.cfg", headers={"User-Agent": UA})  # trigger: learns alice
+        await srv.phone.get(
+            "/001122334455.cfg", headers={"User-Agent": UA}
+        )  # trigger: learns alice
         r = await srv.api.post("/0.2/dev_mgr/synchronize", json={"id": device_id})
         body = await _poll(srv, r.headers["location"])
         assert body["status"].startswith("success"), body

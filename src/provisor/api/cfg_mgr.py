@@ -115,9 +115,7 @@ async def delete_config(request: Request, config_id: str) -> Response:
 async def raw_config(request: Request, config_id: str) -> Response:
     """The config flattened over its parents and the base raw config."""
     check_accept(request)
-    caller = await authorize(
-        request, f"{P}.configs.{{config_id}}.raw.read", config_id=config_id
-    )
+    caller = await authorize(request, f"{P}.configs.{{config_id}}.raw.read", config_id=config_id)
     prov = provisor_of(request)
     raw = await prov.configs.raw(config_id, caller.subtree)
     return json_response({"raw_config": raw})

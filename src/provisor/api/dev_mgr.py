@@ -11,8 +11,8 @@ from starlette.responses import Response
 from provisor.api.deps import authorize, provisor_of
 from provisor.api.http import check_accept, created, json_response, no_content, read_json
 from provisor.api.listing import list_query
-from provisor.services.operations import op_status
 from provisor.errors import InvalidInput
+from provisor.services.operations import op_status
 
 __all__ = ["router"]
 
@@ -103,9 +103,7 @@ async def delete_device(request: Request, device_id: str) -> Response:
 async def get_device_token(request: Request, device_id: str) -> Response:
     """The device's per-device provisioning token (provisor extension)."""
     check_accept(request)
-    caller = await authorize(
-        request, f"{P}.devices.{{device_id}}.token.read", device_id=device_id
-    )
+    caller = await authorize(request, f"{P}.devices.{{device_id}}.token.read", device_id=device_id)
     token = await provisor_of(request).devices.token(device_id, caller.subtree)
     return json_response({"provisioning_token": token})
 

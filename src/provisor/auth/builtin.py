@@ -56,9 +56,7 @@ class BuiltinAuthBackend:
     async def close(self) -> None:
         """Nothing to release."""
 
-    async def create_token(
-        self, tenant_uuid: str, acl: list[str], description: str = ""
-    ) -> str:
+    async def create_token(self, tenant_uuid: str, acl: list[str], description: str = "") -> str:
         """Create and store a new random token; returns it (shown once, stored hashed)."""
         token = secrets.token_urlsafe(32)
         await self.tokens.add(token, tenant_uuid, acl, description)

@@ -226,7 +226,8 @@ def validate_raw_config(raw: object, *, complete: bool) -> dict[str, Any]:
         RawConfig.model_validate(raw)
     except ValidationError as exc:
         problems.extend(
-            _message(e) for e in exc.errors(include_input=False, include_url=False)
+            _message(e)
+            for e in exc.errors(include_input=False, include_url=False)
             if not (len(e["loc"]) == 1 and str(e["loc"][0]).startswith("X"))
         )
     if complete:
@@ -243,10 +244,20 @@ def validate_raw_config(raw: object, *, complete: bool) -> dict[str, Any]:
         lines = raw.get("sip_lines") or {}
         if isinstance(lines, dict):
             for n, line in lines.items():
-                if isinstance(line, dict) and line.get("username") is None and raw.get("protocol", "SIP") == "SIP":
+                if (
+                    isinstance(line, dict)
+                    and line.get("username") is None
+                    and raw.get("protocol", "SIP") == "SIP"
+                ):
                     problems.append(f"raw_config.sip_lines.{n}.username: required")
-        for n, key in (raw.get("funckeys") or {}).items() if isinstance(raw.get("funckeys"), dict) else []:
-            if isinstance(key, dict) and key.get("type") in ("speeddial", "blf") and not key.get("value"):
+        for n, key in (
+            (raw.get("funckeys") or {}).items() if isinstance(raw.get("funckeys"), dict) else []
+        ):
+            if (
+                isinstance(key, dict)
+                and key.get("type") in ("speeddial", "blf")
+                and not key.get("value")
+            ):
                 problems.append(f"raw_config.funckeys.{n}.value: required for {key['type']}")
     if problems:
         raise InvalidInput("; ".join(problems))

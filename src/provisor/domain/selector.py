@@ -89,7 +89,8 @@ def _op_match(values: list[Any], op: str, arg: Any) -> bool:
         return any(v in arg for v in values)
     if op == "$contains":
         return any(
-            (isinstance(v, list) and arg in v) or (isinstance(v, str) and isinstance(arg, str) and arg in v)
+            (isinstance(v, list) and arg in v)
+            or (isinstance(v, str) and isinstance(arg, str) and arg in v)
             for v in values
         )
     return any(_cmp(v, arg, op) for v in values)
@@ -146,8 +147,10 @@ def _scalar(v: Any) -> bool:
 
 
 def _is_ops(cond: Any) -> bool:
-    return isinstance(cond, dict) and bool(cond) and all(
-        isinstance(k, str) and k.startswith("$") for k in cond
+    return (
+        isinstance(cond, dict)
+        and bool(cond)
+        and all(isinstance(k, str) and k.startswith("$") for k in cond)
     )
 
 

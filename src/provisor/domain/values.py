@@ -103,4 +103,4 @@ def parse_nat(value: object) -> int:
         return 0
     if value == "1" or value is True or (type(value) is int and value == 1):
         return 1
-    raise InvalidInput(f"NAT: {value!r} is not one of \"0\", \"1\" or null")
+    raise InvalidInput(f'NAT: {value!r} is not one of "0", "1" or null')

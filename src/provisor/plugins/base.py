@@ -28,7 +28,7 @@ from provisor.plugins.contract import (
 )
 from provisor.plugins.sandbox import environment, render_template
 
-__all__ = ["SECRET_KEYS", "LINE_SECRET_KEYS", "Plugin", "redact_secrets"]
+__all__ = ["LINE_SECRET_KEYS", "SECRET_KEYS", "Plugin", "redact_secrets"]
 
 log = logging.getLogger(__name__)
 

@@ -55,7 +55,10 @@ def cisco_variables(raw: Mapping[str, Any], lines: int | None) -> dict[str, Any]
         "XX_lang": language(raw)[0],
         "XX_server_url": server_url(raw),
         "XX_phonebook_url": phonebook_url(raw, "cisco"),
-        "XX_line_dtmf": {ln["number_index"]: pick(DTMF, ln.get("dtmf_mode"), "Auto") for ln in sip_lines(raw, lines)},
+        "XX_line_dtmf": {
+            ln["number_index"]: pick(DTMF, ln.get("dtmf_mode"), "Auto")
+            for ln in sip_lines(raw, lines)
+        },
     }
 
 

@@ -52,9 +52,7 @@ def parse_manifest(data: Mapping[str, Any]) -> Manifest:
     models = {
         name: _model(name, spec, where) for name, spec in _table(data, "models", where).items()
     }
-    identify = tuple(
-        _rule(i, rule, where) for i, rule in enumerate(_list(data, "identify", where))
-    )
+    identify = tuple(_rule(i, rule, where) for i, rule in enumerate(_list(data, "identify", where)))
     files = tuple(_file(i, spec, where) for i, spec in enumerate(_list(data, "files", where)))
     misses = tuple(
         _regex(p, f"{where}: expected_misses[{i}]")

@@ -13,14 +13,57 @@ __all__ = ["ACCOUNT_P", "FIELDS", "account_pvalues"]
 
 ACCOUNT_P = {
     1: ("271", "270", "47", "48", "35", "36", "34", "3", "33", "130", "850", "851", "852"),
-    2: ("401", "417", "402", "403", "404", "405", "406", "407", "426", "448", "2350", "2351", "2352"),
-    3: ("501", "517", "502", "503", "504", "505", "506", "507", "526", "548", "2450", "2451", "2452"),
+    2: (
+        "401",
+        "417",
+        "402",
+        "403",
+        "404",
+        "405",
+        "406",
+        "407",
+        "426",
+        "448",
+        "2350",
+        "2351",
+        "2352",
+    ),
+    3: (
+        "501",
+        "517",
+        "502",
+        "503",
+        "504",
+        "505",
+        "506",
+        "507",
+        "526",
+        "548",
+        "2450",
+        "2451",
+        "2452",
+    ),
 }
-FIELDS = ("active", "name", "server", "outbound", "user", "auth", "password", "display",
-          "voicemail", "transport", "dtmf_audio", "dtmf_rfc2833", "dtmf_info")
+FIELDS = (
+    "active",
+    "name",
+    "server",
+    "outbound",
+    "user",
+    "auth",
+    "password",
+    "display",
+    "voicemail",
+    "transport",
+    "dtmf_audio",
+    "dtmf_rfc2833",
+    "dtmf_info",
+)
 
 
-def account_pvalues(line: Mapping[str, Any], transport: int, dtmf: str | None) -> list[tuple[str, Any]]:
+def account_pvalues(
+    line: Mapping[str, Any], transport: int, dtmf: str | None
+) -> list[tuple[str, Any]]:
     """The P-values of one resolved SIP line (numbered 1 to 3)."""
     numbers = dict(zip(FIELDS, ACCOUNT_P[line["number_index"]], strict=True))
     server = line.get("registrar_ip") or line.get("proxy_ip") or ""

@@ -136,6 +136,8 @@ def posix_tz(info: TzInfo, std: str = "STD", dst: str = "DST") -> str:
         return text
 
     def rule(r: DstRule) -> str:
-        return f"M{r.month}.{r.week}.{r.weekday % 7}/{r.hour}" + (f":{r.minute:02d}" if r.minute else "")
+        return f"M{r.month}.{r.week}.{r.weekday % 7}/{r.hour}" + (
+            f":{r.minute:02d}" if r.minute else ""
+        )
 
     return f"{text}{dst},{rule(info.dst_start)},{rule(info.dst_end)}"

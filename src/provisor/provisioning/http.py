@@ -96,7 +96,12 @@ class PhoneApp:
         if rng and _if_range_ok(headers, result):
             parsed = _parse_range(rng, size)
             if parsed is None:
-                await _simple(send, 416, b"Range Not Satisfiable", [(b"content-range", f"bytes */{size}".encode())])
+                await _simple(
+                    send,
+                    416,
+                    b"Range Not Satisfiable",
+                    [(b"content-range", f"bytes */{size}".encode())],
+                )
                 return
             start, end = parsed
             status = 206

@@ -82,7 +82,10 @@ class Pipeline:
             result = await self._handle(req, entry)
         except Exception:
             log.exception(
-                "provisioning error for %s %s (device %s)", req.protocol, entry.path, entry.device_id
+                "provisioning error for %s %s (device %s)",
+                req.protocol,
+                entry.path,
+                entry.device_id,
             )
             result = FileResult.error("internal error")
         entry.status, entry.reason = result.status, result.reason
@@ -130,7 +133,11 @@ class Pipeline:
         if device is None:
             expected = self._expected(None, creds.path)
             return self._fail(req, entry.reason or "unknown device", counts=not expected)
-        entry.device_id, entry.tenant_uuid, entry.created = device["id"], device["tenant_uuid"], created
+        entry.device_id, entry.tenant_uuid, entry.created = (
+            device["id"],
+            device["tenant_uuid"],
+            created,
+        )
         device = await self._update(device, info, req.client_ip, created)
         plugin = self.prov.plugins.get(device.get("plugin"))
         if plugin is None:
@@ -276,7 +283,11 @@ class Pipeline:
             entry.reason = "auto-creation cap on the total number of devices reached"
             return None, False
         self.creations.add(client_ip)
-        body = {k: v for k, v in info.items() if k in ("mac", "sn", "uuid", "vendor", "model", "version")}
+        body = {
+            k: v
+            for k, v in info.items()
+            if k in ("mac", "sn", "uuid", "vendor", "model", "version")
+        }
         tenant_uuid = tenant.uuid if tenant is not None else self.prov.devices.master_uuid
         doc = await self.prov.devices.create(body, tenant_uuid, added="auto", is_new=True)
         self._device_count = (self._device_count[0], self._device_count[1] + 1)
@@ -416,7 +427,11 @@ class Pipeline:
     async def _learn_remote_state(self, device: dict[str, Any], raw: Mapping[str, Any]) -> None:
         line = raw.get("sip_lines", {}).get("1") or {}
         username = line.get("username")
-        if username and device.get("configured") and device.get("remote_state_sip_username") != username:
+        if (
+            username
+            and device.get("configured")
+            and device.get("remote_state_sip_username") != username
+        ):
             await self.prov.devices.save(dict(device, remote_state_sip_username=username))
 
     def _firmware(self, plugin: Plugin, route: FileRoute) -> FileResult:
@@ -450,7 +465,7 @@ def _parse_dhcp_info(info: object) -> tuple[str, str, dict[int, bytes]] | None:
     mac = normalize_mac(info.get("mac") if isinstance(info.get("mac"), str) else "")
     raw_options = info.get("options")
     if not isinstance(raw_options, list):
-        raise InvalidInput("dhcp_info.options: required, a list like [\"060.41.42\"]")
+        raise InvalidInput('dhcp_info.options: required, a list like ["060.41.42"]')
     options: dict[int, bytes] = {}
     for item in raw_options:
         if not isinstance(item, str) or len(item) < 3 or not item[:3].isdigit():

@@ -168,7 +168,9 @@ class _Transfer(asyncio.DatagramProtocol):
             return
         if opcode != Opcode.ACK:
             assert self.transport is not None
-            self.transport.sendto(encode_error(ErrorCode.ILLEGAL_OPERATION, "expected an ACK"), addr)
+            self.transport.sendto(
+                encode_error(ErrorCode.ILLEGAL_OPERATION, "expected an ACK"), addr
+            )
             self._finish()
             return
         acked = self._absolute(int.from_bytes(data[2:4], "big"))
@@ -272,7 +274,11 @@ class TftpServer:
 
     async def _request(self, data: bytes, addr: tuple[str, int]) -> None:
         if len(data) >= 2 and int.from_bytes(data[:2], "big") == Opcode.WRQ:
-            self._reply_error(addr, ErrorCode.ACCESS_VIOLATION, "write requests are refused; this server is read-only")
+            self._reply_error(
+                addr,
+                ErrorCode.ACCESS_VIOLATION,
+                "write requests are refused; this server is read-only",
+            )
             return
         try:
             req = parse_request(data)
@@ -280,7 +286,9 @@ class TftpServer:
             self._reply_error(addr, exc.code, exc.message)
             return
         if req.mode not in ("octet", "netascii"):
-            self._reply_error(addr, ErrorCode.ILLEGAL_OPERATION, f"mode {req.mode!r} is not supported")
+            self._reply_error(
+                addr, ErrorCode.ILLEGAL_OPERATION, f"mode {req.mode!r} is not supported"
+            )
             return
         try:
             filename = normalise_path(req.filename)

@@ -120,7 +120,12 @@ class DeviceService:
     # -- writes -------------------------------------------------------------------------------
 
     async def create(
-        self, body: object, tenant_uuid: str, *, added: str | None = None, is_new: bool | None = None
+        self,
+        body: object,
+        tenant_uuid: str,
+        *,
+        added: str | None = None,
+        is_new: bool | None = None,
     ) -> dict[str, Any]:
         """Create a device in ``tenant_uuid``; returns the stored document."""
         doc = validate_device(body)

@@ -8,6 +8,7 @@ finished operations are forgotten after ``keep_seconds`` so monitors nobody dele
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import time
@@ -149,10 +150,8 @@ class OperationRegistry:
         for task in list(self._tasks.values()):
             task.cancel()
         for task in list(self._tasks.values()):
-            try:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-            except (asyncio.CancelledError, Exception):
-                pass
 
     def _gc(self) -> None:
         now = time.monotonic()

@@ -30,7 +30,9 @@ def _url(value: Any) -> str | None:
     if not isinstance(value, str):
         raise InvalidInput("plugin_server: must be a URL string or null")
     parts = urlsplit(value)
-    if parts.scheme not in ("http", "https", "file") or (parts.scheme != "file" and not parts.netloc):
+    if parts.scheme not in ("http", "https", "file") or (
+        parts.scheme != "file" and not parts.netloc
+    ):
         raise InvalidInput(f"plugin_server: {value!r} is not an http(s) or file URL")
     return value
 
@@ -83,7 +85,9 @@ PARAMS: dict[str, Param] = {
     p.id: p
     for p in (
         Param("plugin_server", "The plugins repository URL", _url),
-        Param("http_proxy", "The HTTP proxy for plugin and firmware downloads", _proxy("http_proxy")),
+        Param(
+            "http_proxy", "The HTTP proxy for plugin and firmware downloads", _proxy("http_proxy")
+        ),
         Param("ftp_proxy", "The FTP proxy for plugin and firmware downloads", _proxy("ftp_proxy")),
         Param("https_proxy", "The HTTPS proxy (host:port) for downloads", _https_proxy),
         Param("locale", "The current locale, e.g. fr_FR", _locale),

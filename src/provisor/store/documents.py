@@ -157,7 +157,9 @@ class DeviceStore:
         """Insert a new device; Conflict if the id exists."""
         try:
             async with self.engine.begin() as conn:
-                await conn.execute(insert(devices).values(**_device_row(doc), prov_token=prov_token))
+                await conn.execute(
+                    insert(devices).values(**_device_row(doc), prov_token=prov_token)
+                )
         except IntegrityError:
             raise Conflict(f"device {doc['id']!r} already exists") from None
 
@@ -199,9 +201,7 @@ class DeviceStore:
         """A device's per-device provisioning token."""
         async with self.engine.connect() as conn:
             return (
-                await conn.execute(
-                    select(devices.c.prov_token).where(devices.c.id == device_id)
-                )
+                await conn.execute(select(devices.c.prov_token).where(devices.c.id == device_id))
             ).scalar_one_or_none()
 
     async def clear_ip(self, ip: str, except_id: str) -> list[str]:
@@ -395,7 +395,9 @@ class ConfigStore:
             ids = [
                 r.id
                 for r in (
-                    await conn.execute(select(configs.c.id).where(configs.c.tenant_uuid == tenant_uuid))
+                    await conn.execute(
+                        select(configs.c.id).where(configs.c.tenant_uuid == tenant_uuid)
+                    )
                 ).all()
             ]
             if ids:

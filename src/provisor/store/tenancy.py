@@ -197,7 +197,9 @@ class TokenStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
 
-    async def add(self, token: str, tenant_uuid: str, acl: list[str], description: str = "") -> None:
+    async def add(
+        self, token: str, tenant_uuid: str, acl: list[str], description: str = ""
+    ) -> None:
         """Store a new token (hashed)."""
         async with self.engine.begin() as conn:
             await conn.execute(
@@ -276,8 +278,10 @@ class ParamStore:
         order = {"tenant": 0, "model": 1, "device": 2}
         out: dict[str, str] = {}
         for r in sorted(rows, key=lambda r: order.get(r.scope, 9)):
-            if r.scope == "tenant" or (r.scope == "model" and r.target == model) or (
-                r.scope == "device" and r.target == device_id
+            if (
+                r.scope == "tenant"
+                or (r.scope == "model" and r.target == model)
+                or (r.scope == "device" and r.target == device_id)
             ):
                 out[r.name] = r.source
         return out

@@ -8,6 +8,7 @@ Written here because the AMI subset needed is three actions over a line protocol
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 from dataclasses import dataclass
 
@@ -52,12 +53,16 @@ async def _response(reader: asyncio.StreamReader, action_id: str) -> dict[str, s
             return message
 
 
-async def pjsip_notify(ami: AmiSettings, *, endpoint: str | None = None, uri: str | None = None, event: str) -> str:
+async def pjsip_notify(
+    ami: AmiSettings, *, endpoint: str | None = None, uri: str | None = None, event: str
+) -> str:
     """Send PJSIPNotify to an endpoint (or a URI); returns AMI's message, raises AmiError."""
     try:
         return await asyncio.wait_for(_notify(ami, endpoint, uri, event), ami.timeout)
     except TimeoutError:
-        raise AmiError(f"AMI at {ami.host}:{ami.port} did not answer within {ami.timeout:g} s") from None
+        raise AmiError(
+            f"AMI at {ami.host}:{ami.port} did not answer within {ami.timeout:g} s"
+        ) from None
     except (OSError, asyncio.IncompleteReadError) as exc:
         raise AmiError(f"AMI at {ami.host}:{ami.port}: {exc}") from None
 
@@ -84,7 +89,5 @@ async def _notify(ami: AmiSettings, endpoint: str | None, uri: str | None, event
         return answer.get("message", "Success")
     finally:
         writer.close()
-        try:
+        with contextlib.suppress(OSError):
             await writer.wait_closed()
-        except OSError:
-            pass

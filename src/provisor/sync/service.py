@@ -60,9 +60,13 @@ class SyncService:
         route = per_device.get("route") or self.cfg.route
         peer = doc.get("remote_state_sip_username")
         ami = self._ami()
-        if route == "ami" or (route == "auto" and ami is not None and peer and not _is_autoprov_peer(peer)):
+        if route == "ami" or (
+            route == "auto" and ami is not None and peer and not _is_autoprov_peer(peer)
+        ):
             if ami is None:
-                raise SyncError("AMI route chosen but sync.ami_host/ami_username/ami_secret are not set")
+                raise SyncError(
+                    "AMI route chosen but sync.ami_host/ami_username/ami_secret are not set"
+                )
             try:
                 if peer and not _is_autoprov_peer(peer):
                     return await pjsip_notify(ami, endpoint=peer, event=event)

@@ -9,6 +9,7 @@ Written here because no maintained asyncio SIP library fits a one-shot request.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import ssl
 from dataclasses import dataclass
@@ -121,7 +122,9 @@ def _result(status: tuple[int, str]) -> NotifyResult:
     return NotifyResult(200 <= code < 300, code, f"{code} {reason}".strip())
 
 
-async def _send_udp(host: str, port: int, event: str, local_host: str, timeout: float) -> NotifyResult:
+async def _send_udp(
+    host: str, port: int, event: str, local_host: str, timeout: float
+) -> NotifyResult:
     loop = asyncio.get_running_loop()
     transport, proto = await loop.create_datagram_endpoint(
         lambda: _UdpClient(""), remote_addr=(host, port)
@@ -129,8 +132,12 @@ async def _send_udp(host: str, port: int, event: str, local_host: str, timeout: 
     try:
         local_port = transport.get_extra_info("sockname")[1]
         data, branch = build_notify(
-            host=host, port=port, event=event, transport="udp",
-            local_host=local_host, local_port=local_port,
+            host=host,
+            port=port,
+            event=event,
+            transport="udp",
+            local_host=local_host,
+            local_port=local_port,
         )
         proto.branch = branch
         deadline = loop.time() + timeout
@@ -142,7 +149,9 @@ async def _send_udp(host: str, port: int, event: str, local_host: str, timeout: 
             if remaining <= 0:
                 break
             try:
-                status = await asyncio.wait_for(asyncio.shield(proto.final), min(interval, remaining))
+                status = await asyncio.wait_for(
+                    asyncio.shield(proto.final), min(interval, remaining)
+                )
                 return _result(status)
             except TimeoutError:
                 interval = min(interval * 2, T2)
@@ -171,8 +180,12 @@ async def _send_stream(
     try:
         local_port = writer.get_extra_info("sockname")[1]
         data, branch = build_notify(
-            host=host, port=port, event=event, transport=transport,
-            local_host=local_host, local_port=local_port,
+            host=host,
+            port=port,
+            event=event,
+            transport=transport,
+            local_host=local_host,
+            local_port=local_port,
         )
         writer.write(data)
         await writer.drain()
@@ -193,7 +206,5 @@ async def _send_stream(
                 return _result(status)
     finally:
         writer.close()
-        try:
+        with contextlib.suppress(OSError):
             await writer.wait_closed()
-        except OSError:
-            pass
