@@ -26,7 +26,7 @@ from provisor.plugins.contract import (
     ProbeRequest,
     RenderContext,
 )
-from provisor.plugins.sandbox import environment, render_template
+from provisor.plugins.sandbox import TemplateSet, render_template
 
 __all__ = ["LINE_SECRET_KEYS", "SECRET_KEYS", "Plugin", "redact_secrets"]
 
@@ -59,6 +59,7 @@ class Plugin:
     def __init__(self, manifest: Manifest, root: Path) -> None:
         self.manifest = manifest
         self.root = root
+        self.templates = TemplateSet(root / "templates")
 
     @property
     def id(self) -> str:
@@ -181,7 +182,7 @@ class Plugin:
         )
         variables.update(self.variables(ctx, raw))
         name = (spec.template or "").format(**ctx.route.params)
-        env = environment(self.root / "templates", ctx.template_overrides)
+        env = self.templates.environment(ctx.template_overrides)
         try:
             return render_template(env, name, variables).encode("utf-8")
         except Exception as exc:

@@ -9,7 +9,6 @@ than a shipped template.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from provisor.errors import InvalidInput
 
-__all__ = ["check_template", "environment", "render_template"]
+__all__ = ["TemplateSet", "check_template", "render_template"]
 
 
 def _filters() -> dict[str, Any]:
@@ -51,23 +50,30 @@ def _make_env(loader: BaseLoader) -> SandboxedEnvironment:
     return env
 
 
-@lru_cache(maxsize=64)
-def _fs_env(root: str) -> SandboxedEnvironment:
-    return _make_env(FileSystemLoader(root))
+class TemplateSet:
+    """The sandboxed environments of one loaded plugin (a new load gets fresh ones)."""
 
+    def __init__(self, templates_dir: Path) -> None:
+        self.root = str(templates_dir)
+        self._plain: SandboxedEnvironment | None = None
+        self._overridden: dict[tuple[tuple[str, str], ...], SandboxedEnvironment] = {}
 
-def environment(
-    templates_dir: Path, overrides: Mapping[str, str] | None = None
-) -> SandboxedEnvironment:
-    """The sandbox for a plugin's templates, with optional per-tenant overrides first."""
-    if not overrides:
-        return _fs_env(str(templates_dir))
-    return _override_env(str(templates_dir), tuple(sorted(overrides.items())))
-
-
-@lru_cache(maxsize=256)
-def _override_env(root: str, overrides: tuple[tuple[str, str], ...]) -> SandboxedEnvironment:
-    return _make_env(ChoiceLoader([DictLoader(dict(overrides)), FileSystemLoader(root)]))
+    def environment(self, overrides: Mapping[str, str] | None = None) -> SandboxedEnvironment:
+        """The sandbox for the plugin's templates, with per-tenant overrides first."""
+        if not overrides:
+            if self._plain is None:
+                self._plain = _make_env(FileSystemLoader(self.root))
+            return self._plain
+        key = tuple(sorted(overrides.items()))
+        env = self._overridden.get(key)
+        if env is None:
+            if len(self._overridden) > 256:
+                self._overridden.clear()
+            env = _make_env(
+                ChoiceLoader([DictLoader(dict(overrides)), FileSystemLoader(self.root)])
+            )
+            self._overridden[key] = env
+        return env
 
 
 def render_template(env: SandboxedEnvironment, name: str, variables: Mapping[str, Any]) -> str:
