@@ -206,7 +206,7 @@ async def download(
 def safe_extract(archive: Path, dest: Path, top: str) -> Path:
     """Extract a plugin archive whose single top folder is ``top`` into ``dest``; return it."""
     try:
-        tar = tarfile.open(archive, "r:*")
+        tar = tarfile.open(archive, "r:*")  # noqa: SIM115 - closed by the with below
     except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
         raise InvalidInput(f"archive {archive.name}: not a readable tar archive: {exc}") from None
     with tar:
