@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from provisor.auth.base import AuthBackend
 from provisor.auth.builtin import BuiltinAuthBackend
+from provisor.errors import Unauthorized
 from provisor.plugins.loader import PluginSet
 from provisor.services.configs import ConfigService
 from provisor.services.devices import DeviceService
@@ -151,7 +152,7 @@ class Provisor:
             )
         else:
             auth = BuiltinAuthBackend(tokens, tenants)
-        return cls(
+        prov = cls(
             settings=settings,
             engine=engine,
             tenants=tenants,
@@ -164,6 +165,12 @@ class Provisor:
             plugins=plugins,
             auth=auth,
         )
+        if settings.auth.backend == "wazo-auth":
+            try:
+                await prov.master_tenant()
+            except Unauthorized as exc:  # wazo-auth down: retried on the first API call
+                log.warning("master tenant not known yet: %s", exc.message)
+        return prov
 
     async def close(self) -> None:
         """Stop background work and release the database."""
@@ -174,8 +181,9 @@ class Provisor:
     async def master_tenant(self) -> str:
         """The master tenant (the store's, or wazo-auth's service-token tenant)."""
         uuid = await self.auth.master_tenant()
-        if self.tenants.get(uuid) is None:
-            await self.tenants.ensure(uuid)
+        master = self.tenants.master
+        if master is None or master.uuid != uuid:
+            await self.tenants.set_master(uuid)
         return uuid
 
     async def delete_tenant(self, tenant_uuid: str) -> Mapping[str, int]:

@@ -47,6 +47,8 @@ async def authorize(request: Request, acl: str, **variables: str) -> Caller:
     tenant_header = request.headers.get("wazo-tenant") or None
     required = format_acl(acl, **variables) if variables else acl
     info = await prov.auth.authorize(token, required, tenant_header)
+    if prov.settings.auth.backend == "wazo-auth":
+        await prov.master_tenant()  # cached by the backend; follows wazo-auth's service tenant
     tenant = tenant_header or info.tenant_uuid
     if prov.tenants.get(tenant) is None:
         await prov.tenants.ensure(tenant, None if tenant == info.tenant_uuid else info.tenant_uuid)

@@ -165,6 +165,18 @@ class TenantStore:
             return
         await self.load()
 
+    async def set_master(self, tenant_uuid: str) -> None:
+        """Make ``tenant_uuid`` the master tenant (wazo-auth's service tenant)."""
+        await self.ensure(tenant_uuid)
+        async with self.engine.begin() as conn:
+            await conn.execute(update(tenants).values(is_master=False))
+            await conn.execute(
+                update(tenants)
+                .where(tenants.c.uuid == tenant_uuid)
+                .values(is_master=True, parent_uuid=None)
+            )
+        await self.load()
+
     async def set_tftp(self, tenant_uuid: str, enabled: bool) -> None:
         """Allow or refuse TFTP provisioning for a tenant's devices."""
         async with self.engine.begin() as conn:

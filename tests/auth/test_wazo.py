@@ -1,0 +1,150 @@
+"""The wazo-auth backend against a wazo-auth API server on 127.0.0.1, and provisor using it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from provisor.auth.wazo import WazoAuthBackend
+from provisor.errors import Unauthorized
+from tests.conftest import make_settings, start_server
+from tests.support.fake_wazo_auth import FakeWazoAuth, start_fake_wazo_auth
+
+SUB1 = "00000000-0000-4000-8000-0000000000b1"
+SUB2 = "00000000-0000-4000-8000-0000000000b2"
+
+
+@pytest.fixture
+async def auth(tmp_path: Path) -> AsyncIterator[tuple[FakeWazoAuth, Path]]:
+    fake = await start_fake_wazo_auth()
+    fake.add_tenant(SUB1, fake.master)
+    fake.add_tenant(SUB2, fake.master)
+    fake.add_token("main-token", fake.master, ["provd.#"])
+    fake.add_token("sub1-token", SUB1, ["provd.dev_mgr.#"])
+    key = tmp_path / "key.yml"
+    key.write_text("service_id: provd\nservice_key: service-secret\n")
+    yield fake, key
+    await fake.stop()
+
+
+async def test_authorize_and_tenants(auth: tuple[FakeWazoAuth, Path]) -> None:
+    fake, key = auth
+    backend = WazoAuthBackend(fake.url, key, cache_ttl=60)
+    try:
+        info = await backend.authorize("main-token", "provd.dev_mgr.devices.read")
+        assert info.tenant_uuid == fake.master
+        info = await backend.authorize("sub1-token", "provd.dev_mgr.devices.read", SUB1)
+        assert info.tenant_uuid == SUB1
+        with pytest.raises(Unauthorized, match="missing permission"):
+            await backend.authorize("sub1-token", "provd.cfg_mgr.configs.read")
+        with pytest.raises(Unauthorized, match="missing permission"):
+            await backend.authorize("sub1-token", "provd.dev_mgr.devices.read", fake.master)
+        with pytest.raises(Unauthorized, match="unknown"):
+            await backend.authorize("nope", "provd.dev_mgr.devices.read")
+        with pytest.raises(Unauthorized):
+            await backend.authorize(None, "provd.read")
+        assert await backend.visible_tenants("main-token", fake.master) == {fake.master, SUB1, SUB2}
+        assert await backend.visible_tenants("sub1-token", SUB1) == {SUB1}
+        assert await backend.master_tenant() == fake.master
+        assert await backend.list_tenants() == {fake.master, SUB1, SUB2}
+    finally:
+        await backend.close()
+
+
+async def test_cache_coalescing_and_expiry(auth: tuple[FakeWazoAuth, Path]) -> None:
+    fake, key = auth
+    backend = WazoAuthBackend(fake.url, key, cache_ttl=0.3)
+    try:
+        fake.delay = 0.1
+        await asyncio.gather(*(backend.authorize("main-token", "provd.read") for _ in range(10)))
+        assert fake.calls["head"] == 1 and fake.calls["get"] == 1
+        await backend.authorize("main-token", "provd.read")
+        assert fake.calls["head"] == 1  # cached
+        await asyncio.sleep(0.35)
+        await backend.authorize("main-token", "provd.read")
+        assert fake.calls["head"] == 2  # expired
+        with pytest.raises(Unauthorized):
+            await backend.authorize("nope", "provd.read")
+        with pytest.raises(Unauthorized):
+            await backend.authorize("nope", "provd.read")
+        assert fake.calls["head"] == 3  # the refusal was cached too
+    finally:
+        await backend.close()
+
+
+async def test_slow_or_down_server_is_a_prompt_401(auth: tuple[FakeWazoAuth, Path]) -> None:
+    fake, key = auth
+    fake.delay = 2.0
+    backend = WazoAuthBackend(fake.url, key, timeout=0.2)
+    try:
+        with pytest.raises(Unauthorized, match="unavailable"):
+            await asyncio.wait_for(backend.authorize("main-token", "provd.read"), 1.5)
+    finally:
+        await backend.close()
+    down = WazoAuthBackend("http://127.0.0.1:1", key, timeout=0.5)
+    try:
+        with pytest.raises(Unauthorized, match="unavailable"):
+            await down.authorize("main-token", "provd.read")
+    finally:
+        await down.close()
+
+
+async def test_service_token_is_reused(auth: tuple[FakeWazoAuth, Path]) -> None:
+    fake, key = auth
+    backend = WazoAuthBackend(fake.url, key)
+    try:
+        await backend.master_tenant()
+        await backend.list_tenants()
+        assert fake.calls["post"] == 1
+    finally:
+        await backend.close()
+    bad = tmp_key = key.parent / "bad.yml"
+    tmp_key.write_text("service_id: provd\nservice_key: wrong\n")
+    backend = WazoAuthBackend(fake.url, bad)
+    try:
+        with pytest.raises(Unauthorized, match="service token refused"):
+            await backend.master_tenant()
+    finally:
+        await backend.close()
+
+
+async def test_provisor_with_wazo_auth(
+    tmp_path: Path, database_url: str, auth: tuple[FakeWazoAuth, Path]
+) -> None:
+    fake, key = auth
+    settings = make_settings(
+        tmp_path,
+        database_url,
+        **{"auth.backend": "wazo-auth", "auth.url": fake.url, "auth.key_file": str(key)},
+    )
+    srv = await start_server(settings)
+    try:
+        async with srv.client("main-token") as main, srv.client("sub1-token") as sub1:
+            assert (await main.get("/0.2/dev_mgr/devices")).status_code == 200
+            r = await main.post("/0.2/dev_mgr/devices", json={"device": {"id": "m1"}})
+            assert r.status_code == 201
+            doc = (await main.get("/0.2/dev_mgr/devices/m1")).json()["device"]
+            assert doc["tenant_uuid"] == fake.master and doc["is_new"] is True
+            r = await main.post(
+                "/0.2/dev_mgr/devices", json={"device": {"id": "s1"}}, headers={"Wazo-Tenant": SUB1}
+            )
+            assert r.status_code == 201
+            assert [
+                d["id"] for d in (await sub1.get("/0.2/dev_mgr/devices")).json()["devices"]
+            ] == ["s1"]
+            assert (await sub1.get("/0.2/dev_mgr/devices/m1")).status_code == 404
+            assert (await sub1.get("/0.2/cfg_mgr/configs")).status_code == 401  # no cfg ACL
+            ids = {
+                d["id"]
+                for d in (
+                    await main.get("/0.2/dev_mgr/devices", params={"recurse": "true"})
+                ).json()["devices"]
+            }
+            assert ids == {"m1", "s1"}
+        async with srv.client("nope") as anon:
+            assert (await anon.get("/0.2/dev_mgr/devices")).status_code == 401
+    finally:
+        await srv.close()
