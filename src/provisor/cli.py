@@ -105,7 +105,12 @@ def serve(
     from provisor.server import serve as run_server
 
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_server(settings))
+        try:
+            import uvloop
+        except ImportError:  # pragma: no cover - uvicorn[standard] brings it
+            asyncio.run(run_server(settings))
+        else:
+            uvloop.run(run_server(settings))
 
 
 @tenant_app.command("create")

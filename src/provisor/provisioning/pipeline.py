@@ -11,10 +11,13 @@ ban. Unchanged devices cause no database write.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import hmac
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -64,6 +67,12 @@ class Pipeline:
         self.trace = Trace(cfg.trace_size)
         self.security = SecurityLog(prov.settings.security_log)
         self._device_count: tuple[float, int] = (0.0, 0)
+        self._identified: OrderedDict[tuple[str, str, str | None], dict[str, str]] = OrderedDict()
+        self._learnt: dict[str, str] = {}
+        self._rendering: dict[tuple[Any, ...], asyncio.Future[FileResult]] = {}
+        self._updating: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._override_rows: dict[tuple[str, str], tuple[int, list[dict[str, Any]]]] = {}
+        self._sensitive_logged: OrderedDict[tuple[str, str], float] = OrderedDict()
         prov.devices.listeners.append(self._on_device_event)
 
     def _on_device_event(self, _event: str, doc: Mapping[str, Any]) -> None:
@@ -157,10 +166,21 @@ class Pipeline:
         with_secrets = self._with_secrets(creds, device)
         entry.secrets = with_secrets
         if route.spec.sensitive:
-            self.security.sensitive_file(req.client_ip, creds.path)
+            self._log_sensitive(req.client_ip, creds.path)
         if route.spec.kind == "firmware":
             return self._firmware(plugin, route)
         return await self._render(plugin, route, device, creds, with_secrets)
+
+    def _log_sensitive(self, ip: str, path: str) -> None:
+        """The fail2ban line, at most once a minute per address and file (boot storms)."""
+        now = time.monotonic()
+        last = self._sensitive_logged.get((ip, path))
+        if last is not None and now - last < 60:
+            return
+        self._sensitive_logged[(ip, path)] = now
+        if len(self._sensitive_logged) > 100_000:
+            self._sensitive_logged.popitem(last=False)
+        self.security.sensitive_file(ip, path)
 
     async def _credentials(self, req: FileRequest) -> Credentials:
         """Strip a tenant key and a device token from the front of the path."""
@@ -186,7 +206,20 @@ class Pipeline:
         return Credentials("/".join(parts), tenant, token_device)
 
     def _identify(self, req: FileRequest, path: str) -> dict[str, str]:
-        """Device info from the UA (preferred) and then the path."""
+        """Device info from the UA (preferred) and then the path (memoised: phones repeat)."""
+        key = (req.protocol, path, req.user_agent)
+        found = self._identified.get(key)
+        if found is None or self._plugins_version != len(self.prov.plugins):
+            found = self._extract(req, path)
+            self._identified[key] = found
+            self._plugins_version = len(self.prov.plugins)
+            if len(self._identified) > 50_000:
+                self._identified.popitem(last=False)
+        return dict(found)
+
+    _plugins_version = -1
+
+    def _extract(self, req: FileRequest, path: str) -> dict[str, str]:
         plugins = self.prov.plugins
         by_ua = (
             plugins.extract(
@@ -283,16 +316,38 @@ class Pipeline:
             entry.reason = "auto-creation cap on the total number of devices reached"
             return None, False
         self.creations.add(client_ip)
-        body = {
+        body: dict[str, Any] = {
             k: v
             for k, v in info.items()
             if k in ("mac", "sn", "uuid", "vendor", "model", "version")
         }
+        with contextlib.suppress(InvalidInput):
+            body["ip"] = normalize_ip(client_ip)
+        best = self.prov.plugins.best_for(body)
+        if best is not None:
+            # one insert, already associated: a new phone costs one write, not three
+            body["plugin"] = best.id
+            config_id = await self._autoprov_config()
+            if config_id is not None:
+                body["config"] = config_id
         tenant_uuid = tenant.uuid if tenant is not None else self.prov.devices.master_uuid
         doc = await self.prov.devices.create(body, tenant_uuid, added="auto", is_new=True)
+        if body.get("ip") and not await self.prov.params.get("NAT", ""):
+            for other in await self.prov.devices.store.clear_ip(body["ip"], doc["id"]):
+                self.devices.forget({"id": other})
         self._device_count = (self._device_count[0], self._device_count[1] + 1)
         self.security.device_created(client_ip, doc["id"])
         return doc, True
+
+    async def _autoprov_config(self) -> str | None:
+        """The autocreate template itself: phones share it until an administrator assigns
+        theirs (upstream copies it per device, a row per MAC a scanner invents)."""
+        now = time.monotonic()
+        if now - self._template[0] > 5:
+            self._template = (now, await self.prov.configs.template())
+        return self._template[1]
+
+    _template: tuple[float, str | None] = (-1e9, None)
 
     async def _total_devices(self) -> int:
         stamp, count = self._device_count
@@ -323,11 +378,30 @@ class Pipeline:
             if best is not None:
                 doc["plugin"] = best.id
         if not doc.get("config") and doc.get("plugin"):
-            config_id = await self.prov.configs.autocreate(doc["tenant_uuid"])
+            config_id = await self._autoprov_config()
             if config_id is not None:
                 doc["config"] = config_id
         if doc == device:
             return device
+        pending = self._updating.get(doc["id"])
+        if pending is not None:  # a concurrent request is writing this device already
+            return await asyncio.shield(pending)
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._updating[doc["id"]] = future
+        try:
+            saved = await self._write(doc, ip if ip_changed else None)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()
+            raise
+        else:
+            future.set_result(saved)
+            return saved
+        finally:
+            self._updating.pop(doc["id"], None)
+
+    async def _write(self, doc: dict[str, Any], new_ip: str | None) -> dict[str, Any]:
+        ip, ip_changed = new_ip, new_ip is not None
         if ip_changed and ip and not await self.prov.params.get("NAT", ""):
             for other in await self.prov.devices.store.clear_ip(ip, doc["id"]):
                 self.devices.forget({"id": other})
@@ -378,43 +452,22 @@ class Pipeline:
             with_secrets,
         )
         cached = self.renders.get(key)
+        if cached is None and key in self._rendering:
+            return await asyncio.shield(self._rendering[key])  # same file being rendered
         if cached is None:
-            raw = await prov.configs.effective(device.get("config"))
-            if raw is None:
-                if route.spec.kind == "device":
-                    return FileResult.not_found("device has no config")
-                raw = dict(prov.configs.base())
-            raw["http_base_url"] = await self.base_url(device)
-            raw = apply_defaults(raw)
-            if route.spec.kind == "device":
-                try:
-                    validate_raw_config(raw, complete=True)
-                except InvalidInput as exc:
-                    return FileResult.not_found(f"device config incomplete: {exc.message}")
-            overrides = await prov.param_store.overrides_for(
-                device["tenant_uuid"], plugin.id, device.get("model"), device["id"]
-            )
-            ctx = RenderContext(
-                route=route,
-                device=device,
-                raw_config=raw,
-                with_secrets=with_secrets,
-                template_overrides=overrides,
-                plugin_root=plugin.root,
-            )
+            future: asyncio.Future[FileResult] = asyncio.get_running_loop().create_future()
+            self._rendering[key] = future
             try:
-                body = plugin.render(ctx)
-            except PluginError as exc:
-                log.error("device %s: %s", device["id"], exc.message)
-                return FileResult.error(exc.message)
-            except Exception as exc:
-                log.exception("device %s: plugin %s failed rendering", device["id"], plugin.id)
-                return FileResult.error(f"plugin {plugin.id} failed: {type(exc).__name__}")
-            etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
-            cached = Rendered(body, etag, time.time())
-            self.renders.put(key, cached)
-            if route.spec.trigger:
-                await self._learn_remote_state(device, raw)
+                result = await self._render_miss(plugin, route, device, with_secrets, key)
+            except BaseException as exc:
+                future.set_exception(exc)
+                future.exception()
+                raise
+            else:
+                future.set_result(result)
+                return result
+            finally:
+                self._rendering.pop(key, None)
         return FileResult(
             200,
             cached.body,
@@ -424,15 +477,91 @@ class Pipeline:
             reason="served",
         )
 
+    async def _render_miss(
+        self,
+        plugin: Plugin,
+        route: FileRoute,
+        device: dict[str, Any],
+        with_secrets: bool,
+        key: tuple[Any, ...],
+    ) -> FileResult:
+        prov = self.prov
+        raw = await prov.configs.effective(device.get("config"))
+        if raw is None:
+            if route.spec.kind == "device":
+                return FileResult.not_found("device has no config")
+            raw = dict(prov.configs.base())
+        raw["http_base_url"] = await self.base_url(device)
+        raw = apply_defaults(raw)
+        if route.spec.kind == "device":
+            try:
+                validate_raw_config(raw, complete=True)
+            except InvalidInput as exc:
+                return FileResult.not_found(f"device config incomplete: {exc.message}")
+        overrides = await self._overrides(device, plugin.id)
+        ctx = RenderContext(
+            route=route,
+            device=device,
+            raw_config=raw,
+            with_secrets=with_secrets,
+            template_overrides=overrides,
+            plugin_root=plugin.root,
+        )
+        try:
+            body = plugin.render(ctx)
+        except PluginError as exc:
+            log.error("device %s: %s", device["id"], exc.message)
+            return FileResult.error(exc.message)
+        except Exception as exc:
+            log.exception("device %s: plugin %s failed rendering", device["id"], plugin.id)
+            return FileResult.error(f"plugin {plugin.id} failed: {type(exc).__name__}")
+        etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+        cached = Rendered(body, etag, time.time())
+        self.renders.put(key, cached)
+        if route.spec.trigger:
+            await self._learn_remote_state(device, raw)
+        return FileResult(
+            200,
+            cached.body,
+            route.spec.content_type,
+            etag=cached.etag,
+            last_modified=cached.last_modified,
+            reason="served",
+        )
+
+    async def _overrides(self, device: Mapping[str, Any], plugin_id: str) -> dict[str, str]:
+        """Template overrides for a device, from a per-tenant cache (one query per change)."""
+        store = self.prov.param_store
+        key = (device["tenant_uuid"], plugin_id)
+        cached = self._override_rows.get(key)
+        if cached is None or cached[0] != store.generation:
+            rows = await store.list_overrides(device["tenant_uuid"], plugin_id)
+            cached = (store.generation, rows)
+            self._override_rows[key] = cached
+        order = {"tenant": 0, "model": 1, "device": 2}
+        out: dict[str, str] = {}
+        for row in sorted(cached[1], key=lambda r: order.get(r["scope"], 9)):
+            scope, target = row["scope"], row["target"]
+            if (
+                scope == "tenant"
+                or (scope == "model" and target == device.get("model"))
+                or (scope == "device" and target == device["id"])
+            ):
+                out[row["name"]] = row["source"]
+        return out
+
     async def _learn_remote_state(self, device: dict[str, Any], raw: Mapping[str, Any]) -> None:
         line = raw.get("sip_lines", {}).get("1") or {}
         username = line.get("username")
-        if (
-            username
-            and device.get("configured")
-            and device.get("remote_state_sip_username") != username
-        ):
-            await self.prov.devices.save(dict(device, remote_state_sip_username=username))
+        if not username or not device.get("configured"):
+            return
+        if device.get("config") == self._template[1]:
+            return  # a phone still on the shared autoprov template has no account of its own
+        known = device.get("remote_state_sip_username")
+        if known == username or self._learnt.get(device["id"]) == username:
+            return  # already known, or being written by a concurrent request
+        self._learnt[device["id"]] = username
+        await self.prov.devices.save(dict(device, remote_state_sip_username=username))
 
     def _firmware(self, plugin: Plugin, route: FileRoute) -> FileResult:
         root = (self.prov.settings.data_dir / "firmware" / plugin.id).resolve()

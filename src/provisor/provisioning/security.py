@@ -16,11 +16,12 @@ __all__ = ["SecurityLog"]
 
 
 class SecurityLog:
-    """Writes security events to their own file (and to the main log at info)."""
+    """Writes security events to their own file (or to the main log when there is none)."""
 
     def __init__(self, path: Path | None) -> None:
         self.logger = logging.getLogger("provisor.security")
-        self.logger.propagate = True
+        # With its own file, security lines (one per sensitive fetch) stay out of the main log.
+        self.logger.propagate = path is None
         self._handler: logging.Handler | None = None
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -182,8 +182,13 @@ class ConfigService:
         """Create a config in a tenant (None = shared); returns its id."""
         doc = await self._validate(body)
         await self.store.insert(doc, tenant_uuid)
-        self.invalidate()
+        self._forget(str(doc["id"]))
         return str(doc["id"])
+
+    def _forget(self, config_id: str) -> None:
+        """A new config changes nothing already inherited: drop only what named it missing."""
+        self._nodes.pop(config_id, None)
+        self._effective.pop(config_id, None)
 
     async def replace(
         self,
@@ -233,8 +238,15 @@ class ConfigService:
                 "transient": True,
             }
             await self.store.insert(doc, tenant_uuid)
-            self.invalidate()
+            self._forget(str(doc["id"]))
             return str(doc["id"])
+        return None
+
+    async def template(self) -> str | None:
+        """The id of the ``role: autocreate`` template with a first SIP line, if any."""
+        for tpl in await self.store.find_by_role("autocreate"):
+            if "1" in tpl.get("raw_config", {}).get("sip_lines", {}):
+                return str(tpl["id"])
         return None
 
     async def ensure_system(self, docs: Mapping[str, Mapping[str, Any]]) -> None:

@@ -225,9 +225,10 @@ class DeviceService:
 
     async def rotate_token(self, device_id: str, tenants: Collection[str] | None) -> str:
         """Give a device a new provisioning token (the old one stops working)."""
-        await self.get(device_id, tenants)
+        doc = await self.get(device_id, tenants)
         token = secrets.token_urlsafe(24)
         await self.store.set_token(device_id, token)
+        await self._emit("device_token_rotated", doc)  # caches drop the old token at once
         return token
 
     async def token(self, device_id: str, tenants: Collection[str] | None) -> str:
