@@ -7,11 +7,12 @@ and wazo-style ACLs; tenants and their tree live in provisor's own store.
 from __future__ import annotations
 
 import secrets
+import time
 
 from provisor.auth.acl import acl_matches
 from provisor.auth.base import TokenInfo
 from provisor.errors import Unauthorized
-from provisor.store.tenancy import TenantStore, TokenStore
+from provisor.store.tenancy import TenantStore, TokenRow, TokenStore
 
 __all__ = ["BuiltinAuthBackend"]
 
@@ -19,9 +20,23 @@ __all__ = ["BuiltinAuthBackend"]
 class BuiltinAuthBackend:
     """Checks tokens against the store's token table and tenant tree."""
 
-    def __init__(self, tokens: TokenStore, tenants: TenantStore) -> None:
+    def __init__(self, tokens: TokenStore, tenants: TenantStore, cache_ttl: float = 5.0) -> None:
         self.tokens = tokens
         self.tenants = tenants
+        self.cache_ttl = cache_ttl
+        self._cache: dict[str, tuple[float, TokenRow | None]] = {}
+
+    async def _lookup(self, token: str) -> TokenRow | None:
+        """The token's row, cached briefly (a revocation takes effect within cache_ttl)."""
+        now = time.monotonic()
+        hit = self._cache.get(token)
+        if hit is not None and now - hit[0] < self.cache_ttl:
+            return hit[1]
+        row = await self.tokens.lookup(token)
+        if len(self._cache) > 10_000:
+            self._cache.clear()
+        self._cache[token] = (now, row)
+        return row
 
     async def authorize(
         self, token: str | None, required_acl: str, tenant_uuid: str | None = None
@@ -29,7 +44,7 @@ class BuiltinAuthBackend:
         """Check the token, its ACL and its view of ``tenant_uuid``."""
         if not token:
             raise Unauthorized("Unauthorized: no X-Auth-Token")
-        row = await self.tokens.lookup(token)
+        row = await self._lookup(token)
         if row is None:
             raise Unauthorized("Unauthorized: unknown token")
         if not acl_matches(row.acl, required_acl):

@@ -127,6 +127,13 @@ class Selector:
                 return False
         return True
 
+    def fully_indexed(self, keys: Collection[str]) -> bool:
+        """True when index_hints(keys) express every condition exactly (SQL can page)."""
+        hints = self.index_hints(keys)
+        return len(hints) == len(self.conditions) and len({k for k, _ in self.conditions}) == len(
+            self.conditions
+        )
+
     def index_hints(self, keys: Collection[str]) -> dict[str, list[Any]]:
         """Candidate values for indexed top-level keys (plain equality or $in of scalars)."""
         hints: dict[str, list[Any]] = {}

@@ -59,6 +59,10 @@ async def migrate(engine: AsyncEngine) -> None:
     """Bring the schema to the latest revision (idempotent)."""
     async with engine.begin() as conn:
         await conn.run_sync(_upgrade)
+    if engine.dialect.name == "sqlite":
+        # fresh statistics so the planner picks the mac/ip index over the tenant one
+        async with engine.begin() as conn:
+            await conn.exec_driver_sql("ANALYZE")
 
 
 def _revision(connection: Connection, message: str) -> None:  # pragma: no cover - dev tool

@@ -133,7 +133,8 @@ class DeviceStore:
             stmt = stmt.where(devices.c.tenant_uuid.in_(list(tenants)))
         for key, values in selector.index_hints(DEVICE_INDEXED).items():
             stmt = stmt.where(devices.c[key].in_(values))
-        if page is not None and page.sort is None and selector.is_empty:
+        if page is not None and page.sort is None and selector.fully_indexed(DEVICE_INDEXED):
+            # every condition is an indexed equality: SQL filters and pages, Python only decodes
             stmt = stmt.order_by(devices.c.id).offset(page.skip)
             if page.limit is not None:
                 stmt = stmt.limit(page.limit)
@@ -141,7 +142,7 @@ class DeviceStore:
         async with self.engine.connect() as conn:
             rows = (await conn.execute(stmt)).all()
         docs = [dict(r.doc) for r in rows]
-        if not selector.is_empty:
+        if not selector.is_empty and not selector.fully_indexed(DEVICE_INDEXED):
             docs = [d for d in docs if selector.matches(d)]
         return _apply_page(docs, page)
 
