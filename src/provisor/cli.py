@@ -35,6 +35,8 @@ app.add_typer(token_app, name="token")
 app.add_typer(device_app, name="device")
 app.add_typer(config_app, name="config")
 app.add_typer(tls_app, name="tls")
+import_app = typer.Typer(help="Import from another provisioning server", no_args_is_help=True)
+app.add_typer(import_app, name="import")
 
 console = Console()
 
@@ -49,7 +51,7 @@ def _settings(config: Path | None, data_dir: Path | None, **overrides: Any) -> S
     try:
         return load_settings(config, overrides=dotted)
     except ProvisorError as exc:
-        console.print(f"[red]{exc.message}[/red]")
+        typer.echo(exc.message, err=True)
         raise typer.Exit(2) from None
 
 
@@ -66,7 +68,7 @@ def _run(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
     try:
         return asyncio.run(main())
     except ProvisorError as exc:
-        console.print(f"[red]{exc.message}[/red]")
+        typer.echo(exc.message, err=True)
         raise typer.Exit(1) from None
 
 
@@ -236,6 +238,22 @@ def tls_self_signed(
 
     write_self_signed(cert, key, host or ["localhost", "127.0.0.1"], days=days)
     print(f"wrote {cert} and {key}")
+
+
+@import_app.command("wazo-provd")
+def import_wazo(
+    directory: Annotated[Path, typer.Argument(help="wazo-provd storage directory (with jsondb/)")],
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Import devices, configs, parameters and provisioning keys from wazo-provd."""
+    from provisor.migrate_wazo import import_wazo_provd
+
+    async def work(prov: Any) -> list[str]:
+        return (await import_wazo_provd(prov, directory)).lines()
+
+    for line in _run(_settings(config, data_dir), work):
+        print(line)
 
 
 def main() -> None:
