@@ -258,6 +258,9 @@ def import_wazo(
 
 def main() -> None:
     """Entry point of the ``provisor`` command."""
+    from provisor.cli_dhcp import dhcp_app
+
+    app.add_typer(dhcp_app, name="dhcp")
     try:
         from provisor.cli_plugins import register
 
