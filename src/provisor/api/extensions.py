@@ -12,9 +12,9 @@ __all__ = ["extra_routers"]
 
 def extra_routers() -> tuple[Any, ...]:
     """Routers mounted after the core ones."""
-    from provisor.api import requests
+    from provisor.api import autoprov, requests
 
-    routers: list[Any] = [requests.router]
+    routers: list[Any] = [requests.router, autoprov.router]
     try:
         from provisor.api import pg_mgr
     except ImportError:  # plugin management not installed in this build

@@ -313,7 +313,9 @@ class ConfigStore:
 
     async def find_by_code(self, tenant_uuid: str | None, code: str) -> dict[str, Any] | None:
         """The config carrying a provisioning code in a tenant."""
-        stmt = select(configs.c.doc).where(configs.c.provisioning_code == code)
+        stmt = select(configs.c.doc, configs.c.tenant_uuid).where(
+            configs.c.provisioning_code == code
+        )
         stmt = stmt.where(
             configs.c.tenant_uuid.is_(None)
             if tenant_uuid is None
@@ -321,7 +323,7 @@ class ConfigStore:
         )
         async with self.engine.connect() as conn:
             row = (await conn.execute(stmt)).first()
-        return dict(row.doc) if row else None
+        return _config_doc(row) if row else None
 
     async def find_by_role(self, role: str) -> list[dict[str, Any]]:
         """Configs with the given role (e.g. ``autocreate``)."""
