@@ -7,26 +7,13 @@ from typing import Any
 
 from provisor.plugins.base import Plugin as Base
 from provisor.plugins.contract import RenderContext
-from provisor.plugins.helpers import funckeys, phonebook_url, pick, server_url, sip_lines
+from provisor.plugins.helpers import funckeys, language, phonebook_url, pick, server_url, sip_lines
 from provisor.plugins.tz import timezone_info
 
 DTMF = {"RTP-in-band": 0, "RTP-out-of-band": 1, "SIP-INFO": 2}
 TRANSPORT = {"udp": 0, "tcp": 1, "tls": 3}
 SRTP = {"disabled": 0, "preferred": 1, "required": 2}
 SYSLOG = {"critical": 2, "error": 3, "warning": 4, "info": 6, "debug": 7}
-LANGUAGE = {
-    "fr_FR": "fr",
-    "fr_CA": "fr",
-    "de_DE": "de",
-    "es_ES": "es",
-    "it_IT": "it",
-    "nl_NL": "nl",
-    "pt_BR": "pt",
-    "pt_PT": "pt",
-    "ru_RU": "ru",
-    "pl_PL": "pl",
-    "tr_TR": "tr",
-}
 FKEY = {"speeddial": 1, "blf": 1, "park": 1}
 FKEY_SUB = {"speeddial": "SpeedDial", "blf": "BLF", "park": "Park"}
 
@@ -78,7 +65,7 @@ class Plugin(Base):
             "XX_fkeys": keys,
             "XX_transport": pick(TRANSPORT, raw.get("sip_transport"), 0),
             "XX_syslog_level": pick(SYSLOG, raw.get("syslog_level"), 4),
-            "XX_lang": LANGUAGE.get(raw.get("locale") or "", "en"),
+            "XX_lang": language(raw)[1],
             "XX_tz": tz,
             "XX_server_url": server_url(raw),
             "XX_phonebook_url": phonebook_url(raw, "fanvil"),

@@ -7,34 +7,18 @@ from typing import Any
 
 from provisor.plugins.base import Plugin as Base
 from provisor.plugins.contract import RenderContext
-from provisor.plugins.helpers import funckeys, pick, server_url, sip_lines
+from provisor.plugins.helpers import funckeys, language, pick, server_url, sip_lines
 from provisor.plugins.pvalues import account_pvalues
 from provisor.plugins.tz import posix_tz, timezone_info
 
 TRANSPORT = {"udp": 0, "tcp": 1, "tls": 2}
-LANGUAGE = {
-    "fr_FR": "fr",
-    "fr_CA": "fr",
-    "de_DE": "de",
-    "es_ES": "es",
-    "it_IT": "it",
-    "nl_NL": "nl",
-    "pt_BR": "pt",
-    "pt_PT": "pt",
-    "ru_RU": "ru",
-    "pl_PL": "pl",
-}
 MPK_MODE = {"speeddial": 0, "blf": 1, "park": 9}
 
 
 class Plugin(Base):
     """Grandstream phones and ATAs."""
 
-    def normalise_info(self, info: dict[str, str]) -> dict[str, str]:
-        """Upper-case models."""
-        if "model" in info:
-            info["model"] = info["model"].upper()
-        return info
+    model_case = "upper"
 
     def variables(self, ctx: RenderContext, raw: Mapping[str, Any]) -> dict[str, Any]:
         """The P-value list of the device file."""
@@ -57,7 +41,7 @@ class Plugin(Base):
             p.append(("92", raw["dns_ip"]))
         if raw.get("vlan_enabled"):
             p += [("51", raw.get("vlan_id", 0)), ("87", raw.get("vlan_priority") or 0)]
-        p += [("1362", LANGUAGE.get(raw.get("locale") or "", "en"))]
+        p += [("1362", language(raw)[1])]
         url = server_url(raw)
         p += [
             ("212", 2),

@@ -41,11 +41,7 @@ def _rule(rule: Any) -> str:
 class Plugin(Base):
     """Snom deskphones."""
 
-    def normalise_info(self, info: dict[str, str]) -> dict[str, str]:
-        """Snom models are upper case (d785 → D785)."""
-        if "model" in info:
-            info["model"] = info["model"].upper()
-        return info
+    model_case = "upper"
 
     def variables(self, ctx: RenderContext, raw: Mapping[str, Any]) -> dict[str, Any]:
         """XX_ variables of the setting files."""

@@ -27,11 +27,7 @@ def yealink_offset(minutes: int) -> str:
 class Plugin(Base):
     """Yealink deskphones and DECT bases."""
 
-    def normalise_info(self, info: dict[str, str]) -> dict[str, str]:
-        """Upper-case model names as the firmware spells them."""
-        if "model" in info:
-            info["model"] = info["model"].upper()
-        return info
+    model_case = "upper"
 
     def variables(self, ctx: RenderContext, raw: Mapping[str, Any]) -> dict[str, Any]:
         """XX_ variables for the device template."""

@@ -106,8 +106,13 @@ class Plugin:
         info.setdefault("vendor", self.manifest.vendor)
         return self.normalise_info(info)
 
+    #: "upper" makes extracted model names upper case (firmware spellings vary).
+    model_case: str | None = None
+
     def normalise_info(self, info: DeviceInfo) -> DeviceInfo:
-        """Hook: tidy extracted values (model spelling…); the default keeps them."""
+        """Hook: tidy extracted values (model spelling…); the default applies model_case."""
+        if self.model_case == "upper" and "model" in info:
+            info["model"] = info["model"].upper()
         return info
 
     @staticmethod

@@ -163,6 +163,17 @@ async def download(
     tmp = dest.with_name(dest.name + ".part")
     digest = hashlib.sha256()
     done = 0
+
+    def take(chunk: bytes, out: Any) -> None:
+        nonlocal done
+        done += len(chunk)
+        if done > size:
+            raise InvalidInput(f"{url}: larger than the expected {size} bytes")
+        digest.update(chunk)
+        out.write(chunk)
+        if progress:
+            progress(done, size)
+
     try:
         with tmp.open("wb") as out:
             local = _local(url)
@@ -170,13 +181,7 @@ async def download(
                 try:
                     with local.open("rb") as src:
                         while chunk := src.read(64 * 1024):
-                            done += len(chunk)
-                            if done > size:
-                                raise InvalidInput(f"{url}: larger than the expected {size} bytes")
-                            digest.update(chunk)
-                            out.write(chunk)
-                            if progress:
-                                progress(done, size)
+                            take(chunk, out)
                 except OSError as exc:
                     raise InvalidInput(f"{url}: cannot read: {exc.strerror}") from None
             else:
@@ -185,13 +190,7 @@ async def download(
                         if response.status_code != 200:
                             raise InvalidInput(f"{url}: download answered {response.status_code}")
                         async for chunk in response.aiter_bytes(64 * 1024):
-                            done += len(chunk)
-                            if done > size:
-                                raise InvalidInput(f"{url}: larger than the expected {size} bytes")
-                            digest.update(chunk)
-                            out.write(chunk)
-                            if progress:
-                                progress(done, size)
+                            take(chunk, out)
                 except httpx.HTTPError as exc:
                     raise InvalidInput(f"{url}: {exc}") from None
         if done != size:

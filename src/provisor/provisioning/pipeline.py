@@ -18,9 +18,9 @@ import hmac
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from provisor.domain.raw_config import apply_defaults, validate_raw_config
 from provisor.domain.values import normalize_ip, normalize_mac
@@ -36,6 +36,8 @@ from provisor.service import Provisor
 from provisor.store.tenancy import Tenant
 
 __all__ = ["Credentials", "Pipeline"]
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -383,22 +385,8 @@ class Pipeline:
                 doc["config"] = config_id
         if doc == device:
             return device
-        pending = self._updating.get(doc["id"])
-        if pending is not None:  # a concurrent request is writing this device already
-            return await asyncio.shield(pending)
-        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._updating[doc["id"]] = future
-        try:
-            saved = await self._write(doc, ip if ip_changed else None)
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()
-            raise
-        else:
-            future.set_result(saved)
-            return saved
-        finally:
-            self._updating.pop(doc["id"], None)
+        new_ip = ip if ip_changed else None
+        return await _single_flight(self._updating, doc["id"], lambda: self._write(doc, new_ip))
 
     async def _write(self, doc: dict[str, Any], new_ip: str | None) -> dict[str, Any]:
         ip, ip_changed = new_ip, new_ip is not None
@@ -452,30 +440,13 @@ class Pipeline:
             with_secrets,
         )
         cached = self.renders.get(key)
-        if cached is None and key in self._rendering:
-            return await asyncio.shield(self._rendering[key])  # same file being rendered
-        if cached is None:
-            future: asyncio.Future[FileResult] = asyncio.get_running_loop().create_future()
-            self._rendering[key] = future
-            try:
-                result = await self._render_miss(plugin, route, device, with_secrets, key)
-            except BaseException as exc:
-                future.set_exception(exc)
-                future.exception()
-                raise
-            else:
-                future.set_result(result)
-                return result
-            finally:
-                self._rendering.pop(key, None)
-        return FileResult(
-            200,
-            cached.body,
-            route.spec.content_type,
-            etag=cached.etag,
-            last_modified=cached.last_modified,
-            reason="served",
-        )
+        if cached is None:  # concurrent misses of one file share one render
+            return await _single_flight(
+                self._rendering,
+                key,
+                lambda: self._render_miss(plugin, route, device, with_secrets, key),
+            )
+        return _served(cached, route.spec.content_type)
 
     async def _render_miss(
         self,
@@ -520,14 +491,7 @@ class Pipeline:
         self.renders.put(key, cached)
         if route.spec.trigger:
             await self._learn_remote_state(device, raw)
-        return FileResult(
-            200,
-            cached.body,
-            route.spec.content_type,
-            etag=cached.etag,
-            last_modified=cached.last_modified,
-            reason="served",
-        )
+        return _served(cached, route.spec.content_type)
 
     async def _overrides(self, device: Mapping[str, Any], plugin_id: str) -> dict[str, str]:
         """Template overrides for a device, from a per-tenant cache (one query per change)."""
@@ -579,6 +543,39 @@ class Pipeline:
             size=stat.st_size,
             reason="firmware",
         )
+
+
+async def _single_flight(
+    table: dict[Any, asyncio.Future[T]], key: Any, work: Callable[[], Awaitable[T]]
+) -> T:
+    """Run ``work`` once for concurrent callers with the same key; they share its result."""
+    pending = table.get(key)
+    if pending is not None:
+        return await asyncio.shield(pending)
+    future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+    table[key] = future
+    try:
+        result = await work()
+    except BaseException as exc:
+        future.set_exception(exc)
+        future.exception()  # retrieved: no "never retrieved" warning when nobody waited
+        raise
+    else:
+        future.set_result(result)
+        return result
+    finally:
+        table.pop(key, None)
+
+
+def _served(item: Rendered, content_type: str) -> FileResult:
+    return FileResult(
+        200,
+        item.body,
+        content_type,
+        etag=item.etag,
+        last_modified=item.last_modified,
+        reason="served",
+    )
 
 
 def _parse_dhcp_info(info: object) -> tuple[str, str, dict[int, bytes]] | None:
