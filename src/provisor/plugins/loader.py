@@ -76,6 +76,8 @@ class PluginSet:
     def __init__(self, plugins: Iterable[Plugin] = ()) -> None:
         self._plugins: dict[str, Plugin] = {p.id: p for p in plugins}
         self.errors: list[LoadError] = []
+        self.generation = 0
+        """Bumped on every add/remove: caches of plugin output key on it."""
 
     @classmethod
     def from_folders(cls, folders: Iterable[Path]) -> PluginSet:
@@ -95,9 +97,11 @@ class PluginSet:
     def add(self, plugin: Plugin) -> None:
         """Add or replace a plugin (an upgrade swaps the object atomically)."""
         self._plugins[plugin.id] = plugin
+        self.generation += 1
 
     def remove(self, plugin_id: str) -> Plugin | None:
         """Unload a plugin; returns it if it was loaded."""
+        self.generation += 1
         return self._plugins.pop(plugin_id, None)
 
     def get(self, plugin_id: str | None) -> Plugin | None:

@@ -73,6 +73,9 @@ class Pipeline:
         self._learnt: dict[str, str] = {}
         self._rendering: dict[tuple[Any, ...], asyncio.Future[FileResult]] = {}
         self._updating: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._hot: dict[
+            tuple[str, str, str | None, str], tuple[FileResult, str, tuple[int, ...], float, bool]
+        ] = {}
         self._override_rows: dict[tuple[str, str], tuple[int, list[dict[str, Any]]]] = {}
         self._sensitive_logged: OrderedDict[tuple[str, str], float] = OrderedDict()
         prov.devices.listeners.append(self._on_device_event)
@@ -86,8 +89,43 @@ class Pipeline:
 
     # -- entry points ---------------------------------------------------------------------------
 
+    def _stamp(self, device_id: str) -> tuple[int, ...]:
+        """Everything a served file depends on, as counters (see _hot)."""
+        prov = self.prov
+        return (
+            self.devices.epoch(device_id),
+            prov.configs.generation,
+            prov.tenants.generation,
+            prov.param_store.generation,
+            prov.plugins.generation,
+        )
+
     async def handle(self, req: FileRequest) -> FileResult:
         """Serve one phone request; never raises."""
+        hot_key = (req.protocol, req.path, req.user_agent, req.client_ip)
+        hot = self._hot.get(hot_key)
+        if hot is not None:
+            result, device_id, stamp, born, sensitive = hot
+            # the same phone asking the same file again: nothing it depends on changed
+            if (
+                time.monotonic() - born < self.devices.ttl
+                and stamp == self._stamp(device_id)
+                and not self.failures.is_banned(req.client_ip)
+            ):
+                if sensitive:
+                    self._log_sensitive(req.client_ip, result.reason)
+                self.trace.add(
+                    TraceEntry(
+                        req.protocol,
+                        req.client_ip,
+                        result.reason,
+                        device_id=device_id,
+                        status=200,
+                        reason="served (hot)",
+                    )
+                )
+                return result
+            self._hot.pop(hot_key, None)
         entry = TraceEntry(req.protocol, req.client_ip, req.path, user_agent=req.user_agent)
         try:
             result = await self._handle(req, entry)
@@ -101,6 +139,23 @@ class Pipeline:
             result = FileResult.error("internal error")
         entry.status, entry.reason = result.status, result.reason
         self.trace.add(entry)
+        if result.status == 200 and result.file is None and entry.device_id and entry.hot_stamp:
+            self._hot[hot_key] = (
+                FileResult(
+                    result.status,
+                    result.body,
+                    result.content_type,
+                    result.etag,
+                    result.last_modified,
+                    reason=entry.path,
+                ),
+                entry.device_id,
+                entry.hot_stamp,
+                time.monotonic(),
+                bool(entry.secrets is not None and entry.file and entry.hot_sensitive),
+            )
+            if len(self._hot) > 50_000:
+                self._hot.pop(next(iter(self._hot)))
         return result
 
     async def dhcp_info(self, info: object) -> None:
@@ -167,6 +222,8 @@ class Pipeline:
                 return self._fail(req, "device file requested without identifying the device")
         with_secrets = self._with_secrets(creds, device)
         entry.secrets = with_secrets
+        entry.hot_stamp = self._stamp(device["id"])
+        entry.hot_sensitive = route.spec.sensitive
         if route.spec.sensitive:
             self._log_sensitive(req.client_ip, creds.path)
         if route.spec.kind == "firmware":

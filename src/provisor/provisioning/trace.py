@@ -33,10 +33,15 @@ class TraceEntry:
     reason: str = ""
     created: bool = False
     secrets: bool | None = None
+    hot_stamp: tuple[int, ...] | None = None
+    hot_sensitive: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready view."""
-        return asdict(self)
+        out = asdict(self)
+        out.pop("hot_stamp", None)
+        out.pop("hot_sensitive", None)
+        return out
 
 
 class Trace:
