@@ -76,6 +76,7 @@ class Pipeline:
         self._hot: dict[
             tuple[str, str, str | None, str], tuple[FileResult, str, tuple[int, ...], float, bool]
         ] = {}
+        self._lookups: dict[tuple[str, str], asyncio.Future[dict[str, Any] | None]] = {}
         self._override_rows: dict[tuple[str, str], tuple[int, list[dict[str, Any]]]] = {}
         self._sensitive_logged: OrderedDict[tuple[str, str], float] = OrderedDict()
         prov.devices.listeners.append(self._on_device_event)
@@ -294,6 +295,11 @@ class Pipeline:
         hit, doc = self.devices.get(kind, value)
         if hit:
             return doc
+        return await _single_flight(
+            self._lookups, (kind, value), lambda: self._load_device(kind, value)
+        )
+
+    async def _load_device(self, kind: str, value: str) -> dict[str, Any] | None:
         store = self.prov.devices.store
         if kind == "token":
             doc = await store.find_by_token(value)
