@@ -7,6 +7,7 @@ a q selector is pre-filtered in SQL on those columns and finished in Python on t
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -75,6 +76,8 @@ class DeviceStore:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        self._pending: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
+        self._flusher: asyncio.Task[None] | None = None
 
     async def get(self, device_id: str) -> dict[str, Any] | None:
         """The device document, or None."""
@@ -155,14 +158,50 @@ class DeviceStore:
             return int((await conn.execute(stmt)).scalar_one())
 
     async def insert(self, doc: Mapping[str, Any], *, prov_token: str | None = None) -> None:
-        """Insert a new device; Conflict if the id exists."""
+        """Insert a new device; Conflict if the id exists.
+
+        Inserts arriving together (a boot storm) are written in one transaction: one commit
+        for many phones. A batch that fails is retried row by row so each caller gets its own
+        answer.
+        """
+        row = {**_device_row(doc), "prov_token": prov_token, "rev": 1}
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((row, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.get_running_loop().create_task(self._flush())
+        await future
+
+    async def _flush(self) -> None:
+        await asyncio.sleep(0.002)  # let the inserts of the same moment join the batch
+        while self._pending:
+            batch, self._pending = self._pending[:500], self._pending[500:]
+            try:
+                async with self.engine.begin() as conn:
+                    await conn.execute(insert(devices), [row for row, _ in batch])
+            except IntegrityError:
+                for row, future in batch:
+                    await self._insert_one(row, future)
+            except Exception as exc:  # the callers see the database error
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+            else:
+                for _, future in batch:
+                    if not future.done():  # a caller may have been cancelled meanwhile
+                        future.set_result(None)
+
+    async def _insert_one(self, row: dict[str, Any], future: asyncio.Future[None]) -> None:
+        if future.done():
+            return
         try:
             async with self.engine.begin() as conn:
-                await conn.execute(
-                    insert(devices).values(**_device_row(doc), prov_token=prov_token)
-                )
+                await conn.execute(insert(devices).values(**row))
         except IntegrityError:
-            raise Conflict(f"device {doc['id']!r} already exists") from None
+            future.set_exception(Conflict(f"device {row['id']!r} already exists"))
+        except Exception as exc:  # the caller sees the database error
+            future.set_exception(exc)
+        else:
+            future.set_result(None)
 
     async def insert_many(self, docs: Sequence[Mapping[str, Any]]) -> None:
         """Insert many devices in one transaction (bulk import)."""
