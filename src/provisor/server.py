@@ -130,6 +130,7 @@ class Running:
             tftp = await start_tftp(self.pipeline, settings)
             self.ports["tftp"] = tftp.port
             self._closers.append(tftp.stop)
+        self.prov.feed.start(self.prov.reload_changed)  # other nodes' writes, within a second
         for start_hook in self.prov.extra.get("on_start", []):
             await start_hook(self.prov)
 

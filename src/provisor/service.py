@@ -25,6 +25,7 @@ from provisor.services.devices import DeviceService
 from provisor.services.operations import OperationRegistry
 from provisor.services.params import ParamService
 from provisor.settings import Settings
+from provisor.store.changes import ChangeFeed
 from provisor.store.db import create_engine, migrate
 from provisor.store.documents import ConfigStore, DeviceStore
 from provisor.store.tenancy import ParamStore, TenantStore, TokenStore
@@ -116,6 +117,7 @@ class Provisor:
     operations: OperationRegistry
     plugins: PluginSet
     auth: AuthBackend
+    feed: ChangeFeed
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -152,6 +154,9 @@ class Provisor:
             )
         else:
             auth = BuiltinAuthBackend(tokens, tenants)
+        feed = ChangeFeed(engine)
+        configs.feed = tenants.feed = param_store.feed = feed
+        await feed.poll_once(_nothing)  # what this node has loaded is current
         prov = cls(
             settings=settings,
             engine=engine,
@@ -164,6 +169,7 @@ class Provisor:
             operations=OperationRegistry(),
             plugins=plugins,
             auth=auth,
+            feed=feed,
         )
         if settings.auth.backend == "wazo-auth":
             try:
@@ -172,8 +178,18 @@ class Provisor:
                 log.warning("master tenant not known yet: %s", exc.message)
         return prov
 
+    async def reload_changed(self, names: set[str]) -> None:
+        """Drop what another node changed (called by the change poller)."""
+        if "configs" in names:
+            self.configs.invalidate()
+        if "tenants" in names:
+            await self.tenants.load()
+        if "params" in names:
+            self.param_store.forget()
+
     async def close(self) -> None:
         """Stop background work and release the database."""
+        await self.feed.stop()
         await self.operations.close()
         await self.auth.close()
         await self.engine.dispose()
@@ -190,11 +206,15 @@ class Provisor:
         """Delete a tenant's devices, configs and key (bus event or tenant sync)."""
         count = await self.devices.delete_tenant(tenant_uuid)
         cfgs = await self.configs.store.delete_tenant(tenant_uuid)
-        self.configs.invalidate()
+        await self.configs.changed()
         tenant = self.tenants.get(tenant_uuid)
         if tenant is not None and not tenant.is_master:
             await self.tenants.delete(tenant_uuid)
         return {"devices": count, "configs": cfgs}
+
+
+async def _nothing(_names: set[str]) -> None:
+    return None
 
 
 def plugin_folders(settings: Settings) -> list[Path]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
 import hmac
 import logging
 import time
@@ -493,6 +494,8 @@ class Pipeline:
         key = (
             device["id"],
             self.devices.epoch(device["id"]),
+            # the document itself: another node may have changed it (this node's epoch did not)
+            json.dumps(device, sort_keys=True, default=str),
             device.get("config"),
             prov.configs.generation,
             prov.tenants.generation,

@@ -23,6 +23,7 @@ from provisor.domain.raw_config import validate_raw_config
 from provisor.domain.selector import Selector
 from provisor.domain.values import validate_id
 from provisor.errors import Forbidden, InvalidInput, NotFound
+from provisor.store.changes import ChangeFeed
 from provisor.store.documents import ConfigStore, Page
 
 __all__ = ["SYSTEM_CONFIGS", "ConfigService"]
@@ -48,6 +49,7 @@ class ConfigService:
         self._nodes: OrderedDict[str, ConfigNode | None] = OrderedDict()
         self._effective: OrderedDict[str, dict[str, Any] | None] = OrderedDict()
         self._cache_size = cache_size
+        self.feed: ChangeFeed | None = None
 
     def base(self) -> dict[str, Any]:
         """A copy of the base raw config (where phones reach provisor)."""
@@ -182,13 +184,22 @@ class ConfigService:
         """Create a config in a tenant (None = shared); returns its id."""
         doc = await self._validate(body)
         await self.store.insert(doc, tenant_uuid)
-        self._forget(str(doc["id"]))
+        await self.changed(str(doc["id"]))
         return str(doc["id"])
 
     def _forget(self, config_id: str) -> None:
         """A new config changes nothing already inherited: drop only what named it missing."""
         self._nodes.pop(config_id, None)
         self._effective.pop(config_id, None)
+
+    async def changed(self, config_id: str | None = None) -> None:
+        """After a write: drop local caches (all, or one new id) and tell the other nodes."""
+        if config_id is None:
+            self.invalidate()
+        else:
+            self._forget(config_id)
+        if self.feed is not None:
+            await self.feed.bump("configs")
 
     async def replace(
         self,
@@ -208,7 +219,7 @@ class ConfigService:
         if self._public(current) == doc:
             return False
         await self.store.replace(doc, current.get("tenant_uuid"))
-        self.invalidate()
+        await self.changed()
         return True
 
     async def delete(
@@ -223,7 +234,7 @@ class ConfigService:
         if current.get("deletable", True) is False:
             raise Forbidden(f"config {config_id!r} is not deletable")
         await self.store.delete(config_id)
-        self.invalidate()
+        await self.changed()
 
     async def autocreate(self, tenant_uuid: str | None) -> str | None:
         """A transient copy of the ``role: autocreate`` template; None when there is none."""
@@ -238,7 +249,7 @@ class ConfigService:
                 "transient": True,
             }
             await self.store.insert(doc, tenant_uuid)
-            self._forget(str(doc["id"]))
+            await self.changed(str(doc["id"]))
             return str(doc["id"])
         return None
 

@@ -198,7 +198,7 @@ class DeviceService:
             cfg = await self.configs.store.get(config_id)
             if cfg and cfg.get("transient") and not await self.store.count(config=config_id):
                 await self.configs.store.delete(config_id)
-                self.configs.invalidate()
+                await self.configs.changed()
         await self._emit("device_deleted", doc)
 
     async def reconfigure(self, device_id: str, tenants: Collection[str] | None) -> None:

@@ -26,6 +26,7 @@ from sqlalchemy import (
 )
 
 __all__ = [
+    "changes",
     "config_parents",
     "configs",
     "devices",
@@ -143,4 +144,11 @@ template_overrides = Table(
     UniqueConstraint(
         "tenant_uuid", "plugin_id", "scope", "target", "name", name="uq_template_overrides_key"
     ),
+)
+
+changes = Table(
+    "changes",
+    metadata,
+    Column("name", String(32), primary_key=True),  # configs | tenants | params
+    Column("value", Integer, nullable=False, default=0),
 )

@@ -49,6 +49,13 @@ class TenantStore:
         self._by_key: dict[str, Tenant] = {}
         self._children: dict[str, list[str]] = {}
         self.generation = 0
+        self.feed: Any = None  # a ChangeFeed, set by the service when it starts
+
+    async def _written(self) -> None:
+        """Reload after a write, and tell the other nodes."""
+        await self.load()
+        if self.feed is not None:
+            await self.feed.bump("tenants")
 
     async def load(self) -> None:
         """(Re)load the tree and the key index from the database."""
@@ -127,7 +134,7 @@ class TenantStore:
                 )
         except IntegrityError:
             raise Conflict(f"tenant {new_uuid!r} already exists") from None
-        await self.load()
+        await self._written()
         tenant = self.get(new_uuid)
         assert tenant is not None
         return tenant
@@ -163,7 +170,7 @@ class TenantStore:
             await self.ensure(tenant_uuid)
             await self.set_key(tenant_uuid, key)
             return
-        await self.load()
+        await self._written()
 
     async def set_master(self, tenant_uuid: str) -> None:
         """Make ``tenant_uuid`` the master tenant (wazo-auth's service tenant)."""
@@ -175,7 +182,7 @@ class TenantStore:
                 .where(tenants.c.uuid == tenant_uuid)
                 .values(is_master=True, parent_uuid=None)
             )
-        await self.load()
+        await self._written()
 
     async def set_tftp(self, tenant_uuid: str, enabled: bool) -> None:
         """Allow or refuse TFTP provisioning for a tenant's devices."""
@@ -183,13 +190,13 @@ class TenantStore:
             await conn.execute(
                 update(tenants).where(tenants.c.uuid == tenant_uuid).values(tftp_enabled=enabled)
             )
-        await self.load()
+        await self._written()
 
     async def delete(self, tenant_uuid: str) -> bool:
         """Delete a tenant row (its devices and configs are the caller's to delete)."""
         async with self.engine.begin() as conn:
             result = await conn.execute(delete(tenants).where(tenants.c.uuid == tenant_uuid))
-        await self.load()
+        await self._written()
         return bool(result.rowcount)
 
 
@@ -249,6 +256,17 @@ class ParamStore:
         self.engine = engine
         self._cache: dict[tuple[str, str], Any] | None = None
         self.generation = 0
+        self.feed: Any = None  # a ChangeFeed, set by the service when it starts
+
+    def forget(self) -> None:
+        """Drop cached values (another node changed them)."""
+        self._cache = None
+        self.generation += 1
+
+    async def _written(self) -> None:
+        self.forget()
+        if self.feed is not None:
+            await self.feed.bump("params")
 
     async def _load(self) -> dict[tuple[str, str], Any]:
         if self._cache is None:
@@ -271,8 +289,7 @@ class ParamStore:
                 await conn.execute(
                     insert(params).values(tenant_uuid=tenant_uuid, name=name, value=value)
                 )
-        self._cache = None
-        self.generation += 1
+        await self._written()
 
     async def overrides_for(
         self, tenant_uuid: str, plugin_id: str, model: str | None, device_id: str | None
@@ -322,7 +339,7 @@ class ParamStore:
                 stmt = stmt.where(template_overrides.c[k] == v)
             await conn.execute(stmt)
             await conn.execute(insert(template_overrides).values(**key, source=row["source"]))
-        self.generation += 1
+        await self._written()
 
     async def delete_override(self, key: Mapping[str, str]) -> bool:
         """Delete one template override; True if it existed."""
@@ -331,5 +348,5 @@ class ParamStore:
             stmt = stmt.where(template_overrides.c[k] == v)
         async with self.engine.begin() as conn:
             result = await conn.execute(stmt)
-        self.generation += 1
+        await self._written()
         return bool(result.rowcount)

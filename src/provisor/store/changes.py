@@ -1,0 +1,82 @@
+"""Change counters shared through the database, so several nodes drop their caches.
+
+Each node caches configs' inheritance, the tenant tree and keys, parameters and template
+overrides in memory. A write bumps a counter row (``configs``, ``tenants``, ``params``) in the
+shared database; every node polls the counters (one tiny query a second) and reloads what
+changed elsewhere. Device lookups are cached for 2 s and need no counter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from provisor.store.tables import changes
+
+__all__ = ["ChangeFeed"]
+
+log = logging.getLogger(__name__)
+
+
+class ChangeFeed:
+    """Bump and poll the shared change counters."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.seen: dict[str, int] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    async def bump(self, name: str) -> None:
+        """Record a change of ``name`` for the other nodes (and remember it as seen here)."""
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                update(changes).where(changes.c.name == name).values(value=changes.c.value + 1)
+            )
+            if not result.rowcount:
+                with contextlib.suppress(IntegrityError):
+                    await conn.execute(insert(changes).values(name=name, value=1))
+            value = (
+                await conn.execute(select(changes.c.value).where(changes.c.name == name))
+            ).scalar_one()
+        self.seen[name] = int(value)
+
+    async def read(self) -> dict[str, int]:
+        """Every counter."""
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(select(changes))).all()
+        return {r.name: int(r.value) for r in rows}
+
+    async def poll_once(self, reload: Callable[[set[str]], Awaitable[None]]) -> set[str]:
+        """Reload what changed since the last look; returns the names that changed."""
+        current = await self.read()
+        changed = {name for name, value in current.items() if self.seen.get(name, 0) != value}
+        self.seen.update(current)
+        if changed:
+            await reload(changed)
+        return changed
+
+    def start(self, reload: Callable[[set[str]], Awaitable[None]], interval: float = 1.0) -> None:
+        """Poll in the background until stop()."""
+
+        async def loop() -> None:
+            while True:
+                try:
+                    await self.poll_once(reload)
+                except Exception:  # a database hiccup must not stop the poller
+                    log.warning("change poll failed", exc_info=True)
+                await asyncio.sleep(interval)
+
+        self._task = asyncio.get_running_loop().create_task(loop())
+
+    async def stop(self) -> None:
+        """Stop polling."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
