@@ -14,8 +14,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import json
 import hmac
+import json
 import logging
 import time
 from collections import OrderedDict
