@@ -363,3 +363,24 @@ async def test_ip_moves_between_devices_unless_nat(server: Server) -> None:
     ips = {d["mac"]: d.get("ip") for d in await devices(server)}
     assert ips == {MAC: "127.0.0.1", "00:11:22:00:00:09": "127.0.0.1"}
     assert json.dumps(ips)
+
+
+async def test_ten_thousand_fake_macs_from_one_address(tmp_path: Path, database_url: str) -> None:
+    """A MAC scanner: capped creations, then banned; the table stays small, the server answers."""
+    srv = await start_server(make_settings(tmp_path, database_url))
+    try:
+        statuses: dict[int, int] = {}
+        async with httpx.AsyncClient(base_url=srv.http_url) as phone:
+            for n in range(10_000):
+                mac = f"00:11:22:{n // 65536:02x}:{(n // 256) % 256:02x}:{n % 256:02x}"
+                r = await phone.get(
+                    f"/{mac.replace(':', '')}.cfg",
+                    headers={"User-Agent": f"TestPhone-TP100/1 ({mac})"},
+                )
+                statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
+        assert len(await devices(srv)) == 100  # provisioning.auto_create_per_source
+        assert statuses.get(500, 0) == 0 and statuses[404] == 10_000 - 100
+        assert srv.pipeline.failures.is_banned("127.0.0.1")
+        assert (await srv.api.get("/0.2/status")).status_code == 200
+    finally:
+        await srv.close()
