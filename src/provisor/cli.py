@@ -180,6 +180,19 @@ def token_create(
     print(_run(_settings(config, data_dir), work))
 
 
+@token_app.command("revoke")
+def token_revoke(token: str, config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
+    """Revoke a built-in API token (the server forgets it within its 5 s cache)."""
+
+    async def work(prov: Any) -> bool:
+        return bool(await prov.tokens.revoke(token))
+
+    if not _run(_settings(config, data_dir), work):
+        typer.echo("no such token", err=True)
+        raise typer.Exit(1)
+    print("revoked")
+
+
 @device_app.command("list")
 def device_list(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
     """List devices."""

@@ -29,6 +29,9 @@ def test_tenant_token_device_config_commands(tmp_path: Path) -> None:
     assert "acme" in r.stdout and "master" in r.stdout and "*" in r.stdout
     r = run("token", "create", "--tenant", tenant, "--acl", "provd.dev_mgr.#", data_dir=tmp_path)
     assert r.returncode == 0 and len(r.stdout.strip()) > 30
+    token = r.stdout.strip()
+    assert run("token", "revoke", token, data_dir=tmp_path).stdout.strip() == "revoked"
+    assert run("token", "revoke", token, data_dir=tmp_path).returncode == 1
     r = run("token", "create", "--tenant", "no-such-tenant", data_dir=tmp_path)
     assert r.returncode != 0 and "does not exist" in (r.stdout + r.stderr)
     r = run("config", "list", data_dir=tmp_path)

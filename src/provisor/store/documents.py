@@ -87,16 +87,6 @@ class DeviceStore:
             ).first()
         return dict(row.doc) if row else None
 
-    async def get_with_rev(self, device_id: str) -> tuple[dict[str, Any], int] | None:
-        """The device document and its revision, or None."""
-        async with self.engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    select(devices.c.doc, devices.c.rev).where(devices.c.id == device_id)
-                )
-            ).first()
-        return (dict(row.doc), row.rev) if row else None
-
     async def find_one(self, **where: Any) -> dict[str, Any] | None:
         """The first device whose indexed columns equal the given values."""
         stmt = select(devices.c.doc)
@@ -307,15 +297,6 @@ class ConfigStore:
             rows = (await conn.execute(select(configs.c.doc).where(configs.c.id.in_(wanted)))).all()
         return {r.doc["id"]: dict(r.doc) for r in rows}
 
-    async def all_nodes(self) -> list[tuple[str, tuple[str, ...], dict[str, Any], int]]:
-        """Every config as (id, parent_ids, raw_config, rev): the inheritance graph."""
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(select(configs.c.doc, configs.c.rev))).all()
-        return [
-            (r.doc["id"], tuple(r.doc.get("parent_ids", ())), r.doc.get("raw_config", {}), r.rev)
-            for r in rows
-        ]
-
     async def query(
         self,
         selector: Selector,
@@ -339,16 +320,6 @@ class ConfigStore:
         if not selector.is_empty:
             docs = [d for d in docs if selector.matches(d)]
         return _apply_page(docs, page)
-
-    async def children(self, config_id: str) -> list[str]:
-        """Ids of the configs that name ``config_id`` as a parent."""
-        async with self.engine.connect() as conn:
-            rows = (
-                await conn.execute(
-                    select(config_parents.c.child_id).where(config_parents.c.parent_id == config_id)
-                )
-            ).all()
-        return [r.child_id for r in rows]
 
     async def find_by_code(self, tenant_uuid: str | None, code: str) -> dict[str, Any] | None:
         """The config carrying a provisioning code in a tenant."""
@@ -422,14 +393,6 @@ class ConfigStore:
             await conn.execute(delete(config_parents).where(config_parents.c.child_id == config_id))
             result = await conn.execute(delete(configs).where(configs.c.id == config_id))
         return bool(result.rowcount)
-
-    async def tenant_of(self, config_id: str) -> tuple[bool, str | None]:
-        """(exists, tenant_uuid) of a config; tenant None for system configs."""
-        async with self.engine.connect() as conn:
-            row = (
-                await conn.execute(select(configs.c.tenant_uuid).where(configs.c.id == config_id))
-            ).first()
-        return (row is not None, row.tenant_uuid if row else None)
 
     async def delete_tenant(self, tenant_uuid: str) -> int:
         """Delete every config of a tenant."""

@@ -291,30 +291,6 @@ class ParamStore:
                 )
         await self._written()
 
-    async def overrides_for(
-        self, tenant_uuid: str, plugin_id: str, model: str | None, device_id: str | None
-    ) -> dict[str, str]:
-        """Template overrides for a device: tenant, then model, then device (most specific wins)."""
-        async with self.engine.connect() as conn:
-            rows = (
-                await conn.execute(
-                    select(template_overrides).where(
-                        template_overrides.c.tenant_uuid == tenant_uuid,
-                        template_overrides.c.plugin_id == plugin_id,
-                    )
-                )
-            ).all()
-        order = {"tenant": 0, "model": 1, "device": 2}
-        out: dict[str, str] = {}
-        for r in sorted(rows, key=lambda r: order.get(r.scope, 9)):
-            if (
-                r.scope == "tenant"
-                or (r.scope == "model" and r.target == model)
-                or (r.scope == "device" and r.target == device_id)
-            ):
-                out[r.name] = r.source
-        return out
-
     async def list_overrides(self, tenant_uuid: str, plugin_id: str) -> list[dict[str, Any]]:
         """Every override of a plugin in a tenant."""
         async with self.engine.connect() as conn:
