@@ -131,6 +131,19 @@ class Running:
             self.ports["tftp"] = tftp.port
             self._closers.append(tftp.stop)
         self.prov.feed.start(self.prov.reload_changed)  # other nodes' writes, within a second
+        if settings.bus.enabled:
+            from provisor.bus import Bus
+
+            bus = Bus(self.prov)
+            await bus.start()
+            self.prov.extra["bus"] = bus
+            self._closers.append(bus.stop)
+        if settings.auth.backend == "wazo-auth":
+            from provisor.bus import TenantSync
+
+            tenant_sync = TenantSync(self.prov)
+            tenant_sync.start()
+            self._closers.append(tenant_sync.stop)
         for start_hook in self.prov.extra.get("on_start", []):
             await start_hook(self.prov)
 

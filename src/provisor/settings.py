@@ -117,6 +117,29 @@ class SyncSettings(_Section):
     tls_verify: bool = False
 
 
+class BusSettings(_Section):
+    """The Wazo message bus (AMQP), off by default."""
+
+    enabled: bool = False
+    username: str = "guest"
+    password: str = "guest"
+    host: str = "localhost"
+    port: int = Field(5672, ge=1, le=65535)
+    exchange_name: str = "wazo-headers"
+    exchange_type: str = "headers"
+
+    def url(self) -> str:
+        """The AMQP URL (never logged: it carries the password)."""
+        return f"amqp://{self.username}:{self.password}@{self.host}:{self.port}/"
+
+
+class SyncdbSettings(_Section):
+    """Periodic removal of devices whose tenant no longer exists in wazo-auth."""
+
+    start_sec: float = Field(60.0, ge=0)
+    interval_sec: float = Field(86400.0, gt=0)
+
+
 class DatabaseSettings(_Section):
     """Where the store lives; SQLite in the data directory unless a URL is given."""
 
@@ -156,6 +179,8 @@ class Settings(_Section):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     sync: SyncSettings = Field(default_factory=SyncSettings)
+    bus: BusSettings = Field(default_factory=BusSettings)
+    syncdb: SyncdbSettings = Field(default_factory=SyncdbSettings)
     plugin_config: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     @property
