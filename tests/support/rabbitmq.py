@@ -59,7 +59,7 @@ def rabbitmq(tmp: Path) -> Iterator[int]:
                 if proc.poll() is not None:
                     raise RuntimeError(
                         "rabbitmq-server exited: " + (tmp / "broker.log").read_text()[-500:]
-                    )
+                    ) from None
                 time.sleep(0.3)
         else:
             raise RuntimeError("rabbitmq-server did not listen within 90 s")
