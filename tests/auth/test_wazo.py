@@ -148,3 +148,40 @@ async def test_provisor_with_wazo_auth(
             assert (await anon.get("/0.2/dev_mgr/devices")).status_code == 401
     finally:
         await srv.close()
+
+
+async def test_tenant_sync_removes_devices_of_deleted_tenants(
+    tmp_path: Path, database_url: str, auth: tuple[FakeWazoAuth, Path]
+) -> None:
+    from provisor.bus import TenantSync
+
+    fake, key = auth
+    settings = make_settings(
+        tmp_path,
+        database_url,
+        **{"auth.backend": "wazo-auth", "auth.url": fake.url, "auth.key_file": str(key)},
+    )
+    srv = await start_server(settings)
+    try:
+        async with srv.client("main-token") as main:
+            for tenant, device_id in ((SUB1, "a"), (SUB2, "b")):
+                r = await main.post(
+                    "/0.2/dev_mgr/devices",
+                    json={"device": {"id": device_id}},
+                    headers={"Wazo-Tenant": tenant},
+                )
+                assert r.status_code == 201
+            fake.remove_tenant(SUB2)
+            removed = await TenantSync(srv.prov).run_once()
+            # SUB2, and the store's initial local tenant, which wazo-auth does not know either
+            assert SUB2 in removed and SUB1 not in removed and fake.master not in removed
+            ids = {
+                d["id"]
+                for d in (
+                    await main.get("/0.2/dev_mgr/devices", params={"recurse": "true"})
+                ).json()["devices"]
+            }
+            assert ids == {"a"}
+            assert await TenantSync(srv.prov).run_once() == []
+    finally:
+        await srv.close()
