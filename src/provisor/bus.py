@@ -2,8 +2,9 @@
 
 provisor consumes ``auth_tenant_deleted`` from the headers exchange (``wazo-headers``) and
 deletes that tenant's devices, configs and provisioning key; it publishes
-``device_created``/``device_updated``/``device_deleted`` events with a ``name`` header as
-Wazo services do. ``/0.2/status`` reports the consumer's health. A message of an unknown
+``device_created``/``device_updated``/``device_deleted`` and ``config_created``/
+``config_updated``/``config_deleted`` events (ids, never a raw config: it holds passwords) with a
+``name`` header as Wazo services do. ``/0.2/status`` reports the consumer's health. A message of an unknown
 shape is logged and dropped; nothing else stops. Also here: the periodic tenant sync, which
 removes devices of tenants wazo-auth no longer knows.
 """
@@ -67,6 +68,7 @@ class Bus:
             await queue.consume(self._on_message)
             self.healthy = True
             self.prov.devices.listeners.append(self._publish_device)
+            self.prov.configs.listeners.append(self._publish_config)
         except Exception as exc:  # the bus is optional: provisioning goes on without it
             self.healthy = False
             log.error(
@@ -104,10 +106,23 @@ class Bus:
         if event in _PUBLISHED:
             await self.publish(event, {k: doc.get(k) for k in _PUBLIC_KEYS})
 
+    async def _publish_config(self, event: str, doc: Mapping[str, Any]) -> None:
+        # ids and links only: a config's raw_config holds SIP passwords
+        await self.publish(
+            event,
+            {
+                "id": doc.get("id"),
+                "parent_ids": doc.get("parent_ids"),
+                "tenant_uuid": doc.get("tenant_uuid"),
+            },
+        )
+
     async def stop(self) -> None:
         """Close the connection."""
         with contextlib.suppress(ValueError):
             self.prov.devices.listeners.remove(self._publish_device)
+        with contextlib.suppress(ValueError):
+            self.prov.configs.listeners.remove(self._publish_config)
         if self._connection is not None:
             await self._connection.close()
         self.healthy = False

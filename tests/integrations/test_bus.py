@@ -33,6 +33,10 @@ async def test_bus_end_to_end(tmp_path: Path, database_url: str) -> None:
             exchange = await channel.declare_exchange("wazo-headers", "headers", durable=True)
             events = await channel.declare_queue("", exclusive=True)
             await events.bind(exchange, arguments={"x-match": "any", "name": "device_created"})
+            config_events = await channel.declare_queue("", exclusive=True)
+            await config_events.bind(
+                exchange, arguments={"x-match": "any", "name": "config_created"}
+            )
 
             sub = (await srv.prov.tenants.create("doomed")).uuid
             keep = (await srv.prov.tenants.create("kept")).uuid
@@ -47,6 +51,21 @@ async def test_bus_end_to_end(tmp_path: Path, database_url: str) -> None:
             message = await asyncio.wait_for(events.get(timeout=5), 10)
             body = json.loads(message.body)
             assert body["name"] == "device_created" and body["data"]["id"] == "d1"
+            cfg = {
+                "config": {
+                    "id": "c1",
+                    "parent_ids": ["base"],
+                    "raw_config": {
+                        "sip_lines": {"1": {"username": "u", "password": "Bus-Secret-1"}}
+                    },
+                }
+            }
+            assert (await srv.api.post("/0.2/cfg_mgr/configs", json=cfg)).status_code == 201
+            message = await asyncio.wait_for(config_events.get(timeout=5), 10)
+            assert (
+                json.loads(message.body)["data"]["id"] == "c1"
+                and b"Bus-Secret-1" not in message.body
+            )
 
             # garbage first: dropped, nothing stops
             await exchange.publish(

@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 import uuid as uuidlib
 from collections import OrderedDict
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Any
 
 from provisor.domain.inheritance import ConfigNode, check_parents, effective_raw_config
@@ -50,6 +50,13 @@ class ConfigService:
         self._effective: OrderedDict[str, dict[str, Any] | None] = OrderedDict()
         self._cache_size = cache_size
         self.feed: ChangeFeed | None = None
+        self.listeners: list[Callable[[str, Mapping[str, Any]], Awaitable[None] | None]] = []
+
+    async def _emit(self, event: str, doc: Mapping[str, Any]) -> None:
+        for listener in self.listeners:
+            result = listener(event, doc)
+            if result is not None:
+                await result
 
     def base(self) -> dict[str, Any]:
         """A copy of the base raw config (where phones reach provisor)."""
@@ -185,6 +192,7 @@ class ConfigService:
         doc = await self._validate(body)
         await self.store.insert(doc, tenant_uuid)
         await self.changed(str(doc["id"]))
+        await self._emit("config_created", dict(doc, tenant_uuid=tenant_uuid))
         return str(doc["id"])
 
     def _forget(self, config_id: str) -> None:
@@ -220,6 +228,7 @@ class ConfigService:
             return False
         await self.store.replace(doc, current.get("tenant_uuid"))
         await self.changed()
+        await self._emit("config_updated", dict(doc, tenant_uuid=current.get("tenant_uuid")))
         return True
 
     async def delete(
@@ -235,6 +244,7 @@ class ConfigService:
             raise Forbidden(f"config {config_id!r} is not deletable")
         await self.store.delete(config_id)
         await self.changed()
+        await self._emit("config_deleted", current)
 
     async def autocreate(self, tenant_uuid: str | None) -> str | None:
         """A transient copy of the ``role: autocreate`` template; None when there is none."""
