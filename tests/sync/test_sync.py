@@ -151,3 +151,37 @@ async def test_synchronize_through_ami(tmp_path: Path, database_url: str) -> Non
     finally:
         await srv.close()
         await ami.stop()
+
+
+async def test_tls_notify(tmp_path: Path) -> None:
+    """The TLS route: a NOTIFY over TLS to a SIP peer with a self-signed certificate."""
+    import ssl
+
+    from provisor.tls import write_self_signed
+
+    cert, key = tmp_path / "c.pem", tmp_path / "k.pem"
+    write_self_signed(cert, key, ["127.0.0.1"])
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    received: list[bytes] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        data = await reader.readuntil(b"\r\n\r\n")
+        received.append(data)
+        via = next(ln for ln in data.decode().split("\r\n") if ln.startswith("Via:"))
+        writer.write(f"SIP/2.0 200 OK\r\n{via}\r\nContent-Length: 0\r\n\r\n".encode())
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=context)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        result = await send_notify("127.0.0.1", port, "check-sync", transport="tls", timeout=3)
+        assert result.ok and "SIP/2.0/TLS" in received[0].decode()
+        strict = await send_notify(
+            "127.0.0.1", port, "check-sync", transport="tls", timeout=3, verify_tls=True
+        )
+        assert not strict.ok  # a self-signed peer is refused when verification is on
+    finally:
+        server.close()
+        await server.wait_closed()
