@@ -12,9 +12,12 @@ import time
 from collections import OrderedDict
 from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["DeviceCache", "RenderCache", "Rendered"]
+if TYPE_CHECKING:
+    from provisor.provisioning.request import FileResult
+
+__all__ = ["DeviceCache", "RenderCache", "Rendered", "served"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,3 +123,17 @@ class DeviceCache:
         stale |= {("id", device_id), ("mac", doc.get("mac") or ""), ("ip", doc.get("ip") or "")}
         for key in stale:
             self._by_key.pop(key, None)
+
+
+def served(item: Rendered, content_type: str) -> FileResult:
+    """The 200 answer for a rendered file."""
+    from provisor.provisioning.request import FileResult
+
+    return FileResult(
+        200,
+        item.body,
+        content_type,
+        etag=item.etag,
+        last_modified=item.last_modified,
+        reason="served",
+    )

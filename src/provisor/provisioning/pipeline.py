@@ -19,17 +19,19 @@ import json
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from provisor.domain.raw_config import apply_defaults, validate_raw_config
-from provisor.domain.values import normalize_ip, normalize_mac
+from provisor.domain.values import normalize_ip
 from provisor.errors import InvalidInput, PluginError
 from provisor.plugins.base import Plugin
 from provisor.plugins.contract import FileRoute, ProbeRequest, RenderContext
-from provisor.provisioning.cache import DeviceCache, RenderCache, Rendered
+from provisor.provisioning.cache import DeviceCache, RenderCache, Rendered, served
 from provisor.provisioning.defence import FailureTracker, RateWindow
+from provisor.provisioning.dhcpinfo import parse_dhcp_info
+from provisor.provisioning.flight import single_flight
 from provisor.provisioning.request import FileRequest, FileResult
 from provisor.provisioning.security import SecurityLog
 from provisor.provisioning.trace import Trace, TraceEntry
@@ -78,7 +80,6 @@ class Pipeline:
             tuple[str, str, str | None, str], tuple[FileResult, str, tuple[int, ...], float, bool]
         ] = {}
         self._lookups: dict[tuple[str, str], asyncio.Future[dict[str, Any] | None]] = {}
-        self._override_rows: dict[tuple[str, str], tuple[int, list[dict[str, Any]]]] = {}
         self._sensitive_logged: OrderedDict[tuple[str, str], float] = OrderedDict()
         prov.devices.listeners.append(self._on_device_event)
 
@@ -162,7 +163,7 @@ class Pipeline:
 
     async def dhcp_info(self, info: object) -> None:
         """Identify (and create) the device a DHCP lease describes; no file is served."""
-        lease = _parse_dhcp_info(info)
+        lease = parse_dhcp_info(info)
         if lease is None:
             return
         ip, mac, options = lease
@@ -296,7 +297,7 @@ class Pipeline:
         hit, doc = self.devices.get(kind, value)
         if hit:
             return doc
-        return await _single_flight(
+        return await single_flight(
             self._lookups, (kind, value), lambda: self._load_device(kind, value)
         )
 
@@ -450,7 +451,7 @@ class Pipeline:
         if doc == device:
             return device
         new_ip = ip if ip_changed else None
-        return await _single_flight(self._updating, doc["id"], lambda: self._write(doc, new_ip))
+        return await single_flight(self._updating, doc["id"], lambda: self._write(doc, new_ip))
 
     async def _write(self, doc: dict[str, Any], new_ip: str | None) -> dict[str, Any]:
         ip, ip_changed = new_ip, new_ip is not None
@@ -507,12 +508,12 @@ class Pipeline:
         )
         cached = self.renders.get(key)
         if cached is None:  # concurrent misses of one file share one render
-            return await _single_flight(
+            return await single_flight(
                 self._rendering,
                 key,
                 lambda: self._render_miss(plugin, route, device, with_secrets, key),
             )
-        return _served(cached, route.spec.content_type)
+        return served(cached, route.spec.content_type)
 
     async def _render_miss(
         self,
@@ -535,7 +536,9 @@ class Pipeline:
                 validate_raw_config(raw, complete=True)
             except InvalidInput as exc:
                 return FileResult.not_found(f"device config incomplete: {exc.message}")
-        overrides = await self._overrides(device, plugin.id)
+        overrides = await prov.param_store.overrides_for(
+            device["tenant_uuid"], plugin.id, device.get("model"), device["id"]
+        )
         ctx = RenderContext(
             route=route,
             device=device,
@@ -557,28 +560,7 @@ class Pipeline:
         self.renders.put(key, cached)
         if route.spec.trigger:
             await self._learn_remote_state(device, raw)
-        return _served(cached, route.spec.content_type)
-
-    async def _overrides(self, device: Mapping[str, Any], plugin_id: str) -> dict[str, str]:
-        """Template overrides for a device, from a per-tenant cache (one query per change)."""
-        store = self.prov.param_store
-        key = (device["tenant_uuid"], plugin_id)
-        cached = self._override_rows.get(key)
-        if cached is None or cached[0] != store.generation:
-            rows = await store.list_overrides(device["tenant_uuid"], plugin_id)
-            cached = (store.generation, rows)
-            self._override_rows[key] = cached
-        order = {"tenant": 0, "model": 1, "device": 2}
-        out: dict[str, str] = {}
-        for row in sorted(cached[1], key=lambda r: order.get(r["scope"], 9)):
-            scope, target = row["scope"], row["target"]
-            if (
-                scope == "tenant"
-                or (scope == "model" and target == device.get("model"))
-                or (scope == "device" and target == device["id"])
-            ):
-                out[row["name"]] = row["source"]
-        return out
+        return served(cached, route.spec.content_type)
 
     async def _learn_remote_state(self, device: dict[str, Any], raw: Mapping[str, Any]) -> None:
         line = raw.get("sip_lines", {}).get("1") or {}
@@ -609,63 +591,3 @@ class Pipeline:
             size=stat.st_size,
             reason="firmware",
         )
-
-
-async def _single_flight(
-    table: dict[Any, asyncio.Future[T]], key: Any, work: Callable[[], Awaitable[T]]
-) -> T:
-    """Run ``work`` once for concurrent callers with the same key; they share its result."""
-    pending = table.get(key)
-    if pending is not None:
-        return await asyncio.shield(pending)
-    future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-    table[key] = future
-    try:
-        result = await work()
-    except BaseException as exc:
-        future.set_exception(exc)
-        future.exception()  # retrieved: no "never retrieved" warning when nobody waited
-        raise
-    else:
-        future.set_result(result)
-        return result
-    finally:
-        table.pop(key, None)
-
-
-def _served(item: Rendered, content_type: str) -> FileResult:
-    return FileResult(
-        200,
-        item.body,
-        content_type,
-        etag=item.etag,
-        last_modified=item.last_modified,
-        reason="served",
-    )
-
-
-def _parse_dhcp_info(info: object) -> tuple[str, str, dict[int, bytes]] | None:
-    """Validate a wazo-style dhcp_info; None for expiry/release; InvalidInput when malformed."""
-    if not isinstance(info, dict):
-        raise InvalidInput("dhcp_info: must be a JSON object")
-    op = info.get("op")
-    if op not in ("commit", "expiry", "release"):
-        raise InvalidInput("dhcp_info.op: must be commit, expiry or release")
-    if op != "commit":
-        return None
-    ip = normalize_ip(info.get("ip") if isinstance(info.get("ip"), str) else "")
-    mac = normalize_mac(info.get("mac") if isinstance(info.get("mac"), str) else "")
-    raw_options = info.get("options")
-    if not isinstance(raw_options, list):
-        raise InvalidInput('dhcp_info.options: required, a list like ["060.41.42"]')
-    options: dict[int, bytes] = {}
-    for item in raw_options:
-        if not isinstance(item, str) or len(item) < 3 or not item[:3].isdigit():
-            raise InvalidInput(f"dhcp_info.options: {item!r} is not 'NNN.hh.hh…'")
-        code = int(item[:3])
-        rest = item[3:].lstrip(".")
-        try:
-            options[code] = bytes(int(h, 16) for h in rest.split(".") if h) if rest else b""
-        except ValueError:
-            raise InvalidInput(f"dhcp_info.options: {item!r} has a byte that is not hex") from None
-    return ip, mac, options

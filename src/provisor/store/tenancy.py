@@ -255,6 +255,7 @@ class ParamStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._cache: dict[tuple[str, str], Any] | None = None
+        self._override_rows: dict[tuple[str, str], tuple[int, list[dict[str, Any]]]] = {}
         self.generation = 0
         self.feed: Any = None  # a ChangeFeed, set by the service when it starts
 
@@ -290,6 +291,31 @@ class ParamStore:
                     insert(params).values(tenant_uuid=tenant_uuid, name=name, value=value)
                 )
         await self._written()
+
+    async def overrides_for(
+        self, tenant_uuid: str, plugin_id: str, model: str | None, device_id: str
+    ) -> dict[str, str]:
+        """Overrides for one device: tenant, then model, then device (most specific wins).
+
+        Rows are cached per (tenant, plugin) until the next override write: renders of a boot
+        storm do not query them.
+        """
+        key = (tenant_uuid, plugin_id)
+        cached = self._override_rows.get(key)
+        if cached is None or cached[0] != self.generation:
+            cached = (self.generation, await self.list_overrides(tenant_uuid, plugin_id))
+            self._override_rows[key] = cached
+        order = {"tenant": 0, "model": 1, "device": 2}
+        out: dict[str, str] = {}
+        for row in sorted(cached[1], key=lambda r: order.get(r["scope"], 9)):
+            scope, target = row["scope"], row["target"]
+            if (
+                scope == "tenant"
+                or (scope == "model" and target == model)
+                or (scope == "device" and target == device_id)
+            ):
+                out[row["name"]] = row["source"]
+        return out
 
     async def list_overrides(self, tenant_uuid: str, plugin_id: str) -> list[dict[str, Any]]:
         """Every override of a plugin in a tenant."""
