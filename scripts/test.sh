@@ -14,6 +14,8 @@ command -v openssl >/dev/null || need+=(openssl)
 command -v kea-dhcp4 >/dev/null || [ -x /usr/sbin/kea-dhcp4 ] || need+=(kea-dhcp4-server)
 command -v dhcpd >/dev/null || [ -x /usr/sbin/dhcpd ] || need+=(isc-dhcp-server)
 [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || need+=(rabbitmq-server)
+command -v dhclient >/dev/null || [ -x /usr/sbin/dhclient ] || need+=(isc-dhcp-client)
+command -v ip >/dev/null || [ -x /usr/sbin/ip ] || need+=(iproute2)
 if [ ${#need[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   echo "installing Debian packages: ${need[*]}"
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}") >/tmp/provisor-apt.log 2>&1 \

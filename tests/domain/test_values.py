@@ -81,3 +81,7 @@ def test_nat() -> None:
     for bad in ("2", "yes", 2, [1]):
         with pytest.raises(InvalidInput):
             parse_nat(bad)
+
+
+def test_mac_groups_without_leading_zeros() -> None:
+    assert normalize_mac("0:11:2:a:b:c") == "00:11:02:0a:0b:0c"

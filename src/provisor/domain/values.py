@@ -34,6 +34,9 @@ def normalize_mac(value: object) -> str:
     if not isinstance(value, str):
         raise InvalidInput(f"invalid MAC address {value!r}: must be a string")
     text = value.strip().lower()
+    if re.fullmatch(r"[0-9a-f]{1,2}([:-][0-9a-f]{1,2}){5}", text):
+        # groups may drop leading zeros (ISC dhcpd's binary-to-ascii writes 0:11:2:…)
+        text = ":".join(g.zfill(2) for g in re.split(r"[:-]", text))
     compact = re.sub(r"[:\-.\s]", "", text)
     if not _HEX12.match(compact):
         raise InvalidInput(f"invalid MAC address {value!r}: expected 12 hexadecimal digits")
