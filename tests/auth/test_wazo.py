@@ -10,7 +10,7 @@ import pytest
 
 from provisor.auth.wazo import WazoAuthBackend
 from provisor.errors import Unauthorized
-from tests.conftest import make_settings, start_server
+from tests.conftest import Server, make_settings, start_server
 from tests.support.fake_wazo_auth import FakeWazoAuth, start_fake_wazo_auth
 
 SUB1 = "00000000-0000-4000-8000-0000000000b1"
@@ -111,16 +111,21 @@ async def test_service_token_is_reused(auth: tuple[FakeWazoAuth, Path]) -> None:
         await backend.close()
 
 
-async def test_provisor_with_wazo_auth(
-    tmp_path: Path, database_url: str, auth: tuple[FakeWazoAuth, Path]
-) -> None:
-    fake, key = auth
+async def _wazo_server(tmp_path: Path, database_url: str, fake: FakeWazoAuth, key: Path) -> Server:
+    """provisor with the wazo-auth backend pointed at the fake server."""
     settings = make_settings(
         tmp_path,
         database_url,
         **{"auth.backend": "wazo-auth", "auth.url": fake.url, "auth.key_file": str(key)},
     )
-    srv = await start_server(settings)
+    return await start_server(settings)
+
+
+async def test_provisor_with_wazo_auth(
+    tmp_path: Path, database_url: str, auth: tuple[FakeWazoAuth, Path]
+) -> None:
+    fake, key = auth
+    srv = await _wazo_server(tmp_path, database_url, fake, key)
     try:
         async with srv.client("main-token") as main, srv.client("sub1-token") as sub1:
             assert (await main.get("/0.2/dev_mgr/devices")).status_code == 200
@@ -156,12 +161,7 @@ async def test_tenant_sync_removes_devices_of_deleted_tenants(
     from provisor.bus import TenantSync
 
     fake, key = auth
-    settings = make_settings(
-        tmp_path,
-        database_url,
-        **{"auth.backend": "wazo-auth", "auth.url": fake.url, "auth.key_file": str(key)},
-    )
-    srv = await start_server(settings)
+    srv = await _wazo_server(tmp_path, database_url, fake, key)
     try:
         async with srv.client("main-token") as main:
             for tenant, device_id in ((SUB1, "a"), (SUB2, "b")):
