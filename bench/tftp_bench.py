@@ -95,7 +95,15 @@ async def get(port: int, name: str, blksize: int | None, window: int | None) -> 
         transport.close()
 
 
-async def load(port: int, name: str, total: int, concurrency: int, blksize: int | None, window: int | None, limit_s: float) -> tuple[float, int, int]:
+async def load(
+    port: int,
+    name: str,
+    total: int,
+    concurrency: int,
+    blksize: int | None,
+    window: int | None,
+    limit_s: float,
+) -> tuple[float, int, int]:
     queue = iter(range(total))
     done = 0
     failed = 0
@@ -143,18 +151,33 @@ def main() -> None:
     hpa = None
     if shutil.which("in.tftpd") or Path("/usr/sbin/in.tftpd").exists():
         hpa_port = free_port()
-        with process(["/usr/sbin/in.tftpd", "--foreground", "--listen", "--user", "root",
-                      "--address", f"127.0.0.1:{hpa_port}", "--secure", str(folder)]):
+        with process(
+            [
+                "/usr/sbin/in.tftpd",
+                "--foreground",
+                "--listen",
+                "--user",
+                "root",
+                "--address",
+                f"127.0.0.1:{hpa_port}",
+                "--secure",
+                str(folder),
+            ]
+        ):
             time.sleep(0.5)
             hpa = asyncio.run(measure(hpa_port))
     print("| measure | provisor | tftp-hpa | ratio |\n|---|---:|---:|---:|")
-    for key, label in (("rrq", "small-file RRQ/s (1.4 KB, 50 at a time)"),
-                       ("mbps", "MB/s, 50 x 1 MB, blksize 1432"),
-                       ("mbps_w8", "MB/s, 50 x 1 MB, blksize 1432, windowsize 8")):
+    for key, label in (
+        ("rrq", "small-file RRQ/s (1.4 KB, 50 at a time)"),
+        ("mbps", "MB/s, 50 x 1 MB, blksize 1432"),
+        ("mbps_w8", "MB/s, 50 x 1 MB, blksize 1432, windowsize 8"),
+    ):
         ref = hpa[key] if hpa else float("nan")
         ratio = ours[key] / ref if hpa and ref else float("nan")
         print(f"| {label} | {ours[key]:.0f} | {ref:.0f} | {ratio:.2f} |")
-    print(f"\nfailed small transfers: provisor {ours['rrq_failed']:.0f}, tftp-hpa {hpa['rrq_failed'] if hpa else 'n/a'}")
+    print(
+        f"\nfailed small transfers: provisor {ours['rrq_failed']:.0f}, tftp-hpa {hpa['rrq_failed'] if hpa else 'n/a'}"
+    )
 
 
 if __name__ == "__main__":

@@ -64,6 +64,37 @@ def _option_arg(value: str) -> str:
     return value
 
 
+#: Kea run_script hook points → the dhcpinfo operation they mean (others are ignored).
+KEA_HOOKS = {
+    "leases4_committed": "commit",
+    "lease4_renew": "commit",
+    "lease4_rebind": "commit",
+    "lease4_release": "release",
+    "lease4_decline": "release",
+    "lease4_expire": "expiry",
+}
+
+
+def _kea_lease(hook: str | None) -> tuple[str | None, str | None, str | None]:
+    """(op, ip, mac) from Kea's run_script variables; op None when there is nothing to send.
+
+    ``leases4_committed`` lists its leases as ``LEASES4_AT0_*``; the single-lease hook points
+    use ``LEASE4_*``. Kea 2.2's run_script exports no client option except 82, so the vendor
+    class (option 60) cannot travel this way: provisor then names the vendor by MAC prefix.
+    """
+    env = os.environ
+    if hook is not None and hook not in KEA_HOOKS:
+        return None, None, None
+    op = KEA_HOOKS.get(hook or "leases4_committed")
+    if hook in (None, "leases4_committed") and "LEASES4_SIZE" in env:
+        if env["LEASES4_SIZE"] == "0":
+            return None, None, None
+        return op, env.get("LEASES4_AT0_ADDRESS"), env.get("LEASES4_AT0_HWADDR")
+    ip = env.get("LEASES4_AT0_ADDRESS") or env.get("LEASE4_ADDRESS")
+    mac = env.get("LEASES4_AT0_HWADDR") or env.get("LEASE4_HWADDR")
+    return op, ip, mac
+
+
 @dhcp_app.command("notify")
 def notify(
     url: Annotated[
@@ -71,6 +102,10 @@ def notify(
     ] = "http://127.0.0.1:8666",
     token: Annotated[
         str | None, typer.Option(envvar="PROVISOR_TOKEN", help="API token (dhcpinfo ACL)")
+    ] = None,
+    token_file: Annotated[
+        Path | None,
+        typer.Option(envvar="PROVISOR_TOKEN_FILE", help="Read the token from this file"),
     ] = None,
     op: Annotated[str, typer.Option(help="commit, expiry or release")] = "commit",
     ip: Annotated[str | None, typer.Option(help="Leased address")] = None,
@@ -81,13 +116,25 @@ def notify(
     kea_env: Annotated[
         bool, typer.Option("--kea-env", help="Read the lease from Kea run_script variables")
     ] = False,
+    kea_hook: Annotated[
+        str | None,
+        typer.Option(help="Kea hook point (run_script's first argument); implies --kea-env"),
+    ] = None,
 ) -> None:
     """Send one lease event to ``/0.2/dev_mgr/dhcpinfo``."""
-    if kea_env:
-        ip = ip or os.environ.get("LEASES4_AT0_ADDRESS") or os.environ.get("LEASE4_ADDRESS")
-        mac = mac or os.environ.get("LEASES4_AT0_HWADDR") or os.environ.get("LEASE4_HWADDR")
+    if kea_env or kea_hook:
+        kea_op, kea_ip, kea_mac = _kea_lease(kea_hook)
+        if kea_op is None:
+            return  # a hook point or an empty commit that carries no lease
+        op, ip, mac = kea_op, ip or kea_ip, mac or kea_mac
+    if token is None and token_file is not None:
+        try:
+            token = token_file.read_text().strip()
+        except OSError as exc:
+            typer.echo(f"cannot read the token file: {exc.strerror}", err=True)
+            raise typer.Exit(2) from None
     if not token or not ip or not mac:
-        typer.echo("notify needs --token, --ip and --mac (or --kea-env)", err=True)
+        typer.echo("notify needs a token (--token or --token-file), --ip and --mac", err=True)
         raise typer.Exit(2)
     body = {
         "dhcp_info": {

@@ -135,6 +135,11 @@ class PluginSet:
                 votes[key][value] += 1
         return {key: max(counts.items(), key=lambda kv: kv[1])[0] for key, counts in votes.items()}
 
+    def vendor_of_mac(self, mac: str) -> str | None:
+        """The vendor whose plugins claim this MAC's prefix (OUI), when exactly one does."""
+        vendors = {p.manifest.vendor for p in self if mac.lower()[:8] in p.manifest.ouis}
+        return vendors.pop() if len(vendors) == 1 else None
+
     def best_for(self, info: Mapping[str, str]) -> Plugin | None:
         """The best-scoring plugin (>= PROBABLE); ties go to the newest plugin version."""
         best: tuple[int, tuple[int, Version | str], str] | None = None

@@ -169,6 +169,11 @@ class Pipeline:
         ip, mac, options = lease
         probe = ProbeRequest(protocol="dhcp", client_ip=ip, dhcp_options=options, mac=mac)
         found = self.prov.plugins.extract(probe)
+        if "vendor" not in found:
+            # No vendor class (Kea's run_script passes none): the MAC prefix may name one.
+            vendor = self.prov.plugins.vendor_of_mac(mac)
+            if vendor is not None:
+                found["vendor"] = vendor
         found.update(mac=mac, ip=ip)
         entry = TraceEntry("dhcp", ip, "", identified=dict(found))
         device, created = await self._find_or_create(found, ip, None, entry, force=True)
