@@ -41,7 +41,6 @@ UA = f"Yealink SIP-T46S 66.86.0.15 {MAC}"
 
 STORM = r"""
 local counter = 0
-local tid = 0
 local threads = {}
 function setup(thread) thread:set("tid", #threads) table.insert(threads, thread) end
 function init(args) counter = 0 end
@@ -69,6 +68,9 @@ end
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument(
+        "--storm-only", action="store_true", help="skip the device-file table (for profiling)"
+    )
     args = parser.parse_args()
     data = Path(tempfile.mkdtemp(prefix="bench-http-"))
     env = {
@@ -151,17 +153,9 @@ def main() -> None:
         (folder / "001565aabbcc.cfg").write_bytes(body)
         (folder / "001565aabbcc.cfg").chmod(0o644)
         print(f"device file: {len(body)} bytes; provisor start-up to listening: {startup:.2f} s\n")
-        ours = wrk(url, seconds=args.seconds, headers={"User-Agent": UA})
-        with nginx_serving(folder) as port:
-            ref = wrk(f"http://127.0.0.1:{port}/001565aabbcc.cfg", seconds=args.seconds)
-        with bare_asgi(folder / "001565aabbcc.cfg") as port:
-            asgi = wrk(f"http://127.0.0.1:{port}/", seconds=args.seconds)
-        print("### Device file, wrk -t2 -c50, keys on (ratio vs nginx)\n")
-        print(HEADER)
-        print(ref.row("nginx 1 worker, file on disk", ref))
-        print(asgi.row("bare ASGI on uvicorn (Python ceiling)", ref))
-        print(ours.row("provisor (cached render)", ref))
-        print(f"\nprovisor / bare ASGI: {ours.rps / asgi.rps:.2f}")
+        print(f"server pid {server.pid}", flush=True)
+        if not args.storm_only:
+            device_file_table(url, folder, args.seconds)
         storm = wrk(f"http://127.0.0.1:{http}/", seconds=args.seconds, script=STORM)
         created = (
             len(api.get("/0.2/dev_mgr/devices", params={"fields": "id"}).json()["devices"]) - 1
@@ -176,6 +170,21 @@ def main() -> None:
             f"10 000 phones in {10000 / max(created / args.seconds, 1e-9):.1f} s"
         )
         print(f"server RSS after the storm: {rss_mb(server.pid):.0f} MB")
+
+
+def device_file_table(url: str, folder: Path, seconds: int) -> None:
+    """provisor's cached device file next to nginx and a bare ASGI app serving the same bytes."""
+    ours = wrk(url, seconds=seconds, headers={"User-Agent": UA})
+    with nginx_serving(folder) as port:
+        ref = wrk(f"http://127.0.0.1:{port}/001565aabbcc.cfg", seconds=seconds)
+    with bare_asgi(folder / "001565aabbcc.cfg") as port:
+        asgi = wrk(f"http://127.0.0.1:{port}/", seconds=seconds)
+    print("### Device file, wrk -t2 -c50, keys on (ratio vs nginx)\n")
+    print(HEADER)
+    print(ref.row("nginx 1 worker, file on disk", ref))
+    print(asgi.row("bare ASGI on uvicorn (Python ceiling)", ref))
+    print(ours.row("provisor (cached render)", ref))
+    print(f"\nprovisor / bare ASGI: {ours.rps / asgi.rps:.2f}")
 
 
 if __name__ == "__main__":

@@ -384,3 +384,32 @@ async def test_ten_thousand_fake_macs_from_one_address(tmp_path: Path, database_
         assert (await srv.api.get("/0.2/status")).status_code == 200
     finally:
         await srv.close()
+
+
+async def test_storm_of_new_phones_each_created_once(tmp_path: Path, database_url: str) -> None:
+    """200 new phones at once, each asking twice concurrently, each from its own address:
+    one device per MAC, each with its own IP, its plugin and its file (batched lookups and
+    inserts)."""
+    srv = await start_server(
+        make_settings(tmp_path, database_url, **{"general.http_proxied_trusted_proxies_count": 1})
+    )
+    try:
+        import asyncio
+
+        async def boot(n: int) -> int:
+            mac = f"00:11:22:01:{n // 256:02x}:{n % 256:02x}"
+            headers = {
+                "User-Agent": f"TestPhone-TP100/1.2 ({mac})",
+                "X-Forwarded-For": f"10.1.{n // 256}.{n % 256}",
+            }
+            r = await srv.phone.get(f"/{mac.replace(':', '')}.cfg", headers=headers)
+            return r.status_code
+
+        codes = await asyncio.gather(*(boot(n % 200) for n in range(400)))
+        assert codes == [200] * 400
+        found = await devices(srv)
+        assert len(found) == 200
+        assert len({d["mac"] for d in found}) == 200 and len({d["ip"] for d in found}) == 200
+        assert all(d["plugin"] == "testphone" and d["config"] for d in found)
+    finally:
+        await srv.close()

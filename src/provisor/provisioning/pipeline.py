@@ -31,7 +31,7 @@ from provisor.plugins.contract import FileRoute, ProbeRequest, RenderContext
 from provisor.provisioning.cache import DeviceCache, RenderCache, Rendered, served
 from provisor.provisioning.defence import FailureTracker, RateWindow
 from provisor.provisioning.dhcpinfo import parse_dhcp_info
-from provisor.provisioning.flight import single_flight
+from provisor.provisioning.flight import BatchLoader, single_flight
 from provisor.provisioning.request import FileRequest, FileResult
 from provisor.provisioning.security import SecurityLog
 from provisor.provisioning.trace import Trace, TraceEntry
@@ -80,6 +80,11 @@ class Pipeline:
             tuple[str, str, str | None, str], tuple[FileResult, str, tuple[int, ...], float, bool]
         ] = {}
         self._lookups: dict[tuple[str, str], asyncio.Future[dict[str, Any] | None]] = {}
+        # new phones each miss a different MAC and IP: their lookups share queries
+        self._by_mac: BatchLoader[str, dict[str, Any] | None] = BatchLoader(self._load_macs, None)
+        self._by_ips: BatchLoader[str, list[dict[str, Any]]] = BatchLoader(
+            lambda ips: self.prov.devices.store.find_by_values("ip", ips, per_value=2), []
+        )
         self._sensitive_logged: OrderedDict[tuple[str, str], float] = OrderedDict()
         prov.devices.listeners.append(self._on_device_event)
 
@@ -302,9 +307,18 @@ class Pipeline:
         hit, doc = self.devices.get(kind, value)
         if hit:
             return doc
+        if kind == "mac":
+            return await self._by_mac.get(value)
         return await single_flight(
             self._lookups, (kind, value), lambda: self._load_device(kind, value)
         )
+
+    async def _load_macs(self, macs: list[str]) -> dict[str, dict[str, Any] | None]:
+        found = await self.prov.devices.store.find_by_values("mac", macs)
+        out = {mac: (found[mac][0] if mac in found else None) for mac in macs}
+        for mac, doc in out.items():
+            self.devices.put("mac", mac, doc)
+        return out
 
     async def _load_device(self, kind: str, value: str) -> dict[str, Any] | None:
         store = self.prov.devices.store
@@ -363,7 +377,7 @@ class Pipeline:
         return await self._create(info, client_ip, tenant, entry)
 
     async def _by_ip(self, info: Mapping[str, str], ip: str) -> dict[str, Any] | None:
-        candidates = await self.prov.devices.store.find_all(limit=2, ip=ip)
+        candidates = await self._by_ips.get(ip)
         if len(candidates) != 1:
             return None
         device = candidates[0]
@@ -403,10 +417,13 @@ class Pipeline:
             if config_id is not None:
                 body["config"] = config_id
         tenant_uuid = tenant.uuid if tenant is not None else self.prov.devices.master_uuid
-        doc = await self.prov.devices.create(body, tenant_uuid, added="auto", is_new=True)
-        if body.get("ip") and not await self.prov.params.get("NAT", ""):
-            for other in await self.prov.devices.store.clear_ip(body["ip"], doc["id"]):
-                self.devices.forget({"id": other})
+        # one address, one device (unless NAT): taken in the insert's own transaction
+        taken: list[str] | None = None if await self.prov.params.get("NAT", "") else []
+        doc = await self.prov.devices.create(
+            body, tenant_uuid, added="auto", is_new=True, ip_taken_from=taken
+        )
+        for other in taken or ():
+            self.devices.forget({"id": other})
         self._device_count = (self._device_count[0], self._device_count[1] + 1)
         self.security.device_created(client_ip, doc["id"])
         return doc, True

@@ -126,8 +126,13 @@ class DeviceService:
         *,
         added: str | None = None,
         is_new: bool | None = None,
+        ip_taken_from: list[str] | None = None,
     ) -> dict[str, Any]:
-        """Create a device in ``tenant_uuid``; returns the stored document."""
+        """Create a device in ``tenant_uuid``; returns the stored document.
+
+        With ``ip_taken_from`` (a list), other devices holding the new device's IP lose it in
+        the same transaction and their ids are appended to the list.
+        """
         doc = validate_device(body)
         for key in _COMPUTED:
             doc.pop(key, None)
@@ -136,7 +141,11 @@ class DeviceService:
         if added:
             doc["added"] = added
         doc["configured"] = await self.is_configured(doc)
-        await self.store.insert(doc, prov_token=secrets.token_urlsafe(24))
+        taken = await self.store.insert(
+            doc, prov_token=secrets.token_urlsafe(24), take_ip=ip_taken_from is not None
+        )
+        if ip_taken_from is not None:
+            ip_taken_from.extend(taken)
         await self._emit("device_created", doc)
         return doc
 

@@ -76,7 +76,7 @@ class DeviceStore:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-        self._pending: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
+        self._pending: list[tuple[dict[str, Any], bool, asyncio.Future[list[str]]]] = []
         self._flusher: asyncio.Task[None] | None = None
 
     async def get(self, device_id: str) -> dict[str, Any] | None:
@@ -104,6 +104,23 @@ class DeviceStore:
         async with self.engine.connect() as conn:
             rows = (await conn.execute(stmt.limit(limit))).all()
         return [dict(r.doc) for r in rows]
+
+    async def find_by_values(
+        self, key: str, values: Collection[Any], *, per_value: int = 1
+    ) -> dict[Any, list[dict[str, Any]]]:
+        """Devices whose indexed column ``key`` is one of ``values``, at most ``per_value``
+        each (one query for many lookups)."""
+        out: dict[Any, list[dict[str, Any]]] = {}
+        wanted = list(values)
+        async with self.engine.connect() as conn:
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                stmt = select(devices.c[key], devices.c.doc).where(devices.c[key].in_(chunk))
+                for row in (await conn.execute(stmt)).all():
+                    found = out.setdefault(row[0], [])
+                    if len(found) < per_value:
+                        found.append(dict(row.doc))
+        return out
 
     async def find_by_token(self, token: str) -> dict[str, Any] | None:
         """The device whose per-device provisioning token is ``token``."""
@@ -147,19 +164,24 @@ class DeviceStore:
         async with self.engine.connect() as conn:
             return int((await conn.execute(stmt)).scalar_one())
 
-    async def insert(self, doc: Mapping[str, Any], *, prov_token: str | None = None) -> None:
+    async def insert(
+        self, doc: Mapping[str, Any], *, prov_token: str | None = None, take_ip: bool = False
+    ) -> list[str]:
         """Insert a new device; Conflict if the id exists.
 
+        With ``take_ip``, every other device holding the new device's IP loses it in the same
+        transaction (one address, one device, when NAT is off); their ids are returned.
+
         Inserts arriving together (a boot storm) are written in one transaction: one commit
-        for many phones. A batch that fails is retried row by row so each caller gets its own
-        answer.
+        for many phones, and one query for the addresses they take. A batch that fails is
+        retried row by row so each caller gets its own answer.
         """
         row = {**_device_row(doc), "prov_token": prov_token, "rev": 1}
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((row, future))
+        future: asyncio.Future[list[str]] = asyncio.get_running_loop().create_future()
+        self._pending.append((row, take_ip, future))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.get_running_loop().create_task(self._flush())
-        await future
+        return await future
 
     async def _flush(self) -> None:
         await asyncio.sleep(0.002)  # let the inserts of the same moment join the batch
@@ -167,31 +189,65 @@ class DeviceStore:
             batch, self._pending = self._pending[:500], self._pending[500:]
             try:
                 async with self.engine.begin() as conn:
-                    await conn.execute(insert(devices), [row for row, _ in batch])
+                    await conn.execute(insert(devices), [row for row, _, _ in batch])
+                    taken = await self._take_ips(
+                        conn, {row["ip"]: row["id"] for row, take, _ in batch if take and row["ip"]}
+                    )
             except IntegrityError:
-                for row, future in batch:
-                    await self._insert_one(row, future)
+                for row, take, future in batch:
+                    await self._insert_one(row, take, future)
             except Exception as exc:  # the callers see the database error
-                for _, future in batch:
+                for _, _, future in batch:
                     if not future.done():
                         future.set_exception(exc)
             else:
-                for _, future in batch:
+                for row, take, future in batch:
                     if not future.done():  # a caller may have been cancelled meanwhile
-                        future.set_result(None)
+                        future.set_result(taken.get(row["ip"], []) if take else [])
 
-    async def _insert_one(self, row: dict[str, Any], future: asyncio.Future[None]) -> None:
+    async def _insert_one(
+        self, row: dict[str, Any], take_ip: bool, future: asyncio.Future[list[str]]
+    ) -> None:
         if future.done():
             return
         try:
             async with self.engine.begin() as conn:
                 await conn.execute(insert(devices).values(**row))
+                wanted = {row["ip"]: row["id"]} if take_ip and row["ip"] else {}
+                taken = await self._take_ips(conn, wanted)
         except IntegrityError:
             future.set_exception(Conflict(f"device {row['id']!r} already exists"))
         except Exception as exc:  # the caller sees the database error
             future.set_exception(exc)
         else:
-            future.set_result(None)
+            future.set_result(taken.get(row["ip"], []))
+
+    async def _take_ips(
+        self, conn: AsyncConnection, keep: Mapping[str, str]
+    ) -> dict[str, list[str]]:
+        """Remove each IP of ``keep`` from every device but the one it maps to."""
+        taken: dict[str, list[str]] = {}
+        ips = list(keep)
+        for start in range(0, len(ips), 500):
+            holders = (
+                await conn.execute(
+                    select(devices.c.id, devices.c.ip).where(
+                        devices.c.ip.in_(ips[start : start + 500])
+                    )
+                )
+            ).all()
+            others = [h.id for h in holders if keep.get(h.ip) != h.id]
+            if not others:
+                continue
+            rows = (await conn.execute(select(devices.c.doc).where(devices.c.id.in_(others)))).all()
+            for row in rows:
+                doc = dict(row.doc)
+                ip = doc.pop("ip", None)
+                if ip is None:
+                    continue
+                await self.replace(doc, conn=conn)
+                taken.setdefault(ip, []).append(doc["id"])
+        return taken
 
     async def insert_many(self, docs: Sequence[Mapping[str, Any]]) -> None:
         """Insert many devices in one transaction (bulk import)."""
@@ -237,16 +293,7 @@ class DeviceStore:
     async def clear_ip(self, ip: str, except_id: str) -> list[str]:
         """Remove ``ip`` from every other device holding it; returns their ids."""
         async with self.engine.begin() as conn:
-            rows = (
-                await conn.execute(
-                    select(devices.c.doc).where(devices.c.ip == ip, devices.c.id != except_id)
-                )
-            ).all()
-            for row in rows:
-                doc = dict(row.doc)
-                doc.pop("ip", None)
-                await self.replace(doc, conn=conn)
-        return [r.doc["id"] for r in rows]
+            return (await self._take_ips(conn, {ip: except_id})).get(ip, [])
 
     async def delete(self, device_id: str) -> bool:
         """Delete a device; True if it existed."""
