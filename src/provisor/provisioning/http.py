@@ -43,6 +43,9 @@ class PhoneApp:
         self.pipeline = pipeline
         self.secure = secure
         self.trusted = pipeline.trusted_proxies
+        # response headers of whole 200 answers, by what they depend on: a cached file is
+        # answered thousands of times a second with the same headers
+        self._headers: dict[tuple[Any, ...], list[tuple[bytes, bytes]]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -76,15 +79,24 @@ class PhoneApp:
         if result.status != 200:
             await _simple(send, result.status, result.body)
             return
-        out = [
-            (b"content-type", result.content_type.encode("latin-1")),
-            (b"cache-control", b"no-cache"),
-            (b"accept-ranges", b"bytes"),
-        ]
-        if result.etag:
-            out.append((b"etag", result.etag.encode("latin-1")))
-        if result.last_modified:
-            out.append((b"last-modified", formatdate(result.last_modified, usegmt=True).encode()))
+        if (
+            result.file is None
+            and method == "GET"
+            and "range" not in headers
+            and "if-none-match" not in headers
+            and "if-modified-since" not in headers
+        ):
+            key = (result.content_type, result.etag, result.last_modified, len(result.body))
+            whole = self._headers.get(key)
+            if whole is None:
+                whole = _headers(result) + [(b"content-length", str(len(result.body)).encode())]
+                if len(self._headers) >= 10_000:
+                    self._headers.clear()
+                self._headers[key] = whole
+            await send({"type": "http.response.start", "status": 200, "headers": whole})
+            await send({"type": "http.response.body", "body": result.body})
+            return
+        out = _headers(result)
         if _not_modified(headers, result):
             await send({"type": "http.response.start", "status": 304, "headers": out})
             await send({"type": "http.response.body", "body": b""})
@@ -116,6 +128,19 @@ class PhoneApp:
             await send({"type": "http.response.body", "body": result.body[start : end + 1]})
             return
         await _send_file(send, str(result.file), start, length)
+
+
+def _headers(result: FileResult) -> list[tuple[bytes, bytes]]:
+    out = [
+        (b"content-type", result.content_type.encode("latin-1")),
+        (b"cache-control", b"no-cache"),
+        (b"accept-ranges", b"bytes"),
+    ]
+    if result.etag:
+        out.append((b"etag", result.etag.encode("latin-1")))
+    if result.last_modified:
+        out.append((b"last-modified", formatdate(result.last_modified, usegmt=True).encode()))
+    return out
 
 
 def _not_modified(headers: dict[str, str], result: FileResult) -> bool:
