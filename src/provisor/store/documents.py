@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Select, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -50,6 +50,34 @@ def _apply_page(docs: list[dict[str, Any]], page: Page | None) -> list[dict[str,
     return docs[page.skip : end]
 
 
+# Hot statements are built once with bound parameters: building a SQLAlchemy expression costs
+# more than running an indexed SQLite lookup, and a reused statement also reuses its compiled
+# form.
+_GET_DEVICE = select(devices.c.doc).where(devices.c.id == bindparam("id"))
+_QUERY_SHAPES: dict[tuple[Any, ...], Select[Any]] = {}
+
+
+def _query_statement(
+    tenants: bool, keys: tuple[str, ...], paged: bool, limited: bool
+) -> Select[Any]:
+    """``SELECT doc`` filtered on the tenants and indexed ``keys`` (expanding IN parameters
+    ``tenants`` and ``k_<key>``), ordered and paged in SQL when ``paged`` (``skip``, ``limit``)."""
+    shape = (tenants, keys, paged, limited)
+    stmt = _QUERY_SHAPES.get(shape)
+    if stmt is None:
+        stmt = select(devices.c.doc)
+        if tenants:
+            stmt = stmt.where(devices.c.tenant_uuid.in_(bindparam("tenants", expanding=True)))
+        for key in keys:
+            stmt = stmt.where(devices.c[key].in_(bindparam(f"k_{key}", expanding=True)))
+        if paged:
+            stmt = stmt.order_by(devices.c.id).offset(bindparam("skip"))
+            if limited:
+                stmt = stmt.limit(bindparam("limit"))
+        _QUERY_SHAPES[shape] = stmt
+    return stmt
+
+
 def _config_doc(row: Any) -> dict[str, Any]:
     doc = dict(row.doc)
     doc["tenant_uuid"] = row.tenant_uuid
@@ -82,9 +110,7 @@ class DeviceStore:
     async def get(self, device_id: str) -> dict[str, Any] | None:
         """The device document, or None."""
         async with self.engine.connect() as conn:
-            row = (
-                await conn.execute(select(devices.c.doc).where(devices.c.id == device_id))
-            ).first()
+            row = (await conn.execute(_GET_DEVICE, {"id": device_id})).first()
         return dict(row.doc) if row else None
 
     async def find_one(self, **where: Any) -> dict[str, Any] | None:
@@ -138,19 +164,21 @@ class DeviceStore:
         page: Page | None = None,
     ) -> list[dict[str, Any]]:
         """Devices matching the selector within the tenants, sorted and paged."""
-        stmt = select(devices.c.doc)
+        hints = selector.index_hints(DEVICE_INDEXED)
+        params: dict[str, Any] = {f"k_{key}": list(values) for key, values in hints.items()}
         if tenants is not None:
-            stmt = stmt.where(devices.c.tenant_uuid.in_(list(tenants)))
-        for key, values in selector.index_hints(DEVICE_INDEXED).items():
-            stmt = stmt.where(devices.c[key].in_(values))
-        if page is not None and page.sort is None and selector.fully_indexed(DEVICE_INDEXED):
+            params["tenants"] = list(tenants)
+        paged = page is not None and page.sort is None and selector.fully_indexed(DEVICE_INDEXED)
+        if paged:
             # every condition is an indexed equality: SQL filters and pages, Python only decodes
-            stmt = stmt.order_by(devices.c.id).offset(page.skip)
-            if page.limit is not None:
-                stmt = stmt.limit(page.limit)
-            page = None
+            assert page is not None
+            params["skip"], params["limit"] = page.skip, page.limit
+            limited, page = page.limit is not None, None
+        else:
+            limited = False
+        stmt = _query_statement(tenants is not None, tuple(sorted(hints)), paged, limited)
         async with self.engine.connect() as conn:
-            rows = (await conn.execute(stmt)).all()
+            rows = (await conn.execute(stmt, params)).all()
         docs = [dict(r.doc) for r in rows]
         if not selector.is_empty and not selector.fully_indexed(DEVICE_INDEXED):
             docs = [d for d in docs if selector.matches(d)]
