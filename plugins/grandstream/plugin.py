@@ -15,6 +15,42 @@ TRANSPORT = {"udp": 0, "tcp": 1, "tls": 2}
 MPK_MODE = {"speeddial": 0, "blf": 1, "park": 9}
 
 
+#: Keys written in the virtual multi-purpose key block (P23000 + 5 per key).
+MAX_KEYS = 100
+
+
+def mpk_pvalues(raw: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """Function keys by their number: the classic multi-purpose keys 1-7 (mode P323+i,
+    account/label/value P301+3i..P303+3i) and every key in the virtual multi-purpose key block
+    of current firmware (mode, account, label, value at P23000 + 5 × (key - 1))."""
+    p: list[tuple[str, Any]] = []
+    for number, key in funckeys(raw):
+        mode = MPK_MODE.get(key["type"])
+        if mode is None or not 1 <= number <= MAX_KEYS:
+            continue
+        account, label, value = (
+            (key.get("line") or 1) - 1,
+            key.get("label") or "",
+            key.get("value", ""),
+        )
+        if number <= 7:
+            i = number - 1
+            p += [
+                (str(323 + i), mode),
+                (str(301 + 3 * i), account),
+                (str(302 + 3 * i), label),
+                (str(303 + 3 * i), value),
+            ]
+        base = 23000 + 5 * (number - 1)
+        p += [
+            (str(base), mode),
+            (str(base + 1), account),
+            (str(base + 2), label),
+            (str(base + 3), value),
+        ]
+    return p
+
+
 class Plugin(Base):
     """Grandstream phones and ATAs."""
 
@@ -48,15 +84,5 @@ class Plugin(Base):
             ("237", url.split("://", 1)[-1]),
             ("192", url.split("://", 1)[-1] + "/firmware"),
         ]
-        # Multi-purpose keys 1-7 (mode P323+i; account, label, value P301+3i..P303+3i).
-        # Later keys use model-specific numbers and are not written (docs/plugins.md).
-        for index, (_, key) in enumerate(funckeys(raw)):
-            if index >= 7:
-                break
-            p += [
-                (str(323 + index), MPK_MODE.get(key["type"], 0)),
-                (str(301 + 3 * index), (key.get("line") or 1) - 1),
-                (str(302 + 3 * index), key.get("label") or ""),
-                (str(303 + 3 * index), key.get("value", "")),
-            ]
+        p += mpk_pvalues(raw)
         return {"XX_pvalues": p, "XX_mac_hex": str(ctx.device.get("mac") or "").replace(":", "")}
