@@ -1,4 +1,9 @@
-"""Snom: ``<settings>`` XML with ``perm`` attributes; value maps and DST rule computed here."""
+"""Snom: ``<settings>`` XML with ``perm`` attributes; value maps and DST rule computed here.
+
+Deskphones and M-series DECT bases read the same file names; a DECT base's ``<MAC>.xml`` holds
+SIP servers by index (one per distinct proxy) and handsets by index, each handset's account
+pointing at its server, with the line's index as the DECT registration code.
+"""
 
 from __future__ import annotations
 
@@ -38,10 +43,41 @@ def _rule(rule: Any) -> str:
     )
 
 
+DECT_DTMF = {"RTP-in-band": "off", "RTP-out-of-band": "off", "SIP-INFO": "on"}
+
+
 class Plugin(Base):
-    """Snom deskphones."""
+    """Snom deskphones and M-series DECT bases."""
 
     model_case = "upper"
+
+    def _is_dect(self, device: Mapping[str, Any]) -> bool:
+        model = self.manifest.models.get(str(device.get("model") or ""))
+        return model is not None and model.type == "dect"
+
+    def sync_event(self, device: Mapping[str, Any]) -> str:
+        """DECT bases apply a new configuration on a reboot only."""
+        return "check-sync;reboot=true" if self._is_dect(device) else self.manifest.sync_event
+
+    @staticmethod
+    def _dect(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        servers: dict[tuple[Any, ...], dict[str, Any]] = {}
+        for line in lines:
+            port = line.get("proxy_port") or 5060
+            outbound = line.get("outbound_proxy_ip")
+            key = (line.get("proxy_ip"), port, outbound, line.get("dtmf_mode"))
+            if key not in servers:
+                servers[key] = {
+                    "id": len(servers) + 1,
+                    "host": f"{line.get('proxy_ip') or ''}:{port}",
+                    "outbound": (
+                        f"{outbound}:{line.get('outbound_proxy_port') or 5060}" if outbound else ""
+                    ),
+                    "dtmf": pick(DECT_DTMF, line.get("dtmf_mode"), "off"),
+                }
+            line["XX_server"] = servers[key]["id"]
+            line["XX_dect_code"] = f"{line['number_index']:04d}"
+        return list(servers.values())
 
     def variables(self, ctx: RenderContext, raw: Mapping[str, Any]) -> dict[str, Any]:
         """XX_ variables of the setting files."""
@@ -62,7 +98,10 @@ class Plugin(Base):
         lines = sip_lines(raw, model.lines if model else None)
         for line in lines:
             line["XX_dtmf"] = pick(DTMF, line.get("dtmf_mode"), "off")
+        dect = self._is_dect(ctx.device)
         return {
+            "XX_dect": dect,
+            "XX_servers": self._dect(lines) if dect else [],
             "XX_lines": lines,
             "XX_fkeys": keys,
             "XX_transport": pick(TRANSPORT, raw.get("sip_transport"), "udp"),
