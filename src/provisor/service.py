@@ -192,6 +192,7 @@ class Provisor:
         await self.feed.stop()
         await self.operations.close()
         await self.auth.close()
+        self.devices.store.close()
         await self.engine.dispose()
 
     async def master_tenant(self) -> str:

@@ -8,6 +8,7 @@ a q selector is pre-filtered in SQL on those columns and finished in Python on t
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -17,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from provisor.domain.selector import Selector, get_path, sort_key
 from provisor.errors import Conflict
+from provisor.store.pointread import PointReader
 from provisor.store.tables import config_parents, configs, devices
 
 __all__ = ["ConfigStore", "DeviceStore", "Page"]
@@ -48,6 +50,14 @@ def _apply_page(docs: list[dict[str, Any]], page: Page | None) -> list[dict[str,
         docs.sort(key=lambda d: sort_key(get_path(d, key)), reverse=desc)
     end = None if page.limit is None else page.skip + page.limit
     return docs[page.skip : end]
+
+
+#: Columns selective enough for a synchronous point read (see store/pointread.py).
+_POINT_KEYS = frozenset({"id", "mac", "ip", "sn", "uuid", "prov_token"})
+
+
+def _in(column: str, count: int) -> str:
+    return f"{column} IN ({','.join('?' * count)})"
 
 
 # Hot statements are built once with bound parameters: building a SQLAlchemy expression costs
@@ -106,15 +116,45 @@ class DeviceStore:
         self.engine = engine
         self._pending: list[tuple[dict[str, Any], bool, asyncio.Future[list[str]]]] = []
         self._flusher: asyncio.Task[None] | None = None
+        self.points = PointReader.for_engine(engine)
+
+    def _point_docs(
+        self, where: Mapping[str, Any], limit: int | None
+    ) -> list[dict[str, Any]] | None:
+        """``where`` (column → value or list of values) read synchronously, when selective."""
+        if self.points is None or not _POINT_KEYS.intersection(where):
+            return None
+        clauses, params = [], []
+        for key, value in where.items():
+            values = list(value) if isinstance(value, (list, tuple, set, frozenset)) else [value]
+            if not values or len(values) > 500 or key not in DEVICE_INDEXED + ("prov_token",):
+                return None
+            clauses.append(_in(key, len(values)))
+            params += values
+        sql = f"SELECT doc FROM devices WHERE {' AND '.join(clauses)} ORDER BY id"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return self.points.docs(sql, params)
+
+    def close(self) -> None:
+        """Release the synchronous reader."""
+        if self.points is not None:
+            self.points.close()
 
     async def get(self, device_id: str) -> dict[str, Any] | None:
         """The device document, or None."""
+        found = self._point_docs({"id": device_id}, 1)
+        if found is not None:
+            return found[0] if found else None
         async with self.engine.connect() as conn:
             row = (await conn.execute(_GET_DEVICE, {"id": device_id})).first()
         return dict(row.doc) if row else None
 
     async def find_one(self, **where: Any) -> dict[str, Any] | None:
         """The first device whose indexed columns equal the given values."""
+        found = self._point_docs(where, 1)
+        if found is not None:
+            return found[0] if found else None
         stmt = select(devices.c.doc)
         for key, value in where.items():
             stmt = stmt.where(devices.c[key] == value)
@@ -124,6 +164,9 @@ class DeviceStore:
 
     async def find_all(self, limit: int = 50, **where: Any) -> list[dict[str, Any]]:
         """Devices whose indexed columns equal the given values (bounded)."""
+        found = self._point_docs(where, limit)
+        if found is not None:
+            return found
         stmt = select(devices.c.doc)
         for key, value in where.items():
             stmt = stmt.where(devices.c[key] == value)
@@ -138,6 +181,23 @@ class DeviceStore:
         each (one query for many lookups)."""
         out: dict[Any, list[dict[str, Any]]] = {}
         wanted = list(values)
+        if self.points is not None and key in _POINT_KEYS:
+            read: list[tuple[Any, ...]] | None = []
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                rows = self.points.rows(
+                    f"SELECT {key}, doc FROM devices WHERE {_in(key, len(chunk))}", chunk
+                )
+                if rows is None:
+                    read = None
+                    break
+                read += rows  # type: ignore[operator]
+            if read is not None:
+                for value, doc in read:
+                    found = out.setdefault(value, [])
+                    if len(found) < per_value:
+                        found.append(json.loads(doc))
+                return out
         async with self.engine.connect() as conn:
             for start in range(0, len(wanted), 500):
                 chunk = wanted[start : start + 500]
@@ -150,6 +210,9 @@ class DeviceStore:
 
     async def find_by_token(self, token: str) -> dict[str, Any] | None:
         """The device whose per-device provisioning token is ``token``."""
+        found = self._point_docs({"prov_token": token}, 1)
+        if found is not None:
+            return found[0] if found else None
         async with self.engine.connect() as conn:
             row = (
                 await conn.execute(select(devices.c.doc).where(devices.c.prov_token == token))
@@ -176,10 +239,20 @@ class DeviceStore:
             limited, page = page.limit is not None, None
         else:
             limited = False
-        stmt = _query_statement(tenants is not None, tuple(sorted(hints)), paged, limited)
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(stmt, params)).all()
-        docs = [dict(r.doc) for r in rows]
+        docs = None
+        if paged and _POINT_KEYS.intersection(hints):
+            where: dict[str, Any] = dict(hints)
+            if tenants is not None:
+                where["tenant_uuid"] = list(tenants)
+            docs = self._point_docs(where, None)
+            if docs is not None:
+                end = None if params["limit"] is None else params["skip"] + params["limit"]
+                docs = docs[params["skip"] : end]
+        if docs is None:
+            stmt = _query_statement(tenants is not None, tuple(sorted(hints)), paged, limited)
+            async with self.engine.connect() as conn:
+                rows = (await conn.execute(stmt, params)).all()
+            docs = [dict(r.doc) for r in rows]
         if not selector.is_empty and not selector.fully_indexed(DEVICE_INDEXED):
             docs = [d for d in docs if selector.matches(d)]
         return _apply_page(docs, page)
