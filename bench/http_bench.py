@@ -41,6 +41,8 @@ UA = f"Yealink SIP-T46S 66.86.0.15 {MAC}"
 
 STORM = r"""
 local counter = 0
+local done = 0
+local limit = LIMIT
 local threads = {}
 function setup(thread) thread:set("tid", #threads) table.insert(threads, thread) end
 function init(args) counter = 0 end
@@ -52,7 +54,7 @@ local vendors = {
 }
 request = function()
   counter = counter + 1
-  local n = tid * 1000000 + counter
+  local n = tid * 1000000 + OFFSET + counter
   local v = vendors[(counter % 4) + 1]
   local hex = string.format("%s%06x", v[3], n % 16777216)
   local mac_ua = hex
@@ -62,7 +64,17 @@ request = function()
   local ip = string.format("10.%d.%d.%d", math.floor(n / 65536) % 256, math.floor(n / 256) % 256, n % 256)
   return wrk.format("GET", path, {["User-Agent"] = ua, ["X-Forwarded-For"] = ip})
 end
+response = function(status, headers, body)
+  done = done + 1
+  if limit > 0 and done >= limit then wrk.thread:stop() end
+end
 """.replace("KEY", KEY)
+
+
+def storm_script(*, offset: int = 0, per_thread: int = 0) -> str:
+    """The storm's Lua script: MACs from ``offset``; each thread stops after ``per_thread``
+    answers (0: runs for the whole duration)."""
+    return STORM.replace("OFFSET", str(offset)).replace("LIMIT", str(per_thread))
 
 
 def main() -> None:
@@ -156,10 +168,13 @@ def main() -> None:
         print(f"server pid {server.pid}", flush=True)
         if not args.storm_only:
             device_file_table(url, folder, args.seconds)
-        storm = wrk(f"http://127.0.0.1:{http}/", seconds=args.seconds, script=STORM)
-        created = (
-            len(api.get("/0.2/dev_mgr/devices", params={"fields": "id"}).json()["devices"]) - 1
-        )
+
+        def count() -> int:
+            return len(api.get("/0.2/dev_mgr/devices", params={"fields": "id"}).json()["devices"])
+
+        before = count()
+        storm = wrk(f"http://127.0.0.1:{http}/", seconds=args.seconds, script=storm_script())
+        created = count() - before
         print(
             "\n### Boot storm: new phones of 4 vendors, each auto-created, associated, rendered\n"
         )
@@ -168,6 +183,19 @@ def main() -> None:
         print(
             f"\ndevices created: {created} in {args.seconds} s = {created / args.seconds:.0f} phones/s; "
             f"10 000 phones in {10000 / max(created / args.seconds, 1e-9):.1f} s"
+        )
+        # the target itself: 10 000 new phones (5 000 per wrk thread), timed end to end
+        before = count()
+        t0 = time.monotonic()
+        bounded = wrk(
+            f"http://127.0.0.1:{http}/",
+            seconds=120,
+            script=storm_script(offset=500_000, per_thread=5_000),
+        )
+        elapsed = time.monotonic() - t0
+        print(
+            f"10 000 new phones, one run: {count() - before} devices created in {elapsed:.1f} s "
+            f"(p50 {bounded.p50_ms:.0f} ms, p99 {bounded.p99_ms:.0f} ms, {bounded.errors} errors)"
         )
         print(f"server RSS after the storm: {rss_mb(server.pid):.0f} MB")
 

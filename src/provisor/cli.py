@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -107,10 +106,6 @@ def serve(
     )
     from provisor.server import serve as run_server
 
-    # The database driver's threads hand results back to the event loop; with the loop busy,
-    # each hand-back waits for the GIL up to the switch interval (5 ms by default), which
-    # under load adds that much to every query. 0.5 ms keeps queries from queueing on it.
-    sys.setswitchinterval(0.0005)
     with contextlib.suppress(KeyboardInterrupt):
         try:
             import uvloop
