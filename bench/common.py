@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -78,7 +79,7 @@ def _ms(value: str, unit: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def wrk(
+def wrk_command(
     url: str,
     *,
     seconds: int = 10,
@@ -86,7 +87,8 @@ def wrk(
     threads: int = 2,
     headers: dict[str, str] | None = None,
     script: str | None = None,
-) -> WrkResult:
+) -> tuple[list[str], str | None]:
+    """The wrk command line, and the temporary Lua file to delete afterwards."""
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (Debian package wrk)")
     cmd = [
@@ -100,17 +102,18 @@ def wrk(
     ]
     for k, v in (headers or {}).items():
         cmd += ["-H", f"{k}: {v}"]
-    tmp = None
+    lua = None
     if script:
         tmp = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)  # noqa: SIM115
         tmp.write(script)
         tmp.close()
-        cmd += ["-s", tmp.name]
-    out = subprocess.run(
-        [*cmd, url], capture_output=True, text=True, timeout=seconds + 60, check=True
-    ).stdout
-    if tmp:
-        os.unlink(tmp.name)
+        lua = tmp.name
+        cmd += ["-s", lua]
+    return [*cmd, url], lua
+
+
+def parse_wrk(out: str) -> WrkResult:
+    """wrk's summary as numbers."""
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     lat = dict(re.findall(r"\s+(50|99)%\s+([\d.]+\w+)", out))
 
@@ -127,6 +130,19 @@ def wrk(
         errors += sum(int(x) for x in m.groups())
     total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     return WrkResult(rps, parse(lat.get("50", "nan")), parse(lat.get("99", "nan")), errors, total)
+
+
+def wrk(url: str, *, seconds: int = 10, **kw: Any) -> WrkResult:
+    """Run wrk for ``seconds`` and parse its summary."""
+    cmd, lua = wrk_command(url, seconds=seconds, **kw)
+    try:
+        out = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=seconds + 60, check=True
+        ).stdout
+    finally:
+        if lua:
+            os.unlink(lua)
+    return parse_wrk(out)
 
 
 @contextmanager
