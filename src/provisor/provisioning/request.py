@@ -6,8 +6,10 @@ pipeline, and translate the :class:`FileResult` back; the pipeline never sees a 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote
@@ -53,17 +55,26 @@ class FileResult:
         return cls(500, b"Internal processing error", "text/plain", reason=reason)
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@lru_cache(maxsize=8192)
 def clean_path(raw: str) -> str | None:
-    """Normalise a requested path; None when it is unsafe (traversal, NUL, control chars)."""
+    """Normalise a requested path; None when it is unsafe (traversal, NUL, control chars).
+
+    Memoised: phones ask for the same few paths again and again.
+    """
     path = raw
     for _ in range(3):  # decode nested percent-encoding (%252e) before judging
+        if "%" not in path:
+            break
         decoded = unquote(path)
         if decoded == path:
             break
         path = decoded
-    if any(ord(c) < 32 or c == "\x7f" for c in path):
+    if _CONTROL.search(path):
         return None
     parts = [p for p in path.replace("\\", "/").split("/") if p not in ("", ".")]
-    if any(p == ".." for p in parts):
+    if ".." in parts:
         return None
     return "/".join(parts)
