@@ -227,14 +227,25 @@ def ten_thousand(http: int, db: Path, count: int = 10_000) -> tuple[float, WrkRe
     return elapsed, parse_wrk(out)
 
 
-def device_file_table(url: str, folder: Path, seconds: int) -> None:
-    """provisor's cached device file next to nginx and a bare ASGI app serving the same bytes."""
-    ours = wrk(url, seconds=seconds, headers={"User-Agent": UA})
-    with nginx_serving(folder) as port:
-        ref = wrk(f"http://127.0.0.1:{port}/001565aabbcc.cfg", seconds=seconds)
-    with bare_asgi(folder / "001565aabbcc.cfg") as port:
-        asgi = wrk(f"http://127.0.0.1:{port}/", seconds=seconds)
-    print("### Device file, wrk -t2 -c50, keys on (ratio vs nginx)\n")
+def device_file_table(url: str, folder: Path, seconds: int, rounds: int = 2) -> None:
+    """provisor's cached device file next to nginx and a bare ASGI app serving the same bytes.
+
+    The three are measured in turn, ``rounds`` times, and each keeps its best round: the load
+    generator shares the machine, and whatever else runs on it only ever slows a round down.
+    """
+
+    def best(a: WrkResult | None, b: WrkResult) -> WrkResult:
+        return b if a is None or b.rps > a.rps else a
+
+    ours = ref = asgi = None
+    for _ in range(rounds):
+        ours = best(ours, wrk(url, seconds=seconds, headers={"User-Agent": UA}))
+        with nginx_serving(folder) as port:
+            ref = best(ref, wrk(f"http://127.0.0.1:{port}/001565aabbcc.cfg", seconds=seconds))
+        with bare_asgi(folder / "001565aabbcc.cfg") as port:
+            asgi = best(asgi, wrk(f"http://127.0.0.1:{port}/", seconds=seconds))
+    assert ours is not None and ref is not None and asgi is not None
+    print(f"### Device file, wrk -t2 -c50, keys on, best of {rounds} rounds (ratio vs nginx)\n")
     print(HEADER)
     print(ref.row("nginx 1 worker, file on disk", ref))
     print(asgi.row("bare ASGI on uvicorn (Python ceiling)", ref))
