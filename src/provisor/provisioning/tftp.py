@@ -107,8 +107,10 @@ class _Transfer(asyncio.DatagramProtocol):
         self.base = 0 if oack else 1  # first block not yet acknowledged (0 = the OACK)
         self.retries = 0
         self.transport: asyncio.DatagramTransport | None = None
+        self.loop = asyncio.get_running_loop()
         self.timer: asyncio.TimerHandle | None = None
-        self.done = asyncio.get_running_loop().create_future()
+        self.deadline = 0.0
+        self.done = self.loop.create_future()
 
     # -- sending -------------------------------------------------------------------------------
 
@@ -127,9 +129,19 @@ class _Transfer(asyncio.DatagramProtocol):
         self._arm()
 
     def _arm(self) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-        self.timer = asyncio.get_running_loop().call_later(self.timeout, self._expired)
+        # One timer per transfer, moved lazily: an ACK only pushes the deadline back, and the
+        # timer, when it fires early, sleeps again until it (rescheduling a timer on every
+        # packet costs more than the packet).
+        self.deadline = self.loop.time() + self.timeout
+        if self.timer is None:
+            self.timer = self.loop.call_at(self.deadline, self._tick)
+
+    def _tick(self) -> None:
+        self.timer = None
+        if self.loop.time() < self.deadline:
+            self.timer = self.loop.call_at(self.deadline, self._tick)
+            return
+        self._expired()
 
     def _expired(self) -> None:
         self.retries += 1
@@ -144,6 +156,7 @@ class _Transfer(asyncio.DatagramProtocol):
     def _finish(self) -> None:
         if self.timer is not None:
             self.timer.cancel()
+            self.timer = None
         if self.transport is not None:
             self.transport.close()
         if not self.done.done():
