@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from provisor.provisioning.flight import BatchLoader
+from provisor.flight import BatchLoader
 
 
 async def test_keys_asked_together_share_one_load() -> None:

@@ -6,12 +6,14 @@ and wazo-style ACLs; tenants and their tree live in provisor's own store.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 
 from provisor.auth.acl import acl_matches
 from provisor.auth.base import TokenInfo
 from provisor.errors import Unauthorized
+from provisor.flight import single_flight
 from provisor.store.tenancy import TenantStore, TokenRow, TokenStore
 
 __all__ = ["BuiltinAuthBackend"]
@@ -25,6 +27,7 @@ class BuiltinAuthBackend:
         self.tenants = tenants
         self.cache_ttl = cache_ttl
         self._cache: dict[str, tuple[float, TokenRow | None]] = {}
+        self._looking_up: dict[str, asyncio.Future[TokenRow | None]] = {}
 
     async def _lookup(self, token: str) -> TokenRow | None:
         """The token's row, cached briefly (a revocation takes effect within cache_ttl)."""
@@ -32,7 +35,8 @@ class BuiltinAuthBackend:
         hit = self._cache.get(token)
         if hit is not None and now - hit[0] < self.cache_ttl:
             return hit[1]
-        row = await self.tokens.lookup(token)
+        # the requests of a busy client all miss when the entry expires: one lookup for them
+        row = await single_flight(self._looking_up, token, lambda: self.tokens.lookup(token))
         if len(self._cache) > 10_000:
             self._cache.clear()
         self._cache[token] = (now, row)

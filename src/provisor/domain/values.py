@@ -8,8 +8,8 @@ the store. Ids become database keys and appear in URLs: only a safe alphabet is 
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
-import uuid
 
 from provisor.errors import InvalidInput
 
@@ -25,6 +25,7 @@ __all__ = [
 ]
 
 _HEX12 = re.compile(r"^[0-9a-f]{12}$")
+_CANONICAL_MAC = re.compile(r"[0-9a-f]{2}(?::[0-9a-f]{2}){5}")
 _ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:@+\-]{0,127}$")
 _KEY = re.compile(r"^[A-Za-z0-9\-$~.]+$")
 
@@ -33,6 +34,8 @@ def normalize_mac(value: object) -> str:
     """``aa:bb:cc:dd:ee:ff`` from any common spelling (colons, dashes, dots, none; any case)."""
     if not isinstance(value, str):
         raise InvalidInput(f"invalid MAC address {value!r}: must be a string")
+    if _CANONICAL_MAC.fullmatch(value):
+        return value  # already canonical: the common case, from the API and the pipeline
     text = value.strip().lower()
     if re.fullmatch(r"[0-9a-f]{1,2}([:-][0-9a-f]{1,2}){5}", text):
         # groups may drop leading zeros (ISC dhcpd's binary-to-ascii writes 0:11:2:…)
@@ -79,8 +82,12 @@ def validate_id(value: object, field: str = "id") -> str:
 
 
 def new_id() -> str:
-    """A new random id (uuid4 hex, as wazo-provd)."""
-    return uuid.uuid4().hex
+    """A new random id: a version-4 UUID in hex, as wazo-provd (built from the bytes directly,
+    a third of ``uuid.uuid4().hex``'s cost)."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    return raw.hex()
 
 
 def validate_provisioning_key(value: object) -> str | None:

@@ -26,12 +26,12 @@ from typing import Any, TypeVar
 from provisor.domain.raw_config import apply_defaults, validate_raw_config
 from provisor.domain.values import normalize_ip
 from provisor.errors import InvalidInput, PluginError
+from provisor.flight import BatchLoader, single_flight
 from provisor.plugins.base import Plugin
 from provisor.plugins.contract import FileRoute, ProbeRequest, RenderContext
 from provisor.provisioning.cache import DeviceCache, RenderCache, Rendered, served
 from provisor.provisioning.defence import FailureTracker, RateWindow
 from provisor.provisioning.dhcpinfo import parse_dhcp_info
-from provisor.provisioning.flight import BatchLoader, single_flight
 from provisor.provisioning.request import FileRequest, FileResult
 from provisor.provisioning.security import SecurityLog
 from provisor.provisioning.trace import Trace, TraceEntry
