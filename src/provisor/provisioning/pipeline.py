@@ -14,13 +14,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import hmac
 import json
 import logging
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from provisor.domain.raw_config import apply_defaults, validate_raw_config
@@ -30,6 +28,7 @@ from provisor.flight import BatchLoader, single_flight
 from provisor.plugins.base import Plugin
 from provisor.plugins.contract import FileRoute, ProbeRequest, RenderContext
 from provisor.provisioning.cache import DeviceCache, RenderCache, Rendered, served
+from provisor.provisioning.credentials import Credentials, read_credentials
 from provisor.provisioning.defence import FailureTracker, RateWindow
 from provisor.provisioning.dhcpinfo import parse_dhcp_info
 from provisor.provisioning.request import FileRequest, FileResult
@@ -38,23 +37,11 @@ from provisor.provisioning.trace import Trace, TraceEntry
 from provisor.service import Provisor
 from provisor.store.tenancy import Tenant
 
-__all__ = ["Credentials", "Pipeline"]
+__all__ = ["Pipeline"]
 
 T = TypeVar("T")
 
 log = logging.getLogger(__name__)
-
-_TOKEN_LEN = 32  # secrets.token_urlsafe(24)
-
-
-@dataclass(frozen=True, slots=True)
-class Credentials:
-    """What the path's leading segments proved: a tenant key, a device token."""
-
-    path: str
-    tenant: Tenant | None = None
-    token_device: dict[str, Any] | None = None
-    refused: str | None = None
 
 
 class Pipeline:
@@ -200,7 +187,9 @@ class Pipeline:
     async def _handle(self, req: FileRequest, entry: TraceEntry) -> FileResult:
         if self.failures.is_banned(req.client_ip):
             return FileResult.not_found("address banned after repeated failures")
-        creds = await self._credentials(req)
+        creds = await read_credentials(
+            req.path, self.prov.tenants.by_key, self.strategy, lambda t: self._device_by("token", t)
+        )
         entry.path = creds.path
         if creds.refused:
             return self._fail(req, creds.refused)
@@ -240,7 +229,8 @@ class Pipeline:
         if route.spec.sensitive:
             self._log_sensitive(req.client_ip, creds.path)
         if route.spec.kind == "firmware":
-            return self._firmware(plugin, route)
+            root = self.prov.settings.data_dir / "firmware" / plugin.id
+            return FileResult.from_store(root, route.path, route.spec.content_type)
         return await self._render(plugin, route, device, creds, with_secrets)
 
     def _log_sensitive(self, ip: str, path: str) -> None:
@@ -253,29 +243,6 @@ class Pipeline:
         if len(self._sensitive_logged) > 100_000:
             self._sensitive_logged.popitem(last=False)
         self.security.sensitive_file(ip, path)
-
-    async def _credentials(self, req: FileRequest) -> Credentials:
-        """Strip a tenant key and a device token from the front of the path."""
-        parts = req.path.split("/")
-        tenant = None
-        if len(parts) > 1:
-            candidate = self.prov.tenants.by_key(parts[0])
-            if candidate is not None and hmac.compare_digest(
-                candidate.provisioning_key or "", parts[0]
-            ):
-                tenant = candidate
-                parts = parts[1:]
-        if tenant is None and self.strategy == "url_key":
-            return Credentials(req.path, refused="missing or unknown provisioning key")
-        token_device = None
-        if len(parts) > 1 and len(parts[0]) == _TOKEN_LEN:
-            token_device = await self._device_by("token", parts[0])
-            if token_device is None:
-                return Credentials("/".join(parts[1:]), tenant, refused="unknown device token")
-            if tenant is not None and token_device["tenant_uuid"] != tenant.uuid:
-                return Credentials("/".join(parts[1:]), tenant, refused="token of another tenant")
-            parts = parts[1:]
-        return Credentials("/".join(parts), tenant, token_device)
 
     def _identify(self, req: FileRequest, path: str) -> dict[str, str]:
         """Device info from the UA (preferred) and then the path (memoised: phones repeat)."""
@@ -596,20 +563,3 @@ class Pipeline:
             return  # already known, or being written by a concurrent request
         self._learnt[device["id"]] = username
         await self.prov.devices.save(dict(device, remote_state_sip_username=username))
-
-    def _firmware(self, plugin: Plugin, route: FileRoute) -> FileResult:
-        root = (self.prov.settings.data_dir / "firmware" / plugin.id).resolve()
-        target = (root / route.path).resolve()
-        if not target.is_relative_to(root) or not target.is_file():
-            return FileResult.not_found("firmware not installed")
-        stat = target.stat()
-        etag = f'"{stat.st_size:x}-{int(stat.st_mtime):x}"'
-        return FileResult(
-            200,
-            content_type=route.spec.content_type,
-            etag=etag,
-            last_modified=stat.st_mtime,
-            file=target,
-            size=stat.st_size,
-            reason="firmware",
-        )

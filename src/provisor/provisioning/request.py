@@ -50,6 +50,24 @@ class FileResult:
         return cls(404, b"Nowhere to route this request.", "text/plain", reason=reason)
 
     @classmethod
+    def from_store(cls, root: Path, relative: str, content_type: str) -> FileResult:
+        """A file of a firmware store, streamed; 404 outside ``root`` or when missing."""
+        base = root.resolve()
+        target = (base / relative).resolve()
+        if not target.is_relative_to(base) or not target.is_file():
+            return cls.not_found("firmware not installed")
+        stat = target.stat()
+        return cls(
+            200,
+            content_type=content_type,
+            etag=f'"{stat.st_size:x}-{int(stat.st_mtime):x}"',
+            last_modified=stat.st_mtime,
+            file=target,
+            size=stat.st_size,
+            reason="firmware",
+        )
+
+    @classmethod
     def error(cls, reason: str) -> FileResult:
         """A 500 for this request only (plugin failure)."""
         return cls(500, b"Internal processing error", "text/plain", reason=reason)
