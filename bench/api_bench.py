@@ -28,7 +28,6 @@ MIME = "application/vnd.proformatique.provd+json"
 
 CREATE = r"""
 local counter = 0
-local tid = 0
 local threads = {}
 function setup(thread) thread:set("tid", #threads) table.insert(threads, thread) end
 request = function()
