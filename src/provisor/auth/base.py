@@ -7,6 +7,7 @@ tenant), which tenants does the token see, and who is the master tenant.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -31,7 +32,7 @@ class AuthBackend(Protocol):
         """Raise Unauthorized unless the token has ``required_acl`` (and sees the tenant)."""
         ...
 
-    async def visible_tenants(self, token: str, tenant_uuid: str) -> set[str]:
+    async def visible_tenants(self, token: str, tenant_uuid: str) -> AbstractSet[str]:
         """``tenant_uuid`` and its sub-tenants as the token sees them."""
         ...
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
+from collections.abc import Set as AbstractSet
 
 from provisor.auth.acl import acl_matches
 from provisor.auth.base import TokenInfo
@@ -57,7 +58,7 @@ class BuiltinAuthBackend:
             raise Unauthorized("Unauthorized: tenant not visible to this token")
         return TokenInfo(tenant_uuid=row.tenant_uuid, acl=row.acl, user=row.description or None)
 
-    async def visible_tenants(self, token: str, tenant_uuid: str) -> set[str]:
+    async def visible_tenants(self, token: str, tenant_uuid: str) -> AbstractSet[str]:
         """``tenant_uuid`` and its sub-tenants."""
         return self.tenants.subtree(tenant_uuid)
 

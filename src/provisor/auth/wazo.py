@@ -15,6 +15,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -164,7 +165,7 @@ class WazoAuthBackend:
         log.debug("token %s allowed %s", token_fingerprint(token), required_acl)
         return await self._token_info(token)
 
-    async def visible_tenants(self, token: str, tenant_uuid: str) -> set[str]:
+    async def visible_tenants(self, token: str, tenant_uuid: str) -> AbstractSet[str]:
         """The tenant and its sub-tenants, as wazo-auth lists them for this token."""
 
         async def fetch() -> frozenset[str]:

@@ -48,6 +48,7 @@ class TenantStore:
         self._by_uuid: dict[str, Tenant] = {}
         self._by_key: dict[str, Tenant] = {}
         self._children: dict[str, list[str]] = {}
+        self._subtrees: dict[str, frozenset[str]] = {}
         self.generation = 0
         self.feed: Any = None  # a ChangeFeed, set by the service when it starts
 
@@ -74,6 +75,7 @@ class TenantStore:
         self._by_uuid = by_uuid
         self._by_key = {t.provisioning_key: t for t in by_uuid.values() if t.provisioning_key}
         self._children = children
+        self._subtrees = {}
         self.generation += 1
 
     def get(self, tenant_uuid: str | None) -> Tenant | None:
@@ -93,8 +95,15 @@ class TenantStore:
         """The master (root) tenant."""
         return next((t for t in self._by_uuid.values() if t.is_master), None)
 
-    def subtree(self, tenant_uuid: str) -> set[str]:
-        """``tenant_uuid`` and every tenant below it."""
+    def subtree(self, tenant_uuid: str) -> frozenset[str]:
+        """``tenant_uuid`` and every tenant below it (cached until the tree is reloaded: every
+        API call asks, and a service provider's master tenant has thousands below it)."""
+        found = self._subtrees.get(tenant_uuid)
+        if found is None:
+            found = self._subtrees[tenant_uuid] = frozenset(self._walk(tenant_uuid))
+        return found
+
+    def _walk(self, tenant_uuid: str) -> set[str]:
         out: set[str] = set()
         stack = [tenant_uuid]
         while stack:
