@@ -191,6 +191,13 @@ async def test_notify_sends_a_lease_that_identifies_the_phone(
             env={**env, "PROVISOR_TOKEN_FILE": str(tmp_path / "missing")},
         )  # fmt: skip
         assert r.returncode == 2 and "cannot read the token file" in r.stderr
+        # a release is accepted and changes nothing (wazo's dhcpinfo semantics)
+        r = await asyncio.to_thread(
+            _cli, "dhcp", "notify", "--kea-hook", "lease4_release",
+            env={**env, "LEASE4_ADDRESS": "10.3.0.11", "LEASE4_HWADDR": "00:11:22:0a:0b:0e",
+                 "LEASES4_AT0_ADDRESS": "", "LEASES4_AT0_HWADDR": ""},
+        )  # fmt: skip
+        assert r.returncode == 0, r.stderr
         total = (await srv.api.get("/0.2/dev_mgr/devices")).json()["devices"]
         assert len(total) == 2
     finally:
