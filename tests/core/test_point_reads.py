@@ -30,6 +30,18 @@ async def test_point_reads_match_the_async_path(tmp_path: Path, database_url: st
         assert [d["id"] for d in docs] == ["d1"]
         assert await store.query(selector, tenants=["other"], page=Page()) == []
         assert await store.get("missing") is None
+        # one address shared by several devices (NAT): at most per_value each, in id order,
+        # whichever path answers
+        shared = await store.find_by_values("ip", ["10.0.0.9", "10.9.9.9"], per_value=2)
+        assert {ip: [d["id"] for d in docs] for ip, docs in shared.items()} == {
+            "10.0.0.9": ["d0", "d1"]
+        }
+        points, store.points = store.points, None
+        try:
+            shared = await store.find_by_values("ip", ["10.0.0.9"], per_value=2)
+            assert [d["id"] for d in shared["10.0.0.9"]] == ["d0", "d1"]
+        finally:
+            store.points = points
         if store.points is None:  # PostgreSQL: every read is async
             assert "postgresql" in database_url
             return
