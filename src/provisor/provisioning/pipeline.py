@@ -63,6 +63,7 @@ class Pipeline:
         self._learnt: dict[str, str] = {}
         self._rendering: dict[tuple[Any, ...], asyncio.Future[FileResult]] = {}
         self._updating: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._finding: dict[str, asyncio.Future[tuple[dict[str, Any] | None, bool]]] = {}
         self._hot: dict[
             tuple[str, str, str | None, str], tuple[FileResult, str, tuple[int, ...], float, bool]
         ] = {}
@@ -326,6 +327,28 @@ class Pipeline:
         *,
         force: bool = False,
     ) -> tuple[dict[str, Any] | None, bool]:
+        """The device of a request, created when new; concurrent requests of one new MAC share
+        one creation (a phone retrying, two files asked at once) and only one says created."""
+        mac = info.get("mac")
+        if not mac:
+            return await self._find_or_create_once(info, client_ip, tenant, entry, force=force)
+        leader = mac not in self._finding
+        device, created = await single_flight(
+            self._finding,
+            mac,
+            lambda: self._find_or_create_once(info, client_ip, tenant, entry, force=force),
+        )
+        return device, created and leader
+
+    async def _find_or_create_once(
+        self,
+        info: Mapping[str, str],
+        client_ip: str,
+        tenant: Tenant | None,
+        entry: TraceEntry,
+        *,
+        force: bool = False,
+    ) -> tuple[dict[str, Any] | None, bool]:
         for key in ("mac", "sn", "uuid"):
             if info.get(key):
                 device = await self._device_by(key, info[key])
@@ -341,6 +364,11 @@ class Pipeline:
         if not info.get("mac"):
             entry.reason = "lease without a MAC"
             return None, False
+        # the cached "no such MAC" may predate a creation that just ended: ask the store itself
+        existing = await self.prov.devices.store.find_one(mac=info["mac"])
+        if existing is not None:
+            self.devices.put("mac", info["mac"], existing)
+            return existing, False
         return await self._create(info, client_ip, tenant, entry)
 
     async def _by_ip(self, info: Mapping[str, str], ip: str) -> dict[str, Any] | None:
