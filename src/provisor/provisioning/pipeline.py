@@ -285,7 +285,10 @@ class Pipeline:
         found = await self.prov.devices.store.find_by_values("mac", macs)
         out = {mac: (found[mac][0] if mac in found else None) for mac in macs}
         for mac, doc in out.items():
-            self.devices.put("mac", mac, doc)
+            # no negative entries: a "no such MAC" read before a creation committed would
+            # outlive it and let the next request of that phone create it again
+            if doc is not None:
+                self.devices.put("mac", mac, doc)
         return out
 
     async def _load_device(self, kind: str, value: str) -> dict[str, Any] | None:
@@ -364,11 +367,6 @@ class Pipeline:
         if not info.get("mac"):
             entry.reason = "lease without a MAC"
             return None, False
-        # the cached "no such MAC" may predate a creation that just ended: ask the store itself
-        existing = await self.prov.devices.store.find_one(mac=info["mac"])
-        if existing is not None:
-            self.devices.put("mac", info["mac"], existing)
-            return existing, False
         return await self._create(info, client_ip, tenant, entry)
 
     async def _by_ip(self, info: Mapping[str, str], ip: str) -> dict[str, Any] | None:

@@ -118,7 +118,7 @@ class DeviceStore:
         self.points = PointReader.for_engine(engine)
 
     def _point_docs(
-        self, where: Mapping[str, Any], limit: int | None
+        self, where: Mapping[str, Any], limit: int | None, offset: int = 0
     ) -> list[dict[str, Any]] | None:
         """``where`` (column → value or list of values) read synchronously, when selective."""
         if self.points is None or not _POINT_KEYS.intersection(where):
@@ -130,10 +130,8 @@ class DeviceStore:
                 return None
             clauses.append(_in(key, len(values)))
             params += values
-        sql = f"SELECT doc FROM devices WHERE {' AND '.join(clauses)} ORDER BY id"
-        if limit is not None:
-            sql += f" LIMIT {int(limit)}"
-        return self.points.docs(sql, params)
+        sql = f"SELECT doc FROM devices WHERE {' AND '.join(clauses)} ORDER BY id LIMIT ? OFFSET ?"
+        return self.points.docs(sql, [*params, -1 if limit is None else limit, offset])
 
     def close(self) -> None:
         """Release the synchronous reader."""
@@ -242,10 +240,7 @@ class DeviceStore:
             where: dict[str, Any] = dict(hints)
             if tenants is not None:
                 where["tenant_uuid"] = list(tenants)
-            docs = self._point_docs(where, None)
-            if docs is not None:
-                end = None if params["limit"] is None else params["skip"] + params["limit"]
-                docs = docs[params["skip"] : end]
+            docs = self._point_docs(where, params["limit"], params["skip"])
         if docs is None:
             stmt = _query_statement(tenants is not None, tuple(sorted(hints)), paged, limited)
             async with self.engine.connect() as conn:
