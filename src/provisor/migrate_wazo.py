@@ -80,7 +80,7 @@ class ImportReport:
 
 
 def _documents(folder: Path, report: ImportReport, kind: str) -> list[dict[str, Any]]:
-    docs = []
+    docs: list[dict[str, Any]] = []
     if not folder.is_dir():
         report.skipped.append(f"{kind}: no folder {folder}")
         return docs
@@ -184,7 +184,8 @@ async def import_wazo_provd(prov: Provisor, root: Path) -> ImportReport:
             await prov.devices.store.replace(clean)
         report.devices += 1
 
-    params = app.get("params") if isinstance(app.get("params"), dict) else app
+    nested = app.get("params")
+    params: dict[str, Any] = nested if isinstance(nested, dict) else app
     for name in _PARAMS:
         if name in params and params[name] is not None:
             try:

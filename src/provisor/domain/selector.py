@@ -80,7 +80,8 @@ def _cmp(a: Any, b: Any, op: str) -> bool:
 
 def _op_match(values: list[Any], op: str, arg: Any) -> bool:
     if op == "$exists":
-        return bool(values) == arg
+        found: bool = bool(values) == arg
+        return found
     if op == "$ne":
         return all(v != arg for v in values)
     if op == "$nin":

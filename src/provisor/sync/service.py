@@ -55,8 +55,10 @@ class SyncService:
         if not doc.get("configured"):
             raise SyncError("device is not configured")
         event = plugin.sync_event(doc)
-        options = doc.get("options") if isinstance(doc.get("options"), dict) else {}
-        per_device = options.get("sync") if isinstance(options.get("sync"), dict) else {}
+        options = doc.get("options")
+        options = options if isinstance(options, dict) else {}
+        per_device = options.get("sync")
+        per_device = per_device if isinstance(per_device, dict) else {}
         route = per_device.get("route") or self.cfg.route
         peer = doc.get("remote_state_sip_username")
         ami = self._ami()
