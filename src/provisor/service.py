@@ -139,9 +139,9 @@ class Provisor:
         devices = DeviceService(DeviceStore(engine), configs, plugins, tenants)
         tokens = TokenStore(engine)
         param_store = ParamStore(engine)
-        params = ParamService(
-            param_store, tenants, {"plugin_server": settings.general.plugin_server, "NAT": 0}
-        )
+        defaults: dict[str, Any] = {"plugin_server": settings.general.plugin_server, "NAT": 0}
+        defaults.update({f"{k}_proxy": v for k, v in settings.proxy.items() if v})
+        params = ParamService(param_store, tenants, defaults)
         auth: AuthBackend
         if settings.auth.backend == "wazo-auth":
             from provisor.auth.wazo import WazoAuthBackend

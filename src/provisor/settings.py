@@ -10,6 +10,7 @@ A bad value fails at start-up with the key's dotted name.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -19,6 +20,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from provisor.errors import InvalidInput
+from provisor.settings_wazo import translate_wazo_keys
 
 __all__ = [
     "ENV_ALIASES",
@@ -32,6 +34,8 @@ __all__ = [
     "default_data_dir",
     "load_settings",
 ]
+
+log = logging.getLogger(__name__)
 
 AuthStrategy = Literal["url_key", "device_token"] | None
 
@@ -171,8 +175,6 @@ class AuthSettings(_Section):
 class Settings(_Section):
     """Every setting of provisor."""
 
-    model_config = ConfigDict(extra="ignore", validate_assignment=True)
-
     general: GeneralSettings = Field(default_factory=GeneralSettings)
     rest_api: RestApiSettings = Field(default_factory=RestApiSettings)
     provisioning: ProvisioningSettings = Field(default_factory=ProvisioningSettings)
@@ -182,6 +184,8 @@ class Settings(_Section):
     bus: BusSettings = Field(default_factory=BusSettings)
     syncdb: SyncdbSettings = Field(default_factory=SyncdbSettings)
     plugin_config: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    proxy: dict[Literal["http", "https", "ftp"], str | None] = Field(default_factory=dict)
+    """wazo-provd's initial proxy parameters (http_proxy…); a value set through the API wins."""
 
     @property
     def data_dir(self) -> Path:
@@ -306,6 +310,8 @@ def load_settings(
         if conf_d.is_dir():
             for fragment in sorted(conf_d.glob("*.yml")) + sorted(conf_d.glob("*.yaml")):
                 data = _deep_merge(data, _read_yaml(fragment))
+    for warning in translate_wazo_keys(data):
+        log.warning("settings: %s", warning)
     for name, raw in env.items():
         if name in ENV_ALIASES:
             _set_dotted(data, ENV_ALIASES[name], _env_value(raw))
