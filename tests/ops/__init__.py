@@ -1,0 +1,1 @@
+"""Operating provisor: packaging, the systemd unit, install routes."""
