@@ -64,7 +64,7 @@ def _full_config(lines: int, keys: list[int]) -> dict[str, Any]:
     raw = sample_raw_config(lines=lines)
     raw["funckeys"] = {
         str(n): {
-            "type": ("speeddial", "blf", "park")[n % 3],
+            "type": ("speeddial", "blf")[n % 2],
             "value": f"77{n:02d}",
             "label": f"KeyLabel{n}",
             "line": 1,
