@@ -7,7 +7,8 @@ config (an anonymous line 1, no key, none of the previous user's settings). It a
 
 - every account slot and key slot of the model that is not configured is cleared in the
   vendor's way (``whole_state.line_cleared`` / ``key_cleared`` / ``expkey_cleared`` regexes, with
-  ``{n}`` the slot number, ``{m}``/``{k}`` an expansion module and its key);
+  ``{n}`` the slot number, ``{m}``/``{k}`` an expansion module and its key, ``{n-1}`` for
+  vendors that count from 0);
 - nothing of the previous user is left: no user name, auth name, password, display name, key
   label, admin or user password, NTP/syslog/phonebook address;
 - the settings the autoprov config does not set are written with explicit values
@@ -58,6 +59,18 @@ PREVIOUS_USER = (
 
 def _case(plugin_id: str) -> dict[str, Any]:
     return dict(json.loads((HERE / plugin_id / "cases.json").read_text()))
+
+
+def _specs() -> list[Any]:
+    """(plugin, spec) pairs: ``whole_state`` is one spec or a list (one per device family)."""
+    out = []
+    for plugin_id in VENDORS:
+        case = _case(plugin_id)
+        specs = case["whole_state"]
+        for i, spec in enumerate(specs if isinstance(specs, list) else [specs]):
+            spec = {"device": case["device"], "file": case["secret_file"], **spec}
+            out.append(pytest.param(plugin_id, spec, id=f"{plugin_id}-{i}"))
+    return out
 
 
 def _full_config(lines: int, keys: list[int]) -> dict[str, Any]:
@@ -120,48 +133,43 @@ def _assert_cleared(
         for slot in slots:
             text = pattern
             for name, value in slot.items():
+                text = text.replace("{" + name + "-1}", str(value - 1))
                 text = text.replace("{" + name + "}", str(value))
             assert re.search(text, body, re.M), f"{kind}: {text!r} not in file"
 
 
-def _slots(plugin_id: str) -> tuple[dict[str, Any], int, int, int, int]:
-    case = _case(plugin_id)
-    spec = case["whole_state"]
-    device = spec.get("device", case["device"])
-    model = plugin_by_id(plugin_id).manifest.models[device["model"]]
+def _slots(plugin_id: str, spec: dict[str, Any]) -> tuple[int, int, int, int]:
+    model = plugin_by_id(plugin_id).manifest.models[spec["device"]["model"]]
     lines = int(spec.get("lines", model.lines))
     keys = int(spec.get("keys", model.function_keys))
     modules = int(spec.get("modules", model.expansion_modules))
     module_keys = int(model.extra.get("expansion_keys", 0))
-    return device, lines, keys, modules, module_keys
+    return lines, keys, modules, module_keys
 
 
-def _render(plugin_id: str, raw: dict[str, Any]) -> str:
-    case = _case(plugin_id)
-    device = case["whole_state"].get("device", case["device"])
-    path = case["whole_state"].get("file", case["secret_file"])
-    return render_path(plugin_by_id(plugin_id), path, device=device, raw_config=raw).decode()
+def _render(plugin_id: str, spec: dict[str, Any], raw: dict[str, Any]) -> str:
+    plugin = plugin_by_id(plugin_id)
+    return render_path(plugin, spec["file"], device=spec["device"], raw_config=raw).decode()
 
 
 def test_every_shipped_plugin_has_a_whole_state_case() -> None:
     assert [p for p in SHIPPED if p not in VENDORS] == []
 
 
-@pytest.mark.parametrize("plugin_id", VENDORS)
-def test_removed_lines_and_keys_are_cleared(plugin_id: str) -> None:
-    spec = _case(plugin_id)["whole_state"]
-    _, lines, keys, modules, module_keys = _slots(plugin_id)
+@pytest.mark.parametrize(("plugin_id", "spec"), _specs())
+def test_removed_lines_and_keys_are_cleared(plugin_id: str, spec: dict[str, Any]) -> None:
+    lines, keys, modules, module_keys = _slots(plugin_id, spec)
     many = min(lines, 3)
     key_numbers = [n for n in (1, 2, 3) if n <= keys]
     if modules and module_keys:
         key_numbers.append(keys + 1)  # the first key of the first expansion module
-    full = _render(plugin_id, _full_config(many, key_numbers))
+    full = _render(plugin_id, spec, _full_config(many, key_numbers))
     for n in range(1, many + 1):
         assert f"user{n}" in full and f"LineSecret{n}" in full, n
     for n in key_numbers:
         assert f"77{n:02d}" in full, f"key {n} not written"
 
-    fewer = _render(plugin_id, _full_config(1, key_numbers[:1]))
+    fewer = _render(plugin_id, spec, _full_config(1, key_numbers[:1]))
     _assert_cleared(spec, fewer, "line_cleared", [{"n": n} for n in range(2, lines + 1)])
     _assert_cleared(spec, fewer, "key_cleared", [{"n": n} for n in range(2, keys + 1)])
     _assert_cleared(
@@ -179,13 +187,12 @@ def test_removed_lines_and_keys_are_cleared(plugin_id: str) -> None:
     assert _missing(spec, _params(spec, full), _params(spec, fewer), vanish=False) == []
 
 
-@pytest.mark.parametrize("plugin_id", VENDORS)
-def test_reset_to_autoprov_clears_the_previous_user(plugin_id: str) -> None:
-    spec = _case(plugin_id)["whole_state"]
-    _, lines, keys, modules, module_keys = _slots(plugin_id)
+@pytest.mark.parametrize(("plugin_id", "spec"), _specs())
+def test_reset_to_autoprov_clears_the_previous_user(plugin_id: str, spec: dict[str, Any]) -> None:
+    lines, keys, modules, module_keys = _slots(plugin_id, spec)
     key_numbers = [n for n in (1, 2, 3) if n <= keys]
-    full = _render(plugin_id, _full_config(min(lines, 3), key_numbers))
-    autoprov = _render(plugin_id, _autoprov_config())
+    full = _render(plugin_id, spec, _full_config(min(lines, 3), key_numbers))
+    autoprov = _render(plugin_id, spec, _autoprov_config())
     for text in PREVIOUS_USER:
         assert text not in autoprov, text
     assert "anonymous" in autoprov
