@@ -7,8 +7,9 @@ config (an anonymous line 1, no key, none of the previous user's settings). It a
 
 - every account slot and key slot of the model that is not configured is cleared in the
   vendor's way (``whole_state.line_cleared`` / ``key_cleared`` / ``expkey_cleared`` regexes, with
-  ``{n}`` the slot number, ``{m}``/``{k}`` an expansion module and its key, ``{n-1}`` for
-  vendors that count from 0);
+  ``{n}`` the slot number, ``{m}``/``{k}`` an expansion module and its key, and arithmetic
+  on them such as ``{n-1}`` or ``{5*n+22995}``; ``slots_cleared``: fixed patterns, for
+  vendors whose slots are not numbered by a formula);
 - nothing of the previous user is left: no user name, auth name, password, display name, key
   label, admin or user password, NTP/syslog/phonebook address;
 - the settings the autoprov config does not set are written with explicit values
@@ -126,15 +127,16 @@ def _missing(
     )
 
 
+#: ``{expr}`` in a cleared pattern: arithmetic on the slot numbers n, m, k (``{5*n+22995}``).
+_ARITH = re.compile(r"\{((?=[^{}]*[nmk])[nmk0-9+\-* ()]+)\}")
+
+
 def _assert_cleared(
     spec: dict[str, Any], body: str, kind: str, slots: list[dict[str, int]]
 ) -> None:
     for pattern in spec.get(kind, []):
         for slot in slots:
-            text = pattern
-            for name, value in slot.items():
-                text = text.replace("{" + name + "-1}", str(value - 1))
-                text = text.replace("{" + name + "}", str(value))
+            text = _ARITH.sub(lambda m, slot=slot: str(eval(m.group(1), {}, slot)), pattern)  # noqa: S307
             assert re.search(text, body, re.M), f"{kind}: {text!r} not in file"
 
 
@@ -170,6 +172,7 @@ def test_removed_lines_and_keys_are_cleared(plugin_id: str, spec: dict[str, Any]
         assert f"77{n:02d}" in full, f"key {n} not written"
 
     fewer = _render(plugin_id, spec, _full_config(1, key_numbers[:1]))
+    _assert_cleared(spec, fewer, "slots_cleared", [{}])
     _assert_cleared(spec, fewer, "line_cleared", [{"n": n} for n in range(2, lines + 1)])
     _assert_cleared(spec, fewer, "key_cleared", [{"n": n} for n in range(2, keys + 1)])
     _assert_cleared(
@@ -196,6 +199,7 @@ def test_reset_to_autoprov_clears_the_previous_user(plugin_id: str, spec: dict[s
     for text in PREVIOUS_USER:
         assert text not in autoprov, text
     assert "anonymous" in autoprov
+    _assert_cleared(spec, autoprov, "slots_cleared", [{}])
     _assert_cleared(spec, autoprov, "line_cleared", [{"n": n} for n in range(2, lines + 1)])
     _assert_cleared(spec, autoprov, "key_cleared", [{"n": n} for n in range(1, keys + 1)])
     _assert_cleared(
