@@ -8,7 +8,7 @@ from typing import Any
 from provisor.plugins.base import Plugin as Base
 from provisor.plugins.contract import RenderContext
 from provisor.plugins.helpers import language, pick, server_url
-from provisor.plugins.pvalues import ACCOUNT_P, FIELDS, account_pvalues
+from provisor.plugins.pvalues import account_pvalues, blank_account_pvalues
 from provisor.plugins.slots import key_slots, line_slots
 from provisor.plugins.tz import posix_tz, timezone_info
 
@@ -61,11 +61,6 @@ def mpk_pvalues(raw: Mapping[str, Any], phone: bool = True) -> list[tuple[str, A
     return p
 
 
-def account_fields(line: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """(field, P-value) pairs of the account numbered like ``line``."""
-    return list(zip(FIELDS, ACCOUNT_P[line["number_index"]], strict=True))
-
-
 class Plugin(Base):
     """Grandstream phones and ATAs."""
 
@@ -82,7 +77,7 @@ class Plugin(Base):
             if line["XX_used"]:
                 p += account_pvalues(line, transport, dtmf)
             else:  # an unused account: off, and nothing of a previous user left in it
-                p += [(n, 0 if f == "active" else "") for f, n in account_fields(line)]
+                p += blank_account_pvalues(line["number_index"])
         if raw.get("admin_password"):
             p.append(("2", raw["admin_password"]))
         if raw.get("user_password"):
