@@ -35,14 +35,15 @@ def mpk_pvalues(raw: Mapping[str, Any], phone: bool = True) -> list[tuple[str, A
         return p
     for number, key in key_slots(raw, MAX_KEYS):
         mode = MPK_MODE.get(key["type"]) if key else None
+        account: int | str = ""
+        label: str = ""
+        value: str = ""
         if key is None or mode is None:
-            mode, account, label, value = NO_KEY, "", "", ""
+            mode = NO_KEY
         else:
-            account, label, value = (
-                (key.get("line") or 1) - 1,
-                key.get("label") or "",
-                key.get("value", ""),
-            )
+            account = (key.get("line") or 1) - 1
+            label = key.get("label") or ""
+            value = key.get("value", "")
         if number <= 7:
             i = number - 1
             p += [
