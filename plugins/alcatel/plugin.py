@@ -11,12 +11,15 @@ from typing import Any
 
 from provisor.plugins.base import Plugin as Base
 from provisor.plugins.contract import RenderContext
-from provisor.plugins.helpers import funckeys, phonebook_url, pick, server_url, sip_lines
+from provisor.plugins.helpers import phonebook_url, pick, server_url
+from provisor.plugins.slots import key_slots, line_slots, slot_count
 from provisor.plugins.tz import timezone_info
 
 DTMF = {"RTP-in-band": 1, "RTP-out-of-band": 2, "SIP-INFO": 4}
 #: Function key types: speed dial and BLF (with pickup); a park key dials the slot.
 KEY_TYPE = {"speeddial": 1, "blf": 59, "park": 1}
+#: The type of a programmable key with no function.
+NO_KEY = 0
 #: Programmable keys on the phone (the first carries the line).
 KEYS = {"M3": 20, "M5": 28, "M7": 28}
 LANGUAGE = {
@@ -37,16 +40,25 @@ class Plugin(Base):
     def variables(self, ctx: RenderContext, raw: Mapping[str, Any]) -> dict[str, Any]:
         """XX_ variables."""
         model_name = str(ctx.device.get("model") or ctx.route.params.get("model") or "")
-        model = self.manifest.models.get(model_name)
-        lines = sip_lines(raw, model.lines if model else None)
+        models = self.manifest.models
+        model = models.get(model_name)
+        lines = line_slots(raw, slot_count(models, model, "lines"))
         for line in lines:
             line["XX_dtmf"] = pick(DTMF, line.get("dtmf_mode"), 2)
+        # Every programmable key after the line's; type 0 and empty fields clear an unused one.
         keys = []
-        for number, key in funckeys(raw):
-            position = number + 1
-            if position > KEYS.get(model_name, 20) or key.get("type") not in KEY_TYPE:
-                continue
-            keys.append({**key, "position": position, "XX_type": KEY_TYPE[key["type"]]})
+        for number, key in key_slots(raw, KEYS.get(model_name, max(KEYS.values())) - 1):
+            if key is None or key.get("type") not in KEY_TYPE:
+                keys.append({"position": number + 1, "XX_type": NO_KEY, "XX_used": False})
+            else:
+                keys.append(
+                    {
+                        **key,
+                        "position": number + 1,
+                        "XX_type": KEY_TYPE[key["type"]],
+                        "XX_used": True,
+                    }
+                )
         tz = timezone_info(raw["timezone"]) if raw.get("timezone") else None
         options = ctx.device.get("options") or {}
         return {

@@ -7,7 +7,8 @@ from typing import Any
 
 from provisor.plugins.base import Plugin as Base
 from provisor.plugins.contract import RenderContext
-from provisor.plugins.helpers import funckeys, language, phonebook_url, pick, server_url, sip_lines
+from provisor.plugins.helpers import funckeys, language, phonebook_url, pick, server_url
+from provisor.plugins.slots import line_slots, slot_count
 from provisor.plugins.tz import timezone_info
 
 DTMF = {"RTP-in-band": 0, "RTP-out-of-band": 1, "SIP-INFO": 2}
@@ -28,7 +29,8 @@ class Plugin(Base):
 
     def variables(self, ctx: RenderContext, raw: Mapping[str, Any]) -> dict[str, Any]:
         """XX_ variables."""
-        model = self.manifest.models.get(str(ctx.device.get("model") or ""))
+        models = self.manifest.models
+        model = models.get(str(ctx.device.get("model") or ""))
         tz = timezone_info(raw["timezone"]) if raw.get("timezone") else None
         offset = None
         if tz:
@@ -36,7 +38,7 @@ class Plugin(Base):
             h, m = divmod(abs(tz.utcoffset_minutes), 60)
             offset = f"{sign}{h}:{m:02d}"
         return {
-            "XX_lines": sip_lines(raw, model.lines if model else None),
+            "XX_lines": line_slots(raw, slot_count(models, model, "lines")),
             "XX_fkeys": [key for _, key in funckeys(raw)],
             "XX_dtmf": pick(DTMF, raw.get("sip_dtmf_mode"), 1),
             "XX_transport": pick(TRANSPORT, raw.get("sip_transport"), 0),

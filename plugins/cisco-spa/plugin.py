@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from provisor.plugins.base import Plugin as Base
-from provisor.plugins.cisco_profile import cisco_score, cisco_variables
+from provisor.plugins.cisco_profile import cisco_score, cisco_variables, whole_state
 from provisor.plugins.contract import DeviceInfo, ProbeRequest, RenderContext
 
 
@@ -41,7 +41,8 @@ class Plugin(Base):
 
     def variables(self, ctx: RenderContext, raw: Mapping[str, Any]) -> dict[str, Any]:
         """Flat-profile variables."""
-        model = self.manifest.models.get(str(ctx.device.get("model") or ""))
-        out = cisco_variables(raw, model.lines if model else None)
+        models = self.manifest.models
+        model = models.get(str(ctx.device.get("model") or ""))
+        out = whole_state(cisco_variables(raw, None), raw, models, model)
         out["XX_ata"] = bool(model and model.type == "ata")
         return out

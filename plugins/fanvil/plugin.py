@@ -7,7 +7,8 @@ from typing import Any
 
 from provisor.plugins.base import Plugin as Base
 from provisor.plugins.contract import RenderContext
-from provisor.plugins.helpers import funckeys, language, phonebook_url, pick, server_url, sip_lines
+from provisor.plugins.helpers import language, phonebook_url, pick, server_url
+from provisor.plugins.slots import key_slots, line_slots, slot_count
 from provisor.plugins.tz import timezone_info
 
 DTMF = {"RTP-in-band": 0, "RTP-out-of-band": 1, "SIP-INFO": 2}
@@ -43,12 +44,14 @@ class Plugin(Base):
 
     def variables(self, ctx: RenderContext, raw: Mapping[str, Any]) -> dict[str, Any]:
         """XX_ variables of the common and device files."""
-        model = self.manifest.models.get(str(ctx.device.get("model") or ""))
-        lines = sip_lines(raw, model.lines if model else None)
+        models = self.manifest.models
+        model = models.get(str(ctx.device.get("model") or ""))
+        lines = line_slots(raw, slot_count(models, model, "lines"))
         for line in lines:
             line["XX_dtmf"] = pick(DTMF, line.get("dtmf_mode"), 1)
             line["XX_srtp"] = pick(SRTP, line.get("srtp_mode"), 0)
         tz = timezone_info(raw["timezone"]) if raw.get("timezone") else None
+        # Every DSS key slot of the model; type 0 ("none") and empty fields clear an unused one.
         keys = [
             {
                 "index": n,
@@ -58,7 +61,9 @@ class Plugin(Base):
                 "label": k.get("label") or "",
                 "line": k.get("line") or 1,
             }
-            for n, k in funckeys(raw)
+            if k
+            else {"index": n, "type": 0}
+            for n, k in key_slots(raw, slot_count(models, model, "function_keys"))
         ]
         return {
             "XX_lines": lines,

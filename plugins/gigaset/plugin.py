@@ -18,7 +18,8 @@ from urllib.parse import urlsplit
 
 from provisor.plugins.base import Plugin as Base
 from provisor.plugins.contract import DeviceInfo, RenderContext
-from provisor.plugins.helpers import phonebook_url, pick, server_url, sip_lines
+from provisor.plugins.helpers import phonebook_url, pick, server_url
+from provisor.plugins.slots import line_slots, slot_count
 from provisor.plugins.tz import timezone_info
 
 DTMF = {"RTP-in-band": 1, "RTP-out-of-band": 2, "SIP-INFO": 4}
@@ -41,6 +42,8 @@ TZ_CODE = {
     -4: 0x0F, -3: 0x15, -2: 0x16, -1: 0x18, 0: 0x1A, 1: 0x1B, 2: 0x20, 3: 0x28, 4: 0x2B,
     5: 0x2E, 6: 0x33, 7: 0x37, 8: 0x3A, 9: 0x3D, 10: 0x43,
 }  # fmt: skip
+#: SIP provider slots of an Nx70 base.
+MAX_PROVIDERS = 10
 _NX70 = re.compile(r"^N\d70E? ")
 
 
@@ -61,7 +64,9 @@ class Plugin(Base):
             nx70 = bool(_NX70.match(model_name))
         else:
             nx70 = not any(c.isupper() for c in ctx.route.path.removesuffix(".xml"))
-        lines = sip_lines(raw, model.lines if model else None)
+        # Every account/handset slot of the model (of its family when the model is unknown).
+        family = {n: m for n, m in self.manifest.models.items() if bool(_NX70.match(n)) == nx70}
+        lines = line_slots(raw, slot_count(family, model, "lines"))
         tz = timezone_info(raw["timezone"]) if raw.get("timezone") else None
         server = server_url(raw)
         common = {
@@ -77,9 +82,14 @@ class Plugin(Base):
             **common,
             "XX_MAC": str(ctx.device.get("mac") or ctx.route.mac or "").replace(":", "").upper(),
             "XX_dtmf": pick(DTMF, raw.get("sip_dtmf_mode"), 2),
-            "XX_tz_code": TZ_CODE.get(tz.utcoffset_minutes // 60)
-            if tz and not tz.utcoffset_minutes % 60
-            else None,
+            # No time zone configured: UTC, so a previous user's zone does not stay.
+            "XX_tz_code": (
+                TZ_CODE[0]
+                if tz is None
+                else TZ_CODE.get(tz.utcoffset_minutes // 60)
+                if not tz.utcoffset_minutes % 60
+                else None
+            ),
             "XX_dst": 1 if tz and tz.has_dst else 0,
             "XX_lang": LANGUAGE.get(str(raw.get("locale") or "en")[:2], 0x1),
             "XX_pin": f"0x{pin[:2]},0x{pin[2:]}" if len(pin) == 4 and pin.isdigit() else None,
@@ -90,6 +100,9 @@ class Plugin(Base):
     def _nx70(raw: Mapping[str, Any], lines: list[dict[str, Any]]) -> dict[str, Any]:
         providers: dict[tuple[Any, Any], dict[str, Any]] = {}
         for line in lines:
+            line["XX_handset"] = f"{line['number_index']:05d}"
+            if not line["XX_used"]:
+                continue
             key = (line.get("proxy_ip"), line.get("proxy_port") or 5060)
             if key not in providers:
                 providers[key] = {
@@ -108,11 +121,13 @@ class Plugin(Base):
                     "srtp": pick(SRTP, line.get("srtp_mode"), 0),
                 }
             line["XX_provider"] = providers[key]["id"]
-            line["XX_handset"] = f"{line['number_index']:05d}"
             digits = "".join(c for c in str(line.get("number") or "") if c.isdigit())
             line["XX_dect_code"] = digits[-4:].zfill(4) if digits else "0000"
+        # Provider slots past the ones in use are cleared too (one per line at most).
+        count = min(len(lines), MAX_PROVIDERS)
+        blank = [{"id": n, "unused": True} for n in range(len(providers), count)]
         return {
-            "XX_providers": list(providers.values()),
+            "XX_providers": [*providers.values(), *blank],
             "XX_transport": pick(TRANSPORT, raw.get("sip_transport"), 1),
             "XX_mwi": 1 if raw.get("sip_subscribe_mwi") else 0,
         }

@@ -14,8 +14,9 @@ from typing import Any
 
 from provisor.plugins.base import Plugin as Base
 from provisor.plugins.contract import RenderContext
-from provisor.plugins.helpers import funckeys, phonebook_url, pick, server_url, sip_lines
-from provisor.plugins.pvalues import account_pvalues
+from provisor.plugins.helpers import funckeys, phonebook_url, pick, server_url
+from provisor.plugins.pvalues import account_pvalues, blank_account_pvalues
+from provisor.plugins.slots import line_slots
 from provisor.plugins.tz import posix_tz, timezone_info
 
 TRANSPORT = {"udp": 0, "tcp": 1, "tls": 2}
@@ -95,9 +96,14 @@ class Plugin(Base):
         model = self.manifest.models.get(str(ctx.device.get("model") or ""))
         transport = pick(TRANSPORT, raw.get("sip_transport"), 0)
         accounts: list[tuple[str, Any]] = []
-        lines = sip_lines(raw, min(model.lines if model else 3, 3))
-        for line in lines:
-            accounts += account_pvalues(line, transport, raw.get("sip_dtmf_mode"))
+        # Accounts 1-3 (the P-value table's), an unused one inactive and empty.
+        slots = line_slots(raw, min(model.lines if model else 3, 3))
+        lines = [line for line in slots if line["XX_used"]]
+        for line in slots:
+            if line["XX_used"]:
+                accounts += account_pvalues(line, transport, raw.get("sip_dtmf_mode"))
+            else:
+                accounts += blank_account_pvalues(line["number_index"])
         model_name = str(ctx.device.get("model") or "")
         tz = timezone_info(raw["timezone"]) if raw.get("timezone") else None
         return {

@@ -7,7 +7,8 @@ from typing import Any
 
 from provisor.plugins.base import Plugin as Base
 from provisor.plugins.contract import RenderContext
-from provisor.plugins.helpers import funckeys, phonebook_url, pick, server_url, sip_lines
+from provisor.plugins.helpers import phonebook_url, pick, server_url
+from provisor.plugins.slots import key_slots, line_slots, slot_count
 from provisor.plugins.tz import timezone_info
 
 DTMF = {"RTP-in-band": 0, "RTP-out-of-band": 1, "SIP-INFO": 2}
@@ -42,8 +43,9 @@ class Plugin(Base):
     def variables(self, ctx: RenderContext, raw: Mapping[str, Any]) -> dict[str, Any]:
         """XX_ variables of the device file."""
         model_name = str(ctx.device.get("model") or "")
-        model = self.manifest.models.get(model_name)
-        lines = sip_lines(raw, model.lines if model else None)
+        models = self.manifest.models
+        model = models.get(model_name)
+        lines = line_slots(raw, slot_count(models, model, "lines"))
         for line in lines:
             line["XX_dtmf"] = pick(DTMF, line.get("dtmf_mode"), 0)
             line["XX_srtp"] = pick(SRTP, line.get("srtp_mode"), 0)
@@ -55,16 +57,17 @@ class Plugin(Base):
             if model_name.startswith("69")
             else "softkey"
         )
+        # Every key slot of the model; type "empty" and blank fields clear an unused one.
         keys = [
             {
                 "prefix": prefix,
                 "index": n,
-                "type": KEY_TYPE[k["type"]],
-                "value": k.get("value", ""),
-                "label": k.get("label") or "",
-                "line": k.get("line") or 1,
+                "type": KEY_TYPE[k["type"]] if k else "empty",
+                "value": k.get("value", "") if k else "",
+                "label": (k.get("label") or "") if k else "",
+                "line": (k.get("line") or 1) if k else "",
             }
-            for n, k in funckeys(raw)
+            for n, k in key_slots(raw, slot_count(models, model, "function_keys"))
         ]
         lang = LANGUAGE.get(raw.get("locale") or "")
         return {

@@ -7,7 +7,8 @@ from typing import Any
 
 from provisor.plugins.base import Plugin as Base
 from provisor.plugins.contract import RenderContext
-from provisor.plugins.helpers import funckeys, language, phonebook_url, pick, server_url, sip_lines
+from provisor.plugins.helpers import funckeys, language, phonebook_url, pick, server_url
+from provisor.plugins.slots import line_slots, slot_count
 from provisor.plugins.tz import timezone_info
 
 TRANSPORT = {"udp": "UDPOnly", "tcp": "TCPOnly", "tls": "TLS"}
@@ -51,11 +52,16 @@ class Plugin(Base):
 
     def variables(self, ctx: RenderContext, raw: Mapping[str, Any]) -> dict[str, Any]:
         """XX_ variables for the common and per-phone files."""
-        model = self.manifest.models.get(str(ctx.device.get("model") or ""))
+        models = self.manifest.models
+        model = models.get(str(ctx.device.get("model") or ""))
         tz = timezone_info(raw["timezone"]) if raw.get("timezone") else None
-        blf = [key for _, key in funckeys(raw) if key["type"] in ("blf", "speeddial")]
+        # Every attendant slot of the model, BLF and speed-dial keys first, then blanks.
+        count = slot_count(models, model, "function_keys")
+        keys = [key for _, key in funckeys(raw) if key["type"] in ("blf", "speeddial")]
+        attendants: list[dict[str, Any] | None] = [*keys[:count]]
+        attendants += [None] * (count - len(attendants))
         return {
-            "XX_lines": sip_lines(raw, model.lines if model else None),
+            "XX_lines": line_slots(raw, slot_count(models, model, "lines")),
             "XX_transport": pick(TRANSPORT, raw.get("sip_transport"), "UDPOnly"),
             "XX_syslog_level": pick(SYSLOG, raw.get("syslog_level"), 3),
             "XX_lang": LANG.get(raw.get("locale") or "en_US", "English_United_States"),
@@ -63,7 +69,7 @@ class Plugin(Base):
             "XX_tz": tz,
             "XX_dst_start": _dst(tz.dst_start) if tz and tz.dst_start else None,
             "XX_dst_stop": _dst(tz.dst_end) if tz and tz.dst_end else None,
-            "XX_attendants": blf,
+            "XX_attendants": attendants,
             "XX_server_url": server_url(raw),
             "XX_phonebook_url": phonebook_url(raw, "polycom"),
         }

@@ -12,7 +12,8 @@ from typing import Any
 
 from provisor.plugins.base import Plugin as Base
 from provisor.plugins.contract import RenderContext
-from provisor.plugins.helpers import funckeys, phonebook_url, pick, server_url, sip_lines
+from provisor.plugins.helpers import phonebook_url, pick, server_url
+from provisor.plugins.slots import key_slots, line_slots, slot_count
 from provisor.plugins.tz import timezone_info
 
 DTMF = {"RTP-in-band": "off", "RTP-out-of-band": "off", "SIP-INFO": "sip_info_only"}
@@ -43,6 +44,8 @@ def _rule(rule: Any) -> str:
     )
 
 
+#: SIP server slots of an M-series base (written up to the model's line count).
+MAX_DECT_SERVERS = 10
 DECT_DTMF = {"RTP-in-band": "off", "RTP-out-of-band": "off", "SIP-INFO": "on"}
 
 
@@ -81,12 +84,19 @@ class Plugin(Base):
 
     def variables(self, ctx: RenderContext, raw: Mapping[str, Any]) -> dict[str, Any]:
         """XX_ variables of the setting files."""
-        model = self.manifest.models.get(str(ctx.device.get("model") or ""))
+        models = self.manifest.models
+        model = models.get(str(ctx.device.get("model") or ""))
         tz = timezone_info(raw["timezone"]) if raw.get("timezone") else None
+        dect = self._is_dect(ctx.device)
         keys = []
-        for number, key in funckeys(raw):
-            host = raw.get("sip_proxy_ip") or ""
-            if key["type"] == "blf":
+        host = raw.get("sip_proxy_ip") or ""
+        # Every key slot of the model: an unused one is written empty (not programmed).
+        for number, key in key_slots(
+            raw, 0 if dect else slot_count(models, model, "function_keys")
+        ):
+            if key is None:
+                value = ""
+            elif key["type"] == "blf":
                 value = (
                     f"blf <sip:{key.get('value', '')}@{host}>|{raw.get('exten_pickup_call', '')}"
                 )
@@ -94,14 +104,20 @@ class Plugin(Base):
                 value = f"orbit {key.get('value', '')}"
             else:
                 value = f"speed {key.get('value', '')}"
-            keys.append({"index": number - 1, "value": value, "label": key.get("label") or ""})
-        lines = sip_lines(raw, model.lines if model else None)
+            label = (key.get("label") or "") if key else ""
+            keys.append({"index": number - 1, "value": value, "label": label})
+        lines = line_slots(raw, slot_count(models, model, "lines"))
         for line in lines:
             line["XX_dtmf"] = pick(DTMF, line.get("dtmf_mode"), "off")
-        dect = self._is_dect(ctx.device)
+        servers = self._dect([ln for ln in lines if ln["XX_used"]]) if dect else []
+        # Server slots past the ones in use are cleared too (one per line at most).
+        servers += [
+            {"id": n, "host": "", "outbound": "", "dtmf": ""}
+            for n in range(len(servers) + 1, min(len(lines), MAX_DECT_SERVERS) + 1)
+        ]
         return {
             "XX_dect": dect,
-            "XX_servers": self._dect(lines) if dect else [],
+            "XX_servers": servers,
             "XX_lines": lines,
             "XX_fkeys": keys,
             "XX_transport": pick(TRANSPORT, raw.get("sip_transport"), "udp"),

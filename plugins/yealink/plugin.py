@@ -7,7 +7,8 @@ from typing import Any
 
 from provisor.plugins.base import Plugin as Base
 from provisor.plugins.contract import RenderContext
-from provisor.plugins.helpers import funckeys, language, phonebook_url, pick, server_url, sip_lines
+from provisor.plugins.helpers import language, phonebook_url, pick, server_url
+from provisor.plugins.slots import key_slots, line_slots, slot_count
 from provisor.plugins.tz import timezone_info
 
 DTMF = {"RTP-in-band": 0, "RTP-out-of-band": 1, "SIP-INFO": 2}
@@ -31,23 +32,32 @@ class Plugin(Base):
 
     def variables(self, ctx: RenderContext, raw: Mapping[str, Any]) -> dict[str, Any]:
         """XX_ variables for the device template."""
-        model = self.manifest.models.get(str(ctx.device.get("model") or ""))
-        lines = sip_lines(raw, model.lines if model else None)
+        models = self.manifest.models
+        model = models.get(str(ctx.device.get("model") or ""))
+        lines = line_slots(raw, slot_count(models, model, "lines"))
         for line in lines:
             line["XX_dtmf"] = pick(DTMF, line.get("dtmf_mode"))
             line["XX_srtp"] = pick(SRTP, line.get("srtp_mode"))
-        keys = []
-        for number, key in funckeys(raw):
-            keys.append(
-                {
-                    "index": number,
-                    "type": FUNCKEY.get(key["type"], 0),
-                    "value": key.get("value", ""),
-                    "label": key.get("label") or "",
-                    "line": key.get("line", 1),
-                    "extension": raw.get("exten_pickup_call", "") if key["type"] == "blf" else "",
-                }
-            )
+        linekeys = slot_count(models, model, "function_keys")
+        modules = slot_count(models, model, "expansion_modules")
+        per_module = slot_count(models, model, "expansion_keys")
+        keys: list[dict[str, Any]] = []
+        for number, key in key_slots(raw, linekeys + modules * per_module):
+            slot: dict[str, Any] = {"used": key is not None}
+            if number <= linekeys:
+                slot["name"] = f"linekey.{number}"
+            else:
+                module, index = divmod(number - linekeys - 1, per_module)
+                slot["name"] = f"expansion_module.{module + 1}.key.{index + 1}"
+            if key is not None:
+                slot.update(
+                    type=FUNCKEY.get(key["type"], 0),
+                    value=key.get("value", ""),
+                    label=key.get("label") or "",
+                    line=key.get("line", 1),
+                    extension=raw.get("exten_pickup_call", "") if key["type"] == "blf" else "",
+                )
+            keys.append(slot)
         tz = timezone_info(raw["timezone"]) if raw.get("timezone") else None
         firmware = model.firmware_file if model else None
         return {

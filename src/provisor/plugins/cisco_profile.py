@@ -9,11 +9,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from provisor.plugins.contract import IMPROBABLE, NONE
+from provisor.plugins.contract import IMPROBABLE, NONE, ModelInfo
 from provisor.plugins.helpers import funckeys, language, phonebook_url, pick, server_url, sip_lines
+from provisor.plugins.slots import line_slots, slot_count
 from provisor.plugins.tz import DstRule, format_offset, timezone_info
 
-__all__ = ["cisco_score", "cisco_variables", "dst_rule"]
+__all__ = ["cisco_score", "cisco_variables", "dst_rule", "whole_state"]
 
 DTMF = {"RTP-in-band": "InBand", "RTP-out-of-band": "AVT", "SIP-INFO": "INFO"}
 TRANSPORT = {"udp": "UDP", "tcp": "TCP", "tls": "TLS"}
@@ -67,3 +68,23 @@ def cisco_score(models: Mapping[str, Any], info: Mapping[str, str], base: int) -
     if base == NONE or not info.get("model"):
         return base
     return base if info["model"] in models else IMPROBABLE
+
+
+def whole_state(
+    out: dict[str, Any],
+    raw: Mapping[str, Any],
+    models: Mapping[str, ModelInfo],
+    model: ModelInfo | None,
+) -> dict[str, Any]:
+    """Every line and line-key slot of the model, the unused ones blank (cleared on the phone)."""
+    lines = line_slots(raw, slot_count(models, model, "lines"))
+    fnc = {key["index"]: key["fnc"] for key in out["XX_fkeys"]}
+    out["XX_lines"] = lines
+    out["XX_line_dtmf"] = {
+        ln["number_index"]: out["XX_line_dtmf"].get(ln["number_index"], "Auto") for ln in lines
+    }
+    out["XX_fkeys"] = [
+        {"index": n, "fnc": fnc.get(n, "")}
+        for n in range(1, slot_count(models, model, "function_keys") + 1)
+    ]
+    return out

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["ACCOUNT_P", "FIELDS", "account_pvalues"]
+__all__ = ["ACCOUNT_P", "FIELDS", "account_pvalues", "blank_account_pvalues"]
 
 ACCOUNT_P = {
     1: ("271", "270", "47", "48", "35", "36", "34", "3", "33", "130", "850", "851", "852"),
@@ -86,4 +86,12 @@ def account_pvalues(
         (numbers["dtmf_audio"], "Yes" if mode == "RTP-in-band" else "No"),
         (numbers["dtmf_rfc2833"], "Yes" if mode in (None, "RTP-out-of-band") else "No"),
         (numbers["dtmf_info"], "Yes" if mode == "SIP-INFO" else "No"),
+    ]
+
+
+def blank_account_pvalues(number: int) -> list[tuple[str, Any]]:
+    """The P-values clearing account ``number`` (1 to 3): inactive, every field empty."""
+    return [
+        (p, 0 if field == "active" else "")
+        for field, p in zip(FIELDS, ACCOUNT_P[number], strict=True)
     ]

@@ -24,4 +24,6 @@ def test_keys_past_seven_and_gaps_keep_their_number() -> None:
     assert "<P23005>0</P23005>" in body and "<P23008>1234</P23008>" in body
     base = 23000 + 5 * 39
     assert f"<P{base}>1</P{base}>" in body and f"<P{base + 3}>1040</P{base + 3}>" in body
-    assert "1101" not in body and "<P327>" not in body  # past the bound; unknown type
+    assert "1101" not in body  # past the bound
+    assert "<P327>-1</P327>" in body and "<P23020>-1</P23020>" in body  # unknown type: cleared
+    assert "<P23495>-1</P23495>" in body  # the last of the 100 virtual keys, unused: cleared
