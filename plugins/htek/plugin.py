@@ -42,6 +42,11 @@ KEY_TYPE = {"line": 1, "speeddial": 2, "blf": 3, "park": 8}
 _FIELDS = ("type", "value", "label", "account", "extension")
 
 
+def key_count(model_name: str, known: bool) -> int:
+    """The model's line keys; a model not known yet gets the most any model has (all cleared)."""
+    return LINE_KEYS.get(model_name, 0) if known else max(LINE_KEYS.values())
+
+
 def key_pvalues(key: int) -> tuple[dict[str, int], int | None]:
     """The P-value of each field of line key ``key`` (from 1), and of its mode."""
     if key <= 4:
@@ -108,7 +113,7 @@ class Plugin(Base):
         tz = timezone_info(raw["timezone"]) if raw.get("timezone") else None
         return {
             "XX_accounts": accounts,
-            "XX_keys": line_keys(raw, lines, LINE_KEYS.get(model_name, 0)),
+            "XX_keys": line_keys(raw, lines, key_count(model_name, model is not None)),
             "XX_lang": LANGUAGE.get(raw.get("locale") or "", 0),
             "XX_tz": posix_tz(tz) if tz else None,
             "XX_server_url": server_url(raw),

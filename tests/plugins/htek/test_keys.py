@@ -47,3 +47,8 @@ def test_model_keys_are_all_written_and_blf_carries_the_pickup() -> None:
         plugin_by_id("htek"), "cfg001fc11c22a9.xml", device=unknown, raw_config=raw
     ).decode()
     assert "<P41200>" not in body
+    unknown = dict(device, model="")  # not identified yet: every key any model has is cleared
+    body = render_path(
+        plugin_by_id("htek"), "cfg001fc11c22a9.xml", device=unknown, raw_config=raw
+    ).decode()
+    assert body.count("<P20355>0</P20355>") == 1 and "<P20360>" not in body
