@@ -26,9 +26,9 @@ DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", help="Data direct
 def _valid_plugin_id(value: str) -> str:
     """Refuse a bad plugin id before anything is opened (a usage error, exit code 2)."""
     try:
-        return ids.plugin_id(value, "PLUGIN_ID")
-    except InvalidInput as exc:
-        raise typer.BadParameter(exc.message) from None
+        return ids.plugin_id(value, "plugin_id")
+    except InvalidInput as exc:  # typer names the argument itself
+        raise typer.BadParameter(exc.message.removeprefix("plugin_id: ")) from None
 
 
 PluginIdArg = Annotated[str, typer.Argument(callback=_valid_plugin_id, show_default=False)]

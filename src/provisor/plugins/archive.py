@@ -45,8 +45,8 @@ _HEADER_ALLOWANCE = 64 * 1024
 _CHUNK = 64 * 1024
 _ERRORS = (tarfile.TarError, OSError, EOFError, zlib.error, lzma.LZMAError)
 
-#: ``progress(bytes of the archive read, archive size)``.
-ExtractProgress = Callable[[int, int], None]
+#: ``progress(bytes extracted so far)``, called after each member.
+ExtractProgress = Callable[[int], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,7 +214,6 @@ def safe_extract(
     job = _Extraction(archive, dest, top, limits or ArchiveLimits())
     root = dest / top
     try:
-        size = archive.stat().st_size
         with archive.open("rb") as raw:
             budget = _Budget(_decompressed(raw), _HEADER_ALLOWANCE, job.refuse)
             with tarfile.open(fileobj=budget, mode="r|") as tar:
@@ -227,7 +226,7 @@ def safe_extract(
                     else:
                         job.write(tar, member, target)
                     if progress is not None:
-                        progress(raw.tell(), size)
+                        progress(job.written)
     except InvalidInput:
         shutil.rmtree(root, ignore_errors=True)
         raise

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 from provisor.domain import ids
 from provisor.errors import InvalidInput, NotFound, PluginError
-from provisor.plugins.archive import ArchiveLimits, ExtractProgress, safe_extract
+from provisor.plugins.archive import ArchiveLimits, safe_extract
 from provisor.plugins.base import Plugin
 from provisor.plugins.build import BUNDLED_SOURCES, build_repository
 from provisor.plugins.loader import load_plugin, version_key
@@ -194,27 +194,25 @@ class PluginManager:
             self.root.mkdir(parents=True, exist_ok=True)
             staging = Path(tempfile.mkdtemp(prefix=f".{plugin_id}-", dir=self.root))
             try:
-                folder, plugin = await asyncio.to_thread(
-                    self._extract_and_load,
+                folder = await asyncio.to_thread(
+                    safe_extract,
                     archive,
                     staging,
                     plugin_id,
-                    lambda done, total: extract.progress(done, total),
+                    self.limits,
+                    lambda done: extract.progress(done),
                 )
                 extract.state = "success"
+                # plugin.py is third-party code: import it off the event loop too
+                plugin = await asyncio.to_thread(
+                    load_plugin_at, folder, plugin_id, self.plugin_dir(plugin_id)
+                )
                 old = self._under(self.root, f".{plugin_id}.old")
                 await asyncio.to_thread(shutil.rmtree, old, True)
                 self._swap(folder, plugin, old)
                 await asyncio.to_thread(shutil.rmtree, old, True)
             finally:
                 await asyncio.to_thread(shutil.rmtree, staging, True)
-
-    def _extract_and_load(
-        self, archive: Path, staging: Path, plugin_id: str, progress: ExtractProgress
-    ) -> tuple[Path, Plugin]:
-        """Extract under the caps and load the staged plugin (a worker thread's job)."""
-        folder = safe_extract(archive, staging, plugin_id, self.limits, progress)
-        return folder, load_plugin_at(folder, plugin_id, self.plugin_dir(plugin_id))
 
     def _swap(self, folder: Path, plugin: Plugin, old: Path) -> None:
         """Move the staged folder into place and swap the plugin in, with no await between."""
