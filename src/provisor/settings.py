@@ -176,7 +176,7 @@ class PluginsSettings(_Section):
     """Largest plugin archive downloaded (the index's size is refused above it)."""
     archive_max_extracted_bytes: int = Field(128 * 1024 * 1024, ge=1024)
     """Total bytes an archive may expand to; counted while extracting, not read from headers."""
-    archive_max_members: int = Field(10_000, ge=1)
+    archive_max_members: int = Field(5_000, ge=1)
     """Files and folders in one archive."""
     archive_max_member_bytes: int = Field(32 * 1024 * 1024, ge=1)
     """Size of one extracted file."""

@@ -54,7 +54,7 @@ class ArchiveLimits:
     """The caps of one extraction (``plugins.archive_*`` settings)."""
 
     max_extracted_bytes: int = 128 * 1024 * 1024
-    max_members: int = 10_000
+    max_members: int = 5_000
     max_member_bytes: int = 32 * 1024 * 1024
     max_path_depth: int = 16
     max_path_length: int = 255
