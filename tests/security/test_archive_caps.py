@@ -15,6 +15,7 @@ import asyncio
 import re
 import tarfile
 import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -61,17 +62,21 @@ def _files(top: str, count: int, size: int) -> list[Member]:
 @pytest.mark.parametrize(
     ("members", "limits", "setting"),
     [
-        (_files("p", 8, MiB), ArchiveLimits(max_extracted_bytes=4 * MiB), "max_extracted_bytes"),
-        (_files("p", 60, 0), ArchiveLimits(max_members=50), "max_members"),
-        (_files("p", 2, 2 * MiB), ArchiveLimits(max_member_bytes=MiB), "max_member_bytes"),
-        ([("p", None), ("p/" + "d/" * 20 + "f", b"x")], ArchiveLimits(), "max_path_depth"),
-        ([("p", None), ("p/" + "n" * 300, b"x")], ArchiveLimits(), "max_path_length"),
+        (
+            lambda: _files("p", 8, MiB),
+            ArchiveLimits(max_extracted_bytes=4 * MiB),
+            "max_extracted_bytes",
+        ),
+        (lambda: _files("p", 60, 0), ArchiveLimits(max_members=50), "max_members"),
+        (lambda: _files("p", 2, 2 * MiB), ArchiveLimits(max_member_bytes=MiB), "max_member_bytes"),
+        (lambda: [("p", None), ("p/" + "d/" * 20 + "f", b"x")], ArchiveLimits(), "max_path_depth"),
+        (lambda: [("p", None), ("p/" + "n" * 300, b"x")], ArchiveLimits(), "max_path_length"),
     ],
 )
 def test_each_cap_refuses_and_cleans_up(
-    tmp_path: Path, members: list[Member], limits: ArchiveLimits, setting: str
+    tmp_path: Path, members: Callable[[], list[Member]], limits: ArchiveLimits, setting: str
 ) -> None:
-    err, dest, seen = _extract(tmp_path, tar_gz(members), limits)
+    err, dest, seen = _extract(tmp_path, tar_gz(members()), limits)
     assert f"(plugins.archive_{setting})" in err.value.message
     assert list(dest.iterdir()) == []
     # never more than the cap was written, whatever the archive holds
@@ -154,12 +159,12 @@ async def test_bombs_are_refused_through_the_api(
     tmp_path: Path,
     database_url: str,
     web_root: tuple[Path, str],  # noqa: F811 - the imported fixture
-    archive: object,
+    archive: Callable[[], bytes],
     caps: dict[str, int],
     setting: str,
 ) -> None:
     www, url = web_root
-    publish(www, {"bombphone": archive()})  # type: ignore[operator]
+    publish(www, {"bombphone": archive()})
     srv = await _server(tmp_path, database_url, **caps)
     plugins_dir = tmp_path / "data" / "plugins"
     try:
