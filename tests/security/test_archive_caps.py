@@ -210,16 +210,20 @@ async def _status(srv: Server, location: str) -> str:
     return str(r.json()["status"])
 
 
-async def test_rest_and_phone_answer_while_an_install_extracts_and_imports(
+async def test_rest_and_phone_answer_while_plugins_extract_and_import(
     tmp_path: Path,
     database_url: str,
     web_root: tuple[Path, str],  # noqa: F811 - the imported fixture
 ) -> None:
     www, url = web_root
-    connected = asyncio.Event()
-    release = asyncio.Event()
+    # one (connected, release) pair per import of the plugin: the install, then a reload
+    gates = [(asyncio.Event(), asyncio.Event()) for _ in range(2)]
+    imports = 0
 
     async def gate(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal imports
+        connected, release = gates[imports]
+        imports += 1
         connected.set()
         await release.wait()
         writer.write(b"x")
@@ -265,6 +269,7 @@ async def test_rest_and_phone_answer_while_an_install_extracts_and_imports(
         assert proof is not None, "no answer was observed while the extraction ran"
 
         # 2. the import of plugin.py holds the operation (deterministically) until released
+        connected, release = gates[0]
         await asyncio.wait_for(connected.wait(), 60)
         status = await _status(srv, location)
         assert status.startswith("install|progress") and "(extract|success" in status
@@ -279,8 +284,22 @@ async def test_rest_and_phone_answer_while_an_install_extracts_and_imports(
         assert "slowphone" in srv.prov.plugins
         blobs = tmp_path / "data" / "plugins" / "slowphone" / "static"
         assert len(list(blobs.glob("blob*.bin"))) == 3000
-    finally:
+
+        # 3. a reload imports plugin.py again, off the loop too: answers while it is held
+        connected, release = gates[1]
+        reload = asyncio.create_task(srv.api.post("/0.2/pg_mgr/reload", json={"id": "slowphone"}))
+        await asyncio.wait_for(connected.wait(), 60)
+        phone = await srv.phone.get("/tp/common.cfg", headers={"User-Agent": UA})
+        assert phone.status_code == 200
+        installed = (await srv.api.get("/0.2/pg_mgr/install/installed")).json()["pkgs"]
+        assert "slowphone" in installed
+        assert not reload.done()
         release.set()
+        assert (await reload).status_code == 204
+        assert imports == 2
+    finally:
+        for _, release in gates:
+            release.set()
         await srv.close()
         gate_server.close()
         await gate_server.wait_closed()
