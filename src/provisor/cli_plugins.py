@@ -10,7 +10,8 @@ import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 from rich.table import Table
 
-from provisor.errors import ProvisorError
+from provisor.domain import ids
+from provisor.errors import InvalidInput, ProvisorError
 
 __all__ = ["register"]
 
@@ -20,6 +21,17 @@ plugin_app = typer.Typer(
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="YAML settings file")]
 DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", help="Data directory")]
+
+
+def _valid_plugin_id(value: str) -> str:
+    """Refuse a bad plugin id before anything is opened (a usage error, exit code 2)."""
+    try:
+        return ids.plugin_id(value, "plugin_id")
+    except InvalidInput as exc:  # typer names the argument itself
+        raise typer.BadParameter(exc.message.removeprefix("plugin_id: ")) from None
+
+
+PluginIdArg = Annotated[str, typer.Argument(callback=_valid_plugin_id, show_default=False)]
 
 
 def register(app: typer.Typer) -> None:
@@ -102,7 +114,7 @@ def list_plugins(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
 
 @plugin_app.command("install")
 def install(
-    plugin_id: str,
+    plugin_id: PluginIdArg,
     config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
@@ -119,7 +131,7 @@ def install(
 
 
 @plugin_app.command("upgrade")
-def upgrade(plugin_id: str, config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
+def upgrade(plugin_id: PluginIdArg, config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
     """Upgrade an installed plugin to the repository's version."""
 
     async def work(manager: Any, prov: Any) -> None:
@@ -131,7 +143,9 @@ def upgrade(plugin_id: str, config: ConfigOpt = None, data_dir: DataDirOpt = Non
 
 
 @plugin_app.command("uninstall")
-def uninstall(plugin_id: str, config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
+def uninstall(
+    plugin_id: PluginIdArg, config: ConfigOpt = None, data_dir: DataDirOpt = None
+) -> None:
     """Uninstall a plugin; its devices become unconfigured."""
 
     async def work(manager: Any, _prov: Any) -> None:

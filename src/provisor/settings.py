@@ -27,6 +27,7 @@ __all__ = [
     "AuthSettings",
     "DatabaseSettings",
     "GeneralSettings",
+    "PluginsSettings",
     "ProvisioningSettings",
     "RestApiSettings",
     "Settings",
@@ -172,6 +173,23 @@ class AuthSettings(_Section):
         return f"{scheme}://{self.host}:{self.port}{self.prefix or ''}"
 
 
+class PluginsSettings(_Section):
+    """Bounds on what installing a plugin may cost (archives come from a repository)."""
+
+    archive_max_bytes: int = Field(64 * 1024 * 1024, ge=1024)
+    """Largest plugin archive downloaded (the index's size is refused above it)."""
+    archive_max_extracted_bytes: int = Field(128 * 1024 * 1024, ge=1024)
+    """Total bytes an archive may expand to; counted while extracting, not read from headers."""
+    archive_max_members: int = Field(5_000, ge=1)
+    """Files and folders in one archive."""
+    archive_max_member_bytes: int = Field(32 * 1024 * 1024, ge=1)
+    """Size of one extracted file."""
+    archive_max_path_depth: int = Field(16, ge=2, le=256)
+    """Folder levels of a member's path, the top folder included."""
+    archive_max_path_length: int = Field(255, ge=16, le=4096)
+    """Characters of a member's path, the top folder included."""
+
+
 class Settings(_Section):
     """Every setting of provisor."""
 
@@ -183,6 +201,7 @@ class Settings(_Section):
     sync: SyncSettings = Field(default_factory=SyncSettings)
     bus: BusSettings = Field(default_factory=BusSettings)
     syncdb: SyncdbSettings = Field(default_factory=SyncdbSettings)
+    plugins: PluginsSettings = Field(default_factory=PluginsSettings)
     plugin_config: dict[str, dict[str, Any]] = Field(default_factory=dict)
     proxy: dict[Literal["http", "https", "ftp"], str | None] = Field(default_factory=dict)
     """wazo-provd's initial proxy parameters (http_proxy…); a value set through the API wins."""

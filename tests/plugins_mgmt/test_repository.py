@@ -42,40 +42,34 @@ def test_build_is_deterministic_and_valid(tmp_path: Path) -> None:
     [
         (b"{nope", "not valid JSON"),
         (b'{"format": 2, "plugins": {}}', "format"),
-        (
-            json.dumps(
-                {"format": 1, "plugins": {"x": {"version": "1", "file": "x.tgz", "size": 1}}}
-            ).encode(),
-            "'sha256'",
-        ),
-        (
-            json.dumps(
-                {
-                    "format": 1,
-                    "plugins": {
-                        "x": {"version": "1", "file": "../x.tgz", "size": 1, "sha256": "a" * 64}
-                    },
-                }
-            ).encode(),
-            "plain file name",
-        ),
-        (
-            json.dumps(
-                {
-                    "format": 1,
-                    "plugins": {
-                        "x": {"version": 1, "file": "x.tgz", "size": 1, "sha256": "a" * 64}
-                    },
-                }
-            ).encode(),
-            "'version'",
-        ),
     ],
 )
 def test_bad_index(index: bytes, fragment: str) -> None:
     with pytest.raises(InvalidInput) as err:
         parse_index(index)
     assert fragment in err.value.message
+
+
+def _good() -> dict[str, object]:
+    return {"version": "1", "file": "ok.tgz", "size": 1, "sha256": "a" * 64}
+
+
+@pytest.mark.parametrize(
+    ("entry", "fragment"),
+    [
+        ({"version": "1", "file": "x.tgz", "size": 1}, "'sha256'"),
+        ({"version": "1", "file": "../x.tgz", "size": 1, "sha256": "a" * 64}, "plain file name"),
+        ({"version": 1, "file": "x.tgz", "size": 1, "sha256": "a" * 64}, "'version'"),
+        ({"version": "../1", "file": "x.tgz", "size": 1, "sha256": "a" * 64}, "valid version"),
+        ({"version": "1", "file": "x.tgz", "size": 1, "sha256": "z" * 64}, "64 hex digits"),
+    ],
+)
+def test_bad_index_entry_is_left_out(
+    entry: dict[str, object], fragment: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    index = json.dumps({"format": 1, "plugins": {"x": entry, "ok": _good()}}).encode()
+    assert list(parse_index(index)) == ["ok"]
+    assert fragment in caplog.text and "'x'" in caplog.text
 
 
 def test_versions_compare_as_versions() -> None:

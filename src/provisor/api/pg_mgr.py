@@ -5,6 +5,7 @@ Location, lists are ``{"pkgs": …}``, an unknown plugin's info is 404 before au
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter
@@ -13,6 +14,7 @@ from starlette.responses import Response
 
 from provisor.api.deps import authorize, provisor_of
 from provisor.api.http import check_accept, created, json_response, no_content, read_json
+from provisor.domain import ids
 from provisor.errors import InvalidInput, NotFound
 from provisor.plugins.manager import get_manager
 from provisor.plugins.sandbox import check_template
@@ -25,11 +27,12 @@ P = "provd.pg_mgr"
 BASE = "/0.2/pg_mgr"
 
 
-async def _id(request: Request) -> str:
+async def _id(request: Request, rule: Callable[[object, str], str]) -> str:
+    """The body's ``id``, checked by ``rule`` (a plugin or a package id) before any use."""
     body = await read_json(request, provisor_of(request).settings.rest_api.max_body_bytes)
     if not isinstance(body, dict) or not isinstance(body.get("id"), str):
         raise InvalidInput('body: expected {"id": "<plugin or package id>"}')
-    return str(body["id"])
+    return rule(body["id"], "id")
 
 
 def _links(*pairs: tuple[str, str]) -> Response:
@@ -101,7 +104,7 @@ async def _start_install(request: Request, upgrade: bool) -> Response:
     action = "upgrade" if upgrade else "install"
     await authorize(request, f"{P}.install.{action}.create")
     prov = provisor_of(request)
-    plugin_id = await _id(request)
+    plugin_id = await _id(request, ids.plugin_id)
     manager = get_manager(prov)
     manager.check_install(plugin_id, upgrade=upgrade)
 
@@ -130,7 +133,7 @@ async def uninstall(request: Request) -> Response:
     check_accept(request)
     await authorize(request, f"{P}.install.uninstall.create")
     prov = provisor_of(request)
-    await get_manager(prov).uninstall(await _id(request))
+    await get_manager(prov).uninstall(await _id(request, ids.plugin_id))
     return no_content()
 
 
@@ -160,7 +163,7 @@ async def reload(request: Request) -> Response:
     check_accept(request)
     await authorize(request, f"{P}.reload.create")
     prov = provisor_of(request)
-    await get_manager(prov).reload(await _id(request))
+    await get_manager(prov).reload(await _id(request, ids.plugin_id))
     return no_content()
 
 
@@ -181,7 +184,7 @@ async def plugins(request: Request) -> Response:
 
 
 def _plugin(request: Request, plugin_id: str) -> Any:
-    plugin = provisor_of(request).plugins.get(plugin_id)
+    plugin = provisor_of(request).plugins.get(ids.plugin_id(plugin_id, "plugin_id"))
     if plugin is None:
         raise NotFound("No such resource")
     return plugin
@@ -265,7 +268,7 @@ async def package_install(request: Request, plugin_id: str) -> Response:
         request, f"{P}.plugins.{{plugin_id}}.install.install.create", plugin_id=plugin_id
     )
     prov = provisor_of(request)
-    pkg_id = await _id(request)
+    pkg_id = await _id(request, ids.package_id)
     manager = get_manager(prov)
     if pkg_id not in manager.packages(plugin_id):
         raise InvalidInput(f"plugin {plugin_id!r} has no firmware package {pkg_id!r}")
@@ -302,7 +305,7 @@ async def package_uninstall(request: Request, plugin_id: str) -> Response:
         request, f"{P}.plugins.{{plugin_id}}.install.uninstall.create", plugin_id=plugin_id
     )
     prov = provisor_of(request)
-    await get_manager(prov).uninstall_firmware(plugin_id, await _id(request))
+    await get_manager(prov).uninstall_firmware(plugin_id, await _id(request, ids.package_id))
     return no_content()
 
 

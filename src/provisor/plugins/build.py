@@ -32,7 +32,14 @@ _MTIME = 1_700_000_000
 def _pack(folder: Path, top: str) -> bytes:
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        paths = sorted(p for p in folder.rglob("*") if "__pycache__" not in p.parts)
+        inside = folder.resolve()
+        paths = sorted(
+            p
+            for p in folder.rglob("*")
+            if "__pycache__" not in p.parts
+            and not p.is_symlink()
+            and p.resolve().is_relative_to(inside)  # a link never packs a file from elsewhere
+        )
         for path in [folder, *paths]:
             rel = path.relative_to(folder)
             name = top if str(rel) == "." else f"{top}/{rel.as_posix()}"
@@ -69,6 +76,7 @@ def build_repository(sources: Path, out: Path) -> dict[str, Any]:
             continue
         m = plugin.manifest
         data = _pack(folder, m.id)
+        # id and version passed provisor.domain.ids in the manifest: the name is a plain file name
         name = f"{m.id}-{m.version}.tar.gz"
         (out / name).write_bytes(data)
         plugins[m.id] = {

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
+from provisor.domain.ids import is_plugin_id
 from provisor.errors import PluginError
 from provisor.plugins.base import Plugin
 from provisor.plugins.contract import PROBABLE, ProbeRequest
@@ -34,15 +35,21 @@ def version_key(version: str) -> tuple[int, Version | str]:
         return (0, version)
 
 
-def load_plugin(root: Path) -> Plugin:
-    """Load the plugin in ``root``; raise PluginError naming the problem."""
+def load_plugin(root: Path, *, serve_from: Path | None = None) -> Plugin:
+    """Load the plugin in ``root``; raise PluginError naming the problem.
+
+    ``serve_from`` is the folder the plugin will serve its files from when that is not
+    ``root`` yet: an install loads the staged copy, then moves it there and swaps the plugin
+    in at once, so no request ever sees an old plugin with new files or no folder at all.
+    """
     manifest = load_manifest(root)
-    if manifest.id != root.name:
-        raise PluginError(f"plugin folder {root.name!r} holds manifest id {manifest.id!r}")
+    home = serve_from or root
+    if manifest.id != home.name:
+        raise PluginError(f"plugin folder {home.name!r} holds manifest id {manifest.id!r}")
     code = root / "plugin.py"
     if not code.is_file():
-        return Plugin(manifest, root)
-    module_name = f"provisor_plugin_{manifest.id.replace('-', '_').replace('.', '_')}"
+        return Plugin(manifest, home)
+    module_name = _module_name(manifest.id)
     spec = importlib.util.spec_from_file_location(module_name, code)
     if spec is None or spec.loader is None:
         raise PluginError(f"plugin {manifest.id!r}: cannot import plugin.py")
@@ -57,9 +64,15 @@ def load_plugin(root: Path) -> Plugin:
     if not (isinstance(cls, type) and issubclass(cls, Plugin)):
         raise PluginError(f"plugin {manifest.id!r}: plugin.py defines no Plugin subclass")
     try:
-        return cls(manifest, root)
+        return cls(manifest, home)
     except Exception as exc:
         raise PluginError(f"plugin {manifest.id!r}: failed to start: {exc}") from exc
+
+
+def _module_name(plugin_id: str) -> str:
+    """A module name per plugin id, one-to-one (``a-b`` and ``a_b`` must not share one)."""
+    escaped = plugin_id.replace("_", "__").replace("-", "_h").replace(".", "_d")
+    return f"provisor_plugin_{escaped}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +100,13 @@ class PluginSet:
             if not parent.is_dir():
                 continue
             for root in sorted(p for p in parent.iterdir() if (p / "manifest.toml").is_file()):
+                if root.name.startswith("."):
+                    continue  # an install's staging or replaced folder, not a plugin
+                if not is_plugin_id(root.name):
+                    message = f"plugin folder {root.name!r} is not a valid plugin id"
+                    log.error("plugin not loaded: %s", message)
+                    found.errors.append(LoadError(root.name, message))
+                    continue
                 try:
                     found.add(load_plugin(root))
                 except PluginError as exc:

@@ -4,6 +4,11 @@ Plugins live in ``<data_dir>/plugins/<id>``; the repository index is cached in
 ``<data_dir>/plugins-index.json``. An install or upgrade is atomic: the new version is extracted
 beside the plugins folder, loaded, and only then moved into place and swapped into the running
 set; if anything fails the old version keeps serving and its folder is untouched.
+
+Every id is checked by :mod:`provisor.domain.ids` on entry to each method, and every path is
+built by :meth:`PluginManager._under` from validated names under a fixed root and checked to
+stay there. Extraction, plugin imports and folder removals run in worker threads so that phones
+and the REST API keep being served while an install runs.
 """
 
 from __future__ import annotations
@@ -15,11 +20,15 @@ import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import urlsplit
 
+from provisor.domain import ids
 from provisor.errors import InvalidInput, NotFound, PluginError
+from provisor.plugins.archive import ArchiveLimits, safe_extract
+from provisor.plugins.base import Plugin
 from provisor.plugins.build import BUNDLED_SOURCES, build_repository
 from provisor.plugins.loader import load_plugin, version_key
-from provisor.plugins.repository import IndexEntry, download, fetch_index, parse_index, safe_extract
+from provisor.plugins.repository import IndexEntry, download, fetch_index, parse_index
 from provisor.service import Provisor
 from provisor.services.operations import Operation
 
@@ -31,7 +40,7 @@ def get_manager(prov: Provisor) -> PluginManager:
     manager = prov.extra.get("plugin_manager")
     if manager is None:
         manager = prov.extra["plugin_manager"] = PluginManager(prov)
-    return manager  # type: ignore[no-any-return]
+    return manager
 
 
 class PluginManager:
@@ -45,6 +54,22 @@ class PluginManager:
         self.index_file = prov.settings.data_dir / "plugins-index.json"
         self._locks: dict[str, asyncio.Lock] = {}
         self.force_server: str | None = None
+        self.limits = ArchiveLimits.from_settings(prov.settings.plugins)
+        self.max_archive_bytes = prov.settings.plugins.archive_max_bytes
+
+    @staticmethod
+    def _under(root: Path, *names: str) -> Path:
+        """``root/names…`` for names already validated, refused if it resolves elsewhere."""
+        path = root.joinpath(*names)
+        base = root.resolve()
+        real = path.resolve()
+        if real == base or not real.is_relative_to(base):
+            raise InvalidInput(f"{'/'.join(names)!r}: resolves outside {root.name}/, refused")
+        return path
+
+    def plugin_dir(self, plugin_id: str) -> Path:
+        """The folder of a plugin (validated id; not a link pointing elsewhere)."""
+        return self._under(self.root, ids.plugin_id(plugin_id))
 
     # -- repository -----------------------------------------------------------------------------
 
@@ -96,7 +121,9 @@ class PluginManager:
                 for pid, e in index.items()
             },
         }
-        self.index_file.write_text(json.dumps(raw))
+        tmp = self.index_file.with_name(self.index_file.name + ".part")
+        tmp.write_text(json.dumps(raw))
+        tmp.replace(self.index_file)
         return index
 
     def installable(self) -> dict[str, IndexEntry]:
@@ -126,11 +153,17 @@ class PluginManager:
         return self._locks.setdefault(plugin_id, asyncio.Lock())
 
     def check_install(self, plugin_id: str, *, upgrade: bool) -> IndexEntry:
-        """Refuse what cannot start (unknown, already installed, not installed, busy)."""
+        """Refuse what cannot start (bad id, unknown, already installed, not installed, busy)."""
+        ids.plugin_id(plugin_id)
         entry = self.installable().get(plugin_id)
         if entry is None:
             raise InvalidInput(f"plugin {plugin_id!r} is not in the repository index (run update)")
-        present = (self.root / plugin_id).is_dir()
+        if entry.size > self.max_archive_bytes:
+            raise InvalidInput(
+                f"plugin {plugin_id!r}: its archive is {entry.size} bytes, more than"
+                f" {self.max_archive_bytes} (plugins.archive_max_bytes)"
+            )
+        present = self.plugin_dir(plugin_id).is_dir()
         if upgrade and not present:
             raise InvalidInput(f"plugin {plugin_id!r} is not installed")
         if not upgrade and present:
@@ -145,7 +178,7 @@ class PluginManager:
         async with self._lock(plugin_id):
             server = await self.server()
             self.cache.mkdir(parents=True, exist_ok=True)
-            archive = self.cache / entry.file
+            archive = self._under(self.cache, entry.file)
             sub = op.sub("download")
             sub.progress(0, entry.size)
             await download(
@@ -157,41 +190,72 @@ class PluginManager:
                 progress=lambda done, total: sub.progress(done, total),
             )
             sub.state = "success"
+            extract = op.sub("extract")
             self.root.mkdir(parents=True, exist_ok=True)
             staging = Path(tempfile.mkdtemp(prefix=f".{plugin_id}-", dir=self.root))
             try:
-                folder = safe_extract(archive, staging, plugin_id)
-                load_plugin_at(folder, plugin_id)  # refuse what does not load, before any swap
-                target = self.root / plugin_id
-                old = self.root / f".{plugin_id}.old"
-                shutil.rmtree(old, ignore_errors=True)
-                if target.exists():
-                    target.rename(old)
-                folder.rename(target)
-                self.prov.plugins.add(load_plugin(target))
-                shutil.rmtree(old, ignore_errors=True)
+                folder = await asyncio.to_thread(
+                    safe_extract,
+                    archive,
+                    staging,
+                    plugin_id,
+                    self.limits,
+                    lambda done: extract.progress(done),
+                )
+                extract.state = "success"
+                # plugin.py is third-party code: import it off the event loop too
+                plugin = await asyncio.to_thread(
+                    load_plugin_at, folder, plugin_id, self.plugin_dir(plugin_id)
+                )
+                old = self._under(self.root, f".{plugin_id}.old")
+                await asyncio.to_thread(shutil.rmtree, old, True)
+                self._swap(folder, plugin, old)
+                await asyncio.to_thread(shutil.rmtree, old, True)
             finally:
-                shutil.rmtree(staging, ignore_errors=True)
+                await asyncio.to_thread(shutil.rmtree, staging, True)
+
+    def _swap(self, folder: Path, plugin: Plugin, old: Path) -> None:
+        """Move the staged folder into place and swap the plugin in, with no await between."""
+        target = self.plugin_dir(plugin.id)
+        if target.exists():
+            target.rename(old)
+        try:
+            folder.rename(target)
+        except OSError:
+            if old.exists():
+                old.rename(target)
+            raise
+        self.prov.plugins.add(plugin)
 
     async def uninstall(self, plugin_id: str) -> None:
         """Remove a plugin; its devices become unconfigured."""
-        target = self.root / plugin_id
+        target = self.plugin_dir(plugin_id)
         if not target.is_dir():
             raise InvalidInput(f"plugin {plugin_id!r} is not installed")
         async with self._lock(plugin_id):
-            self.prov.plugins.remove(plugin_id)
-            shutil.rmtree(target)
+            gone = self._under(self.root, f".{plugin_id}.uninstalled")
+            await asyncio.to_thread(shutil.rmtree, gone, True)
+            # unload and rename together (the atomic step); removing the files may then take long
+            removed = self.prov.plugins.remove(plugin_id)
+            try:
+                target.rename(gone)
+            except OSError as exc:
+                if removed is not None:
+                    self.prov.plugins.add(removed)
+                raise InvalidInput(f"plugin {plugin_id!r}: cannot remove: {exc.strerror}") from None
+            await asyncio.to_thread(shutil.rmtree, gone, True)
             await self.prov.devices.unconfigure_plugin(plugin_id)
 
     async def reload(self, plugin_id: str) -> None:
         """Load a plugin again from its folder (after a manual change)."""
-        target = self.root / plugin_id
+        target = self.plugin_dir(plugin_id)
         if not target.is_dir():
             raise InvalidInput(f"plugin {plugin_id!r} is not installed")
         try:
-            self.prov.plugins.add(load_plugin(target))
+            plugin = await asyncio.to_thread(load_plugin, target)
         except PluginError as exc:
             raise InvalidInput(f"plugin {plugin_id!r} failed to load: {exc.message}") from None
+        self.prov.plugins.add(plugin)
 
     def newer_available(self) -> dict[str, str]:
         """Installed plugins for which the index has a newer version."""
@@ -206,18 +270,40 @@ class PluginManager:
 
     def packages(self, plugin_id: str) -> dict[str, dict[str, Any]]:
         """A plugin's firmware packages (``[firmware.<pkg>]`` in its manifest)."""
-        plugin = self.prov.plugins.get(plugin_id)
+        plugin = self.prov.plugins.get(ids.plugin_id(plugin_id, "plugin_id"))
         if plugin is None:
             raise NotFound("No such resource")
         return {k: dict(v) for k, v in plugin.manifest.firmware.items() if isinstance(v, dict)}
 
+    def _state_file(self, plugin_id: str) -> Path:
+        return self._under(self.firmware, ids.plugin_id(plugin_id, "plugin_id"), "installed.json")
+
     def installed_packages(self, plugin_id: str) -> dict[str, dict[str, Any]]:
         """Firmware packages installed for a plugin."""
-        state = self.firmware / plugin_id / "installed.json"
+        state = self._state_file(plugin_id)
         return dict(json.loads(state.read_text())) if state.exists() else {}
+
+    def _write_state(self, plugin_id: str, state: dict[str, Any]) -> None:
+        path = self._state_file(plugin_id)
+        tmp = path.with_name(path.name + ".part")
+        tmp.write_text(json.dumps(state))
+        tmp.replace(path)
+
+    def _package_files(self, pkg: dict[str, Any], url: str) -> list[tuple[str, str]]:
+        """(src, dest) of each file of a package, both checked as relative paths."""
+        default = PurePosixPath(urlsplit(url).path).name
+        items = pkg.get("files") or [{"src": default, "dest": default}]
+        return [
+            (
+                ids.relative_path(item.get("src") or default, "firmware file src"),
+                ids.relative_path(item.get("dest"), "firmware file dest"),
+            )
+            for item in items
+        ]
 
     async def install_firmware(self, plugin_id: str, pkg_id: str, op: Operation) -> None:
         """Download a firmware package, verify it, and place its files for phones to fetch."""
+        ids.package_id(pkg_id)
         pkg = self.packages(plugin_id).get(pkg_id)
         if pkg is None:
             raise InvalidInput(f"plugin {plugin_id!r} has no firmware package {pkg_id!r}")
@@ -226,9 +312,13 @@ class PluginManager:
                 raise InvalidInput(
                     f"firmware package {pkg_id!r}: {key!r} is missing from the manifest"
                 )
-        self.cache.mkdir(parents=True, exist_ok=True)
         url = str(pkg["url"])
-        cached = self.cache / f"{plugin_id}-{pkg_id}-{PurePosixPath(url).name}"
+        files = [
+            (src, self._under(self.firmware, plugin_id, *dest.split("/")))
+            for src, dest in self._package_files(pkg, url)
+        ]
+        cached = self._under(self.cache, "packages", plugin_id, f"{pkg_id}.download")
+        cached.parent.mkdir(parents=True, exist_ok=True)
         sub = op.sub("download")
         await download(
             url,
@@ -239,47 +329,33 @@ class PluginManager:
             progress=lambda d, t: sub.progress(d, t),
         )
         sub.state = "success"
-        base = (self.firmware / plugin_id).resolve()
-        base.mkdir(parents=True, exist_ok=True)
-        for item in pkg.get(
-            "files", [{"src": PurePosixPath(url).name, "dest": PurePosixPath(url).name}]
-        ):
-            dest = (base / str(item["dest"])).resolve()
-            if not dest.is_relative_to(base) or ".." in PurePosixPath(str(item["dest"])).parts:
-                raise InvalidInput(
-                    f"firmware package {pkg_id!r}: destination {item['dest']!r} is not allowed"
-                )
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            data = _member(cached, str(item.get("src", "")), url)
-            tmp = dest.with_name(dest.name + ".part")
-            tmp.write_bytes(data)
-            tmp.replace(dest)
+        for src, dest in files:
+            await asyncio.to_thread(_place, cached, src, url, dest)
         state = self.installed_packages(plugin_id)
         state[pkg_id] = {
             "version": pkg.get("version", ""),
             "description": pkg.get("description", ""),
         }
-        (base / "installed.json").write_text(json.dumps(state))
+        self._write_state(plugin_id, state)
 
     async def uninstall_firmware(self, plugin_id: str, pkg_id: str) -> None:
         """Forget a firmware package and remove its files."""
+        ids.package_id(pkg_id)
         state = self.installed_packages(plugin_id)
         if pkg_id not in state:
             raise InvalidInput(f"firmware package {pkg_id!r} is not installed")
         pkg = self.packages(plugin_id).get(pkg_id, {})
-        base = (self.firmware / plugin_id).resolve()
-        for item in pkg.get("files", []):
-            target = (base / str(item["dest"])).resolve()
-            if target.is_relative_to(base):
-                target.unlink(missing_ok=True)
+        placed = self._package_files(pkg, str(pkg["url"])) if pkg.get("url") else []
+        for _src, dest in placed:
+            self._under(self.firmware, plugin_id, *dest.split("/")).unlink(missing_ok=True)
         del state[pkg_id]
-        (base / "installed.json").write_text(json.dumps(state))
+        self._write_state(plugin_id, state)
 
 
-def load_plugin_at(folder: Path, plugin_id: str) -> Any:
-    """Load a freshly extracted plugin; InvalidInput when it does not load."""
+def load_plugin_at(folder: Path, plugin_id: str, serve_from: Path) -> Plugin:
+    """Load a freshly extracted plugin that will serve from ``serve_from``; InvalidInput if not."""
     try:
-        plugin = load_plugin(folder)
+        plugin = load_plugin(folder, serve_from=serve_from)
     except PluginError as exc:
         raise InvalidInput(f"plugin {plugin_id!r} does not load: {exc.message}") from None
     if plugin.id != plugin_id:
@@ -287,14 +363,25 @@ def load_plugin_at(folder: Path, plugin_id: str) -> Any:
     return plugin
 
 
-def _member(archive: Path, src: str, url: str) -> bytes:
-    """A file from a downloaded package: a zip member, or the download itself."""
-    if url.endswith(".zip"):
-        try:
-            with zipfile.ZipFile(archive) as zf:
-                return zf.read(src)
-        except (zipfile.BadZipFile, KeyError) as exc:
-            raise InvalidInput(
-                f"firmware package: {src!r} not found in {archive.name}: {exc}"
-            ) from None
-    return archive.read_bytes()
+def _place(download_file: Path, src: str, url: str, dest: Path) -> None:
+    """Write one file of a package (a zip member, or the download itself), streamed, atomically."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(dest.name + ".part")
+    try:
+        if url.endswith(".zip"):
+            try:
+                with (
+                    zipfile.ZipFile(download_file) as zf,
+                    zf.open(src) as data,
+                    tmp.open("wb") as out,
+                ):
+                    shutil.copyfileobj(data, out, 1024 * 1024)
+            except (zipfile.BadZipFile, KeyError, OSError, EOFError) as exc:
+                raise InvalidInput(
+                    f"firmware package: {src!r} not found in {download_file.name}: {exc}"
+                ) from None
+        else:
+            shutil.copyfile(download_file, tmp)
+        tmp.replace(dest)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -2,18 +2,22 @@
 
 The manifest is data, so a third party can write most of a plugin without code, and CI can
 check every plugin the hassfest way: required keys, an ``id`` equal to the folder name, regexes
-that compile, files whose templates exist.
+that compile, files whose templates exist. The manifest is also read from outside (an archive
+from a repository), so its id, version, firmware package ids and package file names must pass
+:mod:`provisor.domain.ids` before any of them is used in a path.
 """
 
 from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Mapping
-from pathlib import Path
+from collections.abc import Callable, Mapping
+from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import urlsplit
 
-from provisor.errors import PluginError
+from provisor.domain import ids
+from provisor.errors import InvalidInput, PluginError
 from provisor.plugins.contract import FileSpec, IdentifyRule, Manifest, ModelInfo
 
 __all__ = ["IFACE_VERSION", "load_manifest", "parse_manifest"]
@@ -21,7 +25,6 @@ __all__ = ["IFACE_VERSION", "load_manifest", "parse_manifest"]
 #: The plugin interface version this host implements.
 IFACE_VERSION = 1
 
-_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 _KINDS = {"device", "common", "static", "firmware"}
 _SOURCES = re.compile(r"^(ua|path|dhcp60|query:[A-Za-z0-9_]+)$")
 
@@ -42,9 +45,7 @@ def load_manifest(root: Path) -> Manifest:
 
 def parse_manifest(data: Mapping[str, Any]) -> Manifest:
     """Validate a manifest mapping; raise PluginError naming the first problem."""
-    pid = _req_str(data, "id")
-    if not _ID.match(pid):
-        raise PluginError(f"manifest: id {pid!r} must match {_ID.pattern}")
+    pid = _valid(ids.plugin_id, _req_str(data, "id"), "manifest: id")
     where = f"plugin {pid!r}: manifest"
     iface = data.get("iface_version", 1)
     if not isinstance(iface, int) or iface != IFACE_VERSION:
@@ -61,7 +62,7 @@ def parse_manifest(data: Mapping[str, Any]) -> Manifest:
     sync = _table(data, "sync", where)
     return Manifest(
         id=pid,
-        version=_req_str(data, "version", where),
+        version=_valid(ids.version, _req_str(data, "version", where), f"{where}: version"),
         vendor=_req_str(data, "vendor", where),
         description=str(data.get("description", "")),
         iface_version=iface,
@@ -72,11 +73,48 @@ def parse_manifest(data: Mapping[str, Any]) -> Manifest:
         sync_event=str(sync.get("event", "check-sync")),
         ouis=tuple(str(o).lower() for o in data.get("ouis", [])),
         dhcp=_table(data, "dhcp", where),
-        firmware=_table(data, "firmware", where),
+        firmware=_firmware(_table(data, "firmware", where), where),
         capabilities=_table(data, "capabilities", where),
         owners=tuple(str(o) for o in data.get("owners", [])),
         raw=dict(data),
     )
+
+
+def _valid(rule: Callable[[object, str], str], value: object, field: str) -> str:
+    """``rule(value)``, its InvalidInput turned into the PluginError of a manifest."""
+    try:
+        return rule(value, field)
+    except InvalidInput as exc:
+        raise PluginError(exc.message) from None
+
+
+def _firmware(packages: dict[str, Any], where: str) -> dict[str, Any]:
+    """Firmware packages: ids, url, size, sha256 and file names safe to use in paths."""
+    for pkg, spec in packages.items():
+        at = f"{where}: firmware.{pkg}"
+        _valid(ids.package_id, pkg, f"{where}: firmware package id")
+        if not isinstance(spec, dict):
+            raise PluginError(f"{at} must be a table")
+        url = spec.get("url")
+        if url is not None:
+            if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https", "file"):
+                raise PluginError(f"{at}: url {url!r} must be an http, https or file URL")
+            if "files" not in spec:  # the download itself is the file, named after the URL
+                _valid(ids.file_name, PurePosixPath(urlsplit(url).path).name, f"{at}: url")
+        size = spec.get("size")
+        if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
+            raise PluginError(f"{at}: size must be a non-negative integer")
+        sha = spec.get("sha256")
+        if sha is not None and not (isinstance(sha, str) and re.fullmatch(r"[0-9a-fA-F]{64}", sha)):
+            raise PluginError(f"{at}: sha256 must be 64 hex digits")
+        files = spec.get("files", [])
+        if not isinstance(files, list) or not all(isinstance(f, dict) for f in files):
+            raise PluginError(f"{at}: files must be an array of {{src, dest}} tables")
+        for i, item in enumerate(files):
+            _valid(ids.relative_path, item.get("dest"), f"{at}: files[{i}].dest")
+            if item.get("src") is not None:
+                _valid(ids.relative_path, item["src"], f"{at}: files[{i}].src")
+    return packages
 
 
 def _req_str(data: Mapping[str, Any], key: str, where: str = "manifest") -> str:

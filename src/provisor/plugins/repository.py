@@ -1,29 +1,33 @@
-"""Plugin repositories: the index, verified downloads and safe extraction.
+"""Plugin repositories: the index and verified downloads.
 
 A repository is a folder or an HTTP(S) URL holding ``index.json`` beside plugin archives
-(``<id>-<version>.tar.gz``, one top folder named ``<id>``). Every archive is checked against
-the index's size and sha256 before it is opened, and extraction refuses anything that could
-leave the plugin's folder: absolute paths, ``..``, links, devices, FIFOs, members outside the
-single top folder.
+(``<id>-<version>.tar.gz``, one top folder named ``<id>``). The index is read from outside, so
+every plugin id, version and file name in it is checked against :mod:`provisor.domain.ids`; an
+entry that fails is left out (and logged), never listed. Every archive is checked against the
+index's size and sha256 before it is opened; :mod:`provisor.plugins.archive` extracts it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
-import tarfile
-import zlib
+import logging
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 from urllib.parse import urlsplit
 
 import httpx
 
+from provisor.domain import ids
 from provisor.errors import InvalidInput
+from provisor.plugins.archive import ArchiveLimits, safe_extract
 
 __all__ = [
+    "ArchiveLimits",
     "IndexEntry",
     "Progress",
     "download",
@@ -34,8 +38,11 @@ __all__ = [
 
 Progress = Callable[[int, int], None]
 
+log = logging.getLogger(__name__)
+
 _FORMAT = 1
 _MAX_INDEX = 16 * 1024 * 1024
+_SHA256 = re.compile(r"[0-9A-Fa-f]{64}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,33 +84,43 @@ def parse_index(data: bytes) -> dict[str, IndexEntry]:
         raise InvalidInput('repository index: expected {"format": 1, "plugins": {...}}')
     out: dict[str, IndexEntry] = {}
     for pid, entry in doc["plugins"].items():
-        if not isinstance(entry, dict):
-            raise InvalidInput(f"repository index: plugin {pid!r} must be an object")
-        for key, kind in (("version", str), ("file", str), ("sha256", str), ("size", int)):
-            if not isinstance(entry.get(key), kind) or isinstance(entry.get(key), bool):
-                raise InvalidInput(
-                    f"repository index: plugin {pid!r}: field {key!r} is missing or not a {kind.__name__}"
-                )
-        name = entry["file"]
-        if "/" in name or "\\" in name or name.startswith("."):
-            raise InvalidInput(
-                f"repository index: plugin {pid!r}: file {name!r} is not a plain file name"
-            )
-        if len(entry["sha256"]) != 64:
-            raise InvalidInput(f"repository index: plugin {pid!r}: sha256 must be 64 hex digits")
-        out[pid] = IndexEntry(
-            id=pid,
-            version=entry["version"],
-            description=str(entry.get("description", "")),
-            vendor=str(entry.get("vendor", "")),
-            capabilities=entry.get("capabilities")
-            if isinstance(entry.get("capabilities"), dict)
-            else {},
-            file=name,
-            size=entry["size"],
-            sha256=entry["sha256"].lower(),
-        )
+        try:
+            out[pid] = _entry(pid, entry)
+        except InvalidInput as exc:
+            # one bad (or hostile) entry is not listed; the rest of the index stays usable
+            log.warning("%s: entry left out", exc.message)
     return out
+
+
+def _entry(pid: str, entry: object) -> IndexEntry:
+    """One index entry, validated; InvalidInput names the plugin and the field."""
+    ids.plugin_id(pid, "repository index: plugin id")
+    where = f"repository index: plugin {pid!r}"
+    if not isinstance(entry, dict):
+        raise InvalidInput(f"{where} must be an object")
+    for key, kind in (("version", str), ("file", str), ("sha256", str), ("size", int)):
+        if not isinstance(entry.get(key), kind) or isinstance(entry.get(key), bool):
+            raise InvalidInput(f"{where}: field {key!r} is missing or not a {kind.__name__}")
+    ids.version(entry["version"], f"{where}: version")
+    name = entry["file"]
+    if "/" in name or "\\" in name or name.startswith("."):
+        raise InvalidInput(f"{where}: file {name!r} is not a plain file name")
+    ids.file_name(name, f"{where}: file")
+    if not _SHA256.fullmatch(entry["sha256"]):
+        raise InvalidInput(f"{where}: sha256 must be 64 hex digits")
+    if entry["size"] < 0:
+        raise InvalidInput(f"{where}: size must not be negative")
+    capabilities = entry.get("capabilities")
+    return IndexEntry(
+        id=pid,
+        version=entry["version"],
+        description=str(entry.get("description", "")),
+        vendor=str(entry.get("vendor", "")),
+        capabilities=capabilities if isinstance(capabilities, dict) else {},
+        file=name,
+        size=entry["size"],
+        sha256=entry["sha256"].lower(),
+    )
 
 
 def _local(url: str) -> Path | None:
@@ -132,22 +149,65 @@ async def fetch_index(base: str, proxies: Mapping[str, str | None]) -> dict[str,
     local = _local(base)
     if local is not None:
         try:
-            return parse_index((local / "index.json").read_bytes())
+            with (local / "index.json").open("rb") as src:
+                data = src.read(_MAX_INDEX + 1)
         except OSError as exc:
             raise InvalidInput(
                 f"repository {base}: cannot read index.json: {exc.strerror}"
             ) from None
-    url = base.rstrip("/") + "/index.json"
+    else:
+        data = await _fetch_small(base.rstrip("/") + "/index.json", base, proxies)
+    if len(data) > _MAX_INDEX:
+        raise InvalidInput(f"repository {base}: index.json is larger than {_MAX_INDEX} bytes")
+    return parse_index(data)
+
+
+async def _fetch_small(url: str, base: str, proxies: Mapping[str, str | None]) -> bytes:
+    """A document of at most ``_MAX_INDEX`` bytes (one more tells it was larger)."""
+    chunks: list[bytes] = []
+    got = 0
     try:
-        async with _client(proxies) as client:
-            response = await client.get(url)
+        async with _client(proxies) as client, client.stream("GET", url) as response:
+            if response.status_code != 200:
+                raise InvalidInput(f"repository {base}: index.json answered {response.status_code}")
+            async for chunk in response.aiter_bytes(64 * 1024):
+                chunks.append(chunk)
+                got += len(chunk)
+                if got > _MAX_INDEX:
+                    break
     except httpx.HTTPError as exc:
         raise InvalidInput(f"repository {base}: {exc}") from None
-    if response.status_code != 200:
-        raise InvalidInput(f"repository {base}: index.json answered {response.status_code}")
-    if len(response.content) > _MAX_INDEX:
-        raise InvalidInput(f"repository {base}: index.json is too large")
-    return parse_index(response.content)
+    return b"".join(chunks)
+
+
+class _Sink:
+    """Where a download goes: counted, hashed and written, refused past the expected size."""
+
+    def __init__(self, url: str, out: IO[bytes], size: int, progress: Progress | None) -> None:
+        self.url = url
+        self.out = out
+        self.size = size
+        self.progress = progress
+        self.digest = hashlib.sha256()
+        self.done = 0
+
+    def take(self, chunk: bytes) -> None:
+        self.done += len(chunk)
+        if self.done > self.size:
+            raise InvalidInput(f"{self.url}: larger than the expected {self.size} bytes")
+        self.digest.update(chunk)
+        self.out.write(chunk)
+        if self.progress:
+            self.progress(self.done, self.size)
+
+    def copy_file(self, local: Path) -> None:
+        """Copy a local file (run in a worker thread: it reads the whole file)."""
+        try:
+            with local.open("rb") as src:
+                while chunk := src.read(64 * 1024):
+                    self.take(chunk)
+        except OSError as exc:
+            raise InvalidInput(f"{self.url}: cannot read: {exc.strerror}") from None
 
 
 async def download(
@@ -159,82 +219,31 @@ async def download(
     proxies: Mapping[str, str | None],
     progress: Progress | None = None,
 ) -> None:
-    """Download ``url`` to ``dest``, checking size and sha256; the file exists only if valid."""
+    """Download ``url`` to ``dest``, checking size and sha256; the file exists only if valid.
+
+    A local file is copied and hashed in a worker thread; an HTTP body is hashed chunk by
+    chunk (64 KiB at a time) as it arrives, so the event loop is never held for long.
+    """
     tmp = dest.with_name(dest.name + ".part")
-    digest = hashlib.sha256()
-    done = 0
-
-    def take(chunk: bytes, out: Any) -> None:
-        nonlocal done
-        done += len(chunk)
-        if done > size:
-            raise InvalidInput(f"{url}: larger than the expected {size} bytes")
-        digest.update(chunk)
-        out.write(chunk)
-        if progress:
-            progress(done, size)
-
     try:
         with tmp.open("wb") as out:
+            sink = _Sink(url, out, size, progress)
             local = _local(url)
             if local is not None:
-                try:
-                    with local.open("rb") as src:
-                        while chunk := src.read(64 * 1024):
-                            take(chunk, out)
-                except OSError as exc:
-                    raise InvalidInput(f"{url}: cannot read: {exc.strerror}") from None
+                await asyncio.to_thread(sink.copy_file, local)
             else:
                 try:
                     async with _client(proxies) as client, client.stream("GET", url) as response:
                         if response.status_code != 200:
                             raise InvalidInput(f"{url}: download answered {response.status_code}")
                         async for chunk in response.aiter_bytes(64 * 1024):
-                            take(chunk, out)
+                            sink.take(chunk)
                 except httpx.HTTPError as exc:
                     raise InvalidInput(f"{url}: {exc}") from None
-        if done != size:
-            raise InvalidInput(f"{url}: got {done} bytes, the index says {size} (truncated?)")
-        if digest.hexdigest() != sha256.lower():
+        if sink.done != size:
+            raise InvalidInput(f"{url}: got {sink.done} bytes, the index says {size} (truncated?)")
+        if sink.digest.hexdigest() != sha256.lower():
             raise InvalidInput(f"{url}: sha256 mismatch, the download is refused")
         tmp.replace(dest)
     finally:
         tmp.unlink(missing_ok=True)
-
-
-def safe_extract(archive: Path, dest: Path, top: str) -> Path:
-    """Extract a plugin archive whose single top folder is ``top`` into ``dest``; return it."""
-    try:
-        tar = tarfile.open(archive, "r:*")  # noqa: SIM115 - closed by the with below
-    except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
-        raise InvalidInput(f"archive {archive.name}: not a readable tar archive: {exc}") from None
-    with tar:
-        try:
-            members = tar.getmembers()
-        except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
-            raise InvalidInput(f"archive {archive.name}: corrupt or truncated: {exc}") from None
-        for member in members:
-            name = member.name
-            path = PurePosixPath(name)
-            if path.is_absolute() or ".." in path.parts or "\\" in name:
-                raise InvalidInput(
-                    f"archive {archive.name}: member {name!r} leaves the plugin folder"
-                )
-            if not path.parts or path.parts[0] != top:
-                raise InvalidInput(
-                    f"archive {archive.name}: member {name!r} is outside the top folder {top!r}"
-                )
-            if member.issym() or member.islnk():
-                raise InvalidInput(f"archive {archive.name}: member {name!r} is a link")
-            if not (member.isfile() or member.isdir()):
-                raise InvalidInput(
-                    f"archive {archive.name}: member {name!r} is a device, FIFO or special file"
-                )
-        try:
-            tar.extractall(dest, members=members, filter="data")
-        except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
-            raise InvalidInput(f"archive {archive.name}: extraction failed: {exc}") from None
-    root = dest / top
-    if not root.is_dir():
-        raise InvalidInput(f"archive {archive.name}: no {top}/ folder inside")
-    return root
