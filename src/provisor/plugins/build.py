@@ -23,8 +23,12 @@ __all__ = ["BUNDLED_SOURCES", "build_repository"]
 
 log = logging.getLogger(__name__)
 
-#: The plugins shipped in this source tree (a fresh clone installs them offline).
-BUNDLED_SOURCES = Path(__file__).resolve().parents[3] / "plugins"
+#: The plugins shipped with provisor: inside the installed package (a wheel carries them, see
+#: setup.py), else in the source tree (a clone or an editable install).
+_PACKAGED = Path(__file__).resolve().parents[1] / "bundled_plugins"
+BUNDLED_SOURCES = (
+    _PACKAGED if _PACKAGED.is_dir() else Path(__file__).resolve().parents[3] / "plugins"
+)
 
 _MTIME = 1_700_000_000
 
