@@ -18,6 +18,7 @@ from provisor.errors import (
     NotAcceptable,
     PayloadTooLarge,
     ProvisorError,
+    Unavailable,
     UnsupportedMedia,
 )
 
@@ -29,6 +30,7 @@ __all__ = [
     "json_response",
     "no_content",
     "read_json",
+    "unavailable",
 ]
 
 MIME = "application/vnd.proformatique.provd+json"
@@ -95,9 +97,16 @@ def no_content() -> Response:
 
 
 def error_response(exc: ProvisorError) -> Response:
-    """The plain-text error answer for a ProvisorError."""
+    """The plain-text error answer for a ProvisorError (with Retry-After for a 503)."""
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Unavailable) else None
     return Response(
         exc.message.encode("utf-8"),
         status_code=exc.status_code,
         media_type="text/plain; charset=utf-8",
+        headers=headers,
     )
+
+
+def unavailable(retry_after: int) -> Unavailable:
+    """The 503 of any REST request while the database is unreachable."""
+    return Unavailable("Service Unavailable: the database is unreachable; retry later", retry_after)
