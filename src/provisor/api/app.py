@@ -53,6 +53,19 @@ _DB_ERRORS: tuple[type[Exception], ...] = (
 _WITHOUT_DB = ("/0.2/status", "/0.2/api/api.yml")
 
 
+def _refused_value(exc: BaseException) -> str | None:
+    """The database's reason when ``exc`` says a value does not fit (SQLSTATE class 22)."""
+    current: BaseException | None = exc
+    for _ in range(5):  # SQLAlchemy's error → the driver adapter's → asyncpg's
+        if current is None:
+            return None
+        if isinstance(current, asyncpg.DataError | asyncpg.exceptions._base.DataError):
+            text = str(current).splitlines()
+            return text[0][:200] if text else type(current).__name__
+        current = current.__cause__ or current.__context__
+    return None
+
+
 class DatabaseGate:
     """While the database is known to be down, answer 503 at once instead of trying it.
 
@@ -130,9 +143,9 @@ def create_api(prov: Provisor, *, extra_routers: tuple[Any, ...] = ()) -> FastAP
         if is_unavailable(exc):
             health.failed(exc)
             return error_response(unavailable(retry_after))
-        if isinstance(exc, sqlalchemy.exc.DataError):  # out of range, too long, NUL in JSONB
-            reason = str(getattr(exc, "orig", exc)).splitlines()[0][:200]
-            return error_response(InvalidInput(f"value refused by the database: {reason}"))
+        refused = _refused_value(exc)
+        if refused is not None:  # out of range, too long for its column
+            return error_response(InvalidInput(f"value refused by the database: {refused}"))
         log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
         return Response(b"Internal error", status_code=500, media_type="text/plain")
 

@@ -36,7 +36,9 @@ def create_engine(
     sqlite_synchronous: Synchronous = "FULL",
 ) -> AsyncEngine:
     """An async engine for ``url``, tuned for the dialect."""
-    kwargs: dict[str, Any] = {"echo": echo}
+    # statement parameters (device tokens, passwords in documents) never reach a log line or
+    # an exception message
+    kwargs: dict[str, Any] = {"echo": echo, "hide_parameters": True}
     if url.startswith("sqlite"):
         path = url.split(":///", 1)[1] if ":///" in url else ""
         if path and path != ":memory:":
