@@ -151,3 +151,17 @@ async def test_status_without_a_checkable_token_names_the_database(
     finally:
         private_pg.start()
         await server.close()
+
+
+def test_only_unreachable_counts_as_down() -> None:
+    """A bad statement or a plugin's file error is a bug to see, not an outage to hide."""
+    import sqlite3
+
+    from provisor.store.health import is_unavailable
+
+    assert is_unavailable(sqlite3.OperationalError("unable to open database file"))
+    assert is_unavailable(sqlite3.OperationalError("disk I/O error"))
+    assert not is_unavailable(sqlite3.OperationalError('near "x": syntax error'))
+    assert not is_unavailable(sqlite3.IntegrityError("UNIQUE constraint failed: devices.id"))
+    assert not is_unavailable(ConnectionRefusedError(111, "refused"))  # not from the driver
+    assert not is_unavailable(FileNotFoundError("plugin.py"))

@@ -26,8 +26,16 @@ log = logging.getLogger(__name__)
 # modules whose frames show that an OS-level error (refused, reset, timed out) came from the
 # database driver, not from a plugin file or an outgoing HTTP call
 _DB_MODULES = ("sqlalchemy.", "asyncpg.", "aiosqlite.", "provisor.store.")
-# sqlite3 errors that mean "cannot use the file now", not "this statement is wrong"
-_SQLITE_TYPES = (sqlite3.OperationalError, sqlite3.DatabaseError)
+# sqlite3 messages that mean "cannot use the file now", not "this statement is wrong"
+_SQLITE_DOWN = (
+    "unable to open database file",
+    "disk i/o error",
+    "database is locked",
+    "file is not a database",
+    "database disk image is malformed",
+    "attempt to write a readonly database",
+    "no such table",  # the file was replaced by an empty one
+)
 
 
 def _asyncpg_unavailable(exc: BaseException) -> bool:
@@ -58,7 +66,7 @@ def is_unavailable(exc: BaseException) -> bool:
             return True
         if isinstance(current, sqlalchemy.exc.TimeoutError):  # pool exhausted while waiting
             return True
-        if type(current) in _SQLITE_TYPES:  # not their subclasses (IntegrityError…)
+        if isinstance(current, sqlite3.Error) and str(current).lower().startswith(_SQLITE_DOWN):
             return True
         if _asyncpg_unavailable(current):
             return True
