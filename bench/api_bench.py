@@ -80,6 +80,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--devices", type=int, default=100_000)
     parser.add_argument("--seconds", type=int, default=8)
+    parser.add_argument(
+        "--creations-only",
+        action="store_true",
+        help="measure only the one-by-one creations (a short run, e.g. for a setting's cost)",
+    )
     args = parser.parse_args()
     data = Path(tempfile.mkdtemp(prefix="bench-api-"))
     env = {
@@ -124,6 +129,12 @@ def main() -> None:
             ">= 2000/s",
         )
     )
+    if args.creations_only:
+        api.close()
+        ctx.__exit__(None, None, None)
+        for row in rows:
+            print(" | ".join(row))
+        return
     api.post(
         "/0.2/cfg_mgr/configs",
         json={

@@ -10,7 +10,8 @@
      ├── Conflict            409  a write that would break uniqueness (mapped to 400
      │                            on the wazo-provd compatible endpoints)
      ├── UnsupportedMedia    415
-     └── PluginError         500  a plugin failed while loading or rendering
+     ├── PluginError         500  a plugin failed while loading or rendering
+     └── Unavailable         503  the database cannot be reached now (with Retry-After)
 
 Messages name the field and the bad value (never a secret).
 """
@@ -27,6 +28,7 @@ __all__ = [
     "PluginError",
     "ProvisorError",
     "Unauthorized",
+    "Unavailable",
     "UnsupportedMedia",
 ]
 
@@ -93,3 +95,13 @@ class PluginError(ProvisorError):
     """A plugin failed while loading or rendering; isolated to that plugin."""
 
     status_code = 500
+
+
+class Unavailable(ProvisorError):
+    """The database cannot be reached now; the client should retry after ``retry_after`` s."""
+
+    status_code = 503
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -124,7 +124,13 @@ class Provisor:
     async def open(cls, settings: Settings, *, plugins: PluginSet | None = None) -> Provisor:
         """Open the store (migrating it), seed it on first start, load plugins."""
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(settings.database_url, echo=settings.database.echo)
+        db = settings.database
+        engine = create_engine(
+            settings.database_url,
+            echo=db.echo,
+            connect_timeout=db.connect_timeout,
+            sqlite_synchronous=db.sqlite_synchronous,
+        )
         await migrate(engine)
         tenants = TenantStore(engine)
         await tenants.load()

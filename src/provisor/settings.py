@@ -100,6 +100,9 @@ class ProvisioningSettings(_Section):
     trace_size: int = Field(2000, ge=0)
     security_log: Path | None = None
     """fail2ban log (wazo-provd's line format); default <data_dir>/provisor-fail2ban.log."""
+    stale_if_error: float = Field(86400.0, ge=0)
+    """While the database is unreachable, a phone gets again the file it was last served if
+    that was at most this many seconds ago (0: never; a 503 instead)."""
 
 
 class SyncSettings(_Section):
@@ -150,6 +153,13 @@ class DatabaseSettings(_Section):
 
     url: str | None = None
     echo: bool = False
+    connect_timeout: float = Field(5.0, gt=0, le=300)
+    """Seconds to wait for a PostgreSQL connection before the database counts as down."""
+    retry_after: int = Field(10, ge=1, le=3600)
+    """Seconds clients are told to wait (``Retry-After``) while the database is unreachable."""
+    sqlite_synchronous: Literal["NORMAL", "FULL", "EXTRA"] = "FULL"
+    """SQLite's ``PRAGMA synchronous`` (WAL mode): FULL keeps every acknowledged write through
+    an OS crash or power loss; NORMAL may lose the last ones (docs/settings.md)."""
 
 
 class AuthSettings(_Section):

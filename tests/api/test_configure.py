@@ -13,7 +13,11 @@ async def test_index_and_status(server: Server) -> None:
     rels = [link["rel"] for link in r.json()["links"]]
     assert rels == ["dev", "cfg", "pg", "status", "srv.configure"]
     r = await server.api.get("/0.2/status")
-    assert r.json() == {"rest_api": "ok", "bus_consumer": {"status": "ok"}}
+    assert r.json() == {
+        "rest_api": "ok",
+        "bus_consumer": {"status": "ok"},
+        "database": {"status": "ok"},
+    }
 
 
 async def test_api_spec_is_openapi(server: Server) -> None:

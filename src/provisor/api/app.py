@@ -2,35 +2,90 @@
 
 Errors are plain text with the status of :mod:`provisor.errors`; unknown paths are 404 before
 any auth; FastAPI's own validation errors become 400s naming the parameter, never 422 or 500.
-Unexpected exceptions are logged with the request path and answered 500 without details.
+A database that cannot be reached is a 503 with ``Retry-After`` (logged once per outage by
+:mod:`provisor.store.health`, never a traceback per request); a value the database refuses
+(out of range, too long) is a 400. Other unexpected exceptions are logged with the request path
+and answered 500 without details.
 """
 
 from __future__ import annotations
 
 import inspect
 import logging
+import sqlite3
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped,unused-ignore]
+import sqlalchemy.exc
 import yaml
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from provisor import __version__
 from provisor.api import cfg_mgr, configure, dev_mgr, status
-from provisor.api.http import error_response
+from provisor.api.http import error_response, unavailable
 from provisor.errors import InvalidInput, NotFound, ProvisorError
 from provisor.service import Provisor
+from provisor.store.health import DatabaseHealth, is_unavailable
 
 __all__ = ["create_api"]
 
 log = logging.getLogger(__name__)
 
 Extra = Callable[[FastAPI], None]
+
+# what the driver layers raise; caught in the exception middleware, which answers without
+# re-raising (the catch-all ``Exception`` handler re-raises, and uvicorn logs a traceback)
+_DB_ERRORS: tuple[type[Exception], ...] = (
+    sqlalchemy.exc.SQLAlchemyError,
+    sqlite3.Error,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    OSError,
+)
+# paths that work without the database (or say it is down themselves)
+_WITHOUT_DB = ("/0.2/status", "/0.2/api/api.yml")
+
+
+def _refused_value(exc: BaseException) -> str | None:
+    """The database's reason when ``exc`` says a value does not fit (SQLSTATE class 22)."""
+    current: BaseException | None = exc
+    for _ in range(5):  # SQLAlchemy's error → the driver adapter's → asyncpg's
+        if current is None:
+            return None
+        if isinstance(current, asyncpg.DataError | asyncpg.exceptions._base.DataError):
+            text = str(current).splitlines()
+            return text[0][:200] if text else type(current).__name__
+        current = current.__cause__ or current.__context__
+    return None
+
+
+class DatabaseGate:
+    """While the database is known to be down, answer 503 at once instead of trying it.
+
+    Pure ASGI (no per-request cost beyond one attribute check when the database is up).
+    """
+
+    def __init__(self, app: ASGIApp, health: DatabaseHealth, retry_after: int) -> None:
+        self.app = app
+        self.health = health
+        self.retry_after = retry_after
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and self.health.skip()
+            and scope.get("path", "").rstrip("/") not in _WITHOUT_DB
+        ):
+            await error_response(unavailable(self.retry_after))(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 def create_api(prov: Provisor, *, extra_routers: tuple[Any, ...] = ()) -> FastAPI:
@@ -79,6 +134,23 @@ def create_api(prov: Provisor, *, extra_routers: tuple[Any, ...] = ()) -> FastAP
         err = ProvisorError(str(exc.detail))
         err.status_code = exc.status_code
         return error_response(err)
+
+    health = prov.feed.health
+    retry_after = prov.settings.database.retry_after
+    app.add_middleware(DatabaseGate, health=health, retry_after=retry_after)
+
+    async def _database(request: Request, exc: Exception) -> Response:
+        if is_unavailable(exc):
+            health.failed(exc)
+            return error_response(unavailable(retry_after))
+        refused = _refused_value(exc)
+        if refused is not None:  # out of range, too long for its column
+            return error_response(InvalidInput(f"value refused by the database: {refused}"))
+        log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+        return Response(b"Internal error", status_code=500, media_type="text/plain")
+
+    for error_class in _DB_ERRORS:
+        app.add_exception_handler(error_class, _database)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:

@@ -3,6 +3,10 @@
 wazo-provd clients send and accept ``application/vnd.proformatique.provd+json``; a request that
 refuses it gets 406, a body of another type 415, malformed JSON 400 and an oversized body 413,
 each with a plain-text message saying what is wrong, as upstream's clients expect.
+
+JSON is strict (:mod:`provisor.domain.strictjson`): ``NaN``, ``Infinity``, numbers that
+overflow to infinity and nesting deeper than 64 levels are 400s, the depth checked before the
+parser recurses.
 """
 
 from __future__ import annotations
@@ -13,11 +17,13 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from provisor.domain.strictjson import strict_loads
 from provisor.errors import (
     InvalidInput,
     NotAcceptable,
     PayloadTooLarge,
     ProvisorError,
+    Unavailable,
     UnsupportedMedia,
 )
 
@@ -28,7 +34,9 @@ __all__ = [
     "error_response",
     "json_response",
     "no_content",
+    "parse_json",
     "read_json",
+    "unavailable",
 ]
 
 MIME = "application/vnd.proformatique.provd+json"
@@ -55,23 +63,33 @@ def check_accept(request: Request) -> None:
     raise NotAcceptable(f"Not Acceptable: this resource is only available as {MIME}")
 
 
+def parse_json(body: bytes) -> Any:
+    """A request body as strict JSON (see :mod:`provisor.domain.strictjson`), else a 400."""
+    try:
+        return strict_loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"Invalid JSON document: {exc}") from None
+
+
 async def read_json(request: Request, max_bytes: int) -> Any:
     """The request's JSON body, checked for type, size and syntax."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype not in (MIME, "application/json"):
         raise UnsupportedMedia(f"Unsupported Media Type: send {MIME}")
     length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > max_bytes:
+    if (
+        length is not None
+        and length.isascii()
+        and length.isdigit()
+        and (len(length) > 15 or int(length) > max_bytes)
+    ):
         raise PayloadTooLarge(f"request body is larger than {max_bytes} bytes")
     body = bytearray()
     async for chunk in request.stream():
         body.extend(chunk)
         if len(body) > max_bytes:
             raise PayloadTooLarge(f"request body is larger than {max_bytes} bytes")
-    try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"Invalid JSON document: {exc}") from None
+    return parse_json(bytes(body))
 
 
 def json_response(data: Any, status: int = 200) -> Response:
@@ -95,9 +113,16 @@ def no_content() -> Response:
 
 
 def error_response(exc: ProvisorError) -> Response:
-    """The plain-text error answer for a ProvisorError."""
+    """The plain-text error answer for a ProvisorError (with Retry-After for a 503)."""
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Unavailable) else None
     return Response(
         exc.message.encode("utf-8"),
         status_code=exc.status_code,
         media_type="text/plain; charset=utf-8",
+        headers=headers,
     )
+
+
+def unavailable(retry_after: int) -> Unavailable:
+    """The 503 of any REST request while the database is unreachable."""
+    return Unavailable("Service Unavailable: the database is unreachable; retry later", retry_after)

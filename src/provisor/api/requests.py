@@ -23,7 +23,9 @@ async def list_requests(request: Request) -> Response:
     prov = provisor_of(request)
     qp = request.query_params
     limit_text = qp.get("limit", "100")
-    if not limit_text.isdigit() or not 1 <= int(limit_text) <= 10_000:
+    if not limit_text.isascii() or not limit_text.isdigit() or len(limit_text) > 5:
+        raise InvalidInput("limit: an integer from 1 to 10000")
+    if not 1 <= int(limit_text) <= 10_000:
         raise InvalidInput("limit: an integer from 1 to 10000")
     pipeline = prov.extra.get("pipeline")
     entries = (

@@ -15,6 +15,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from provisor.domain.strictjson import strict_loads
 from provisor.errors import InvalidInput
 
 __all__ = [
@@ -186,14 +187,14 @@ def parse_selector(q: str | None = None, q64: str | None = None) -> Selector:
     selector = Selector()
     if q:
         try:
-            selector = selector.and_(_check(json.loads(q)))
+            selector = selector.and_(_check(strict_loads(q)))
         except ValueError as exc:
             raise InvalidInput(f"q: invalid JSON: {exc}") from None
     if q64:
         padded = q64 + "=" * (-len(q64) % 4)
         try:
             raw = base64.b64decode(padded.replace("-", "+").replace("_", "/"), validate=True)
-            selector = selector.and_(_check(json.loads(raw)))
+            selector = selector.and_(_check(strict_loads(raw)))
         except (binascii.Error, ValueError) as exc:
             raise InvalidInput(f"q64: invalid base64 JSON: {exc}") from None
     return selector

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from provisor.provisioning.request import FileResult
 
-__all__ = ["DeviceCache", "RenderCache", "Rendered", "served"]
+__all__ = ["DeviceCache", "RenderCache", "Rendered", "StaleFiles", "served"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +123,46 @@ class DeviceCache:
         stale |= {("id", device_id), ("mac", doc.get("mac") or ""), ("ip", doc.get("ip") or "")}
         for key in stale:
             self._by_key.pop(key, None)
+
+
+class StaleFiles:
+    """The last file served for each request, to serve again while the database is down.
+
+    Keyed by the request as the phone sent it (protocol, HTTPS or not, the path with its key or
+    token, User-Agent, address): only the same phone asking the same way gets a stale copy, so
+    no access check is bypassed. An entry older than ``max_age`` seconds (since it was last
+    served fresh) is not used. Bounded by entries and bytes; bodies are shared with the answers
+    already in memory (the render cache), not copied.
+    """
+
+    def __init__(
+        self, max_age: float, max_entries: int = 50_000, max_bytes: int = 256 * 1024 * 1024
+    ) -> None:
+        self.max_age = max_age
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[Hashable, tuple[float, FileResult]] = OrderedDict()
+        self._bytes = 0
+
+    def put(self, key: Hashable, result: FileResult) -> None:
+        """Remember the answer just served (200 only)."""
+        if self.max_age <= 0 or len(result.body) > self.max_bytes // 4:
+            return
+        old = self._items.pop(key, None)
+        if old is not None:
+            self._bytes -= len(old[1].body)
+        self._items[key] = (time.monotonic(), result)
+        self._bytes += len(result.body)
+        while self._items and (len(self._items) > self.max_entries or self._bytes > self.max_bytes):
+            _, (_, evicted) = self._items.popitem(last=False)
+            self._bytes -= len(evicted.body)
+
+    def get(self, key: Hashable) -> FileResult | None:
+        """The last answer to this request, if recent enough."""
+        entry = self._items.get(key)
+        if entry is None or time.monotonic() - entry[0] > self.max_age:
+            return None
+        return entry[1]
 
 
 def served(item: Rendered, content_type: str) -> FileResult:

@@ -43,6 +43,7 @@ class PhoneApp:
         self.pipeline = pipeline
         self.secure = secure
         self.trusted = pipeline.trusted_proxies
+        self._retry_after = str(pipeline.prov.settings.database.retry_after).encode()
         # response headers of whole 200 answers, by what they depend on: a cached file is
         # answered thousands of times a second with the same headers
         self._headers: dict[tuple[Any, ...], list[tuple[bytes, bytes]]] = {}
@@ -77,7 +78,8 @@ class PhoneApp:
         self, send: Send, method: str, headers: dict[str, str], result: FileResult
     ) -> None:
         if result.status != 200:
-            await _simple(send, result.status, result.body)
+            extra = [(b"retry-after", self._retry_after)] if result.status == 503 else None
+            await _simple(send, result.status, result.body, extra)
             return
         if (
             result.file is None

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
@@ -27,7 +28,7 @@ from provisor.errors import InvalidInput, PluginError
 from provisor.flight import BatchLoader, single_flight
 from provisor.plugins.base import Plugin
 from provisor.plugins.contract import FileRoute, ProbeRequest, RenderContext
-from provisor.provisioning.cache import DeviceCache, RenderCache, Rendered, served
+from provisor.provisioning.cache import DeviceCache, RenderCache, Rendered, StaleFiles, served
 from provisor.provisioning.credentials import Credentials, read_credentials
 from provisor.provisioning.defence import FailureTracker, RateWindow
 from provisor.provisioning.dhcpinfo import parse_dhcp_info
@@ -35,6 +36,7 @@ from provisor.provisioning.request import FileRequest, FileResult
 from provisor.provisioning.security import SecurityLog
 from provisor.provisioning.trace import Trace, TraceEntry
 from provisor.service import Provisor
+from provisor.store.health import is_unavailable
 from provisor.store.tenancy import Tenant
 
 __all__ = ["Pipeline"]
@@ -54,6 +56,7 @@ class Pipeline:
         self.trusted_proxies = prov.settings.general.http_proxied_trusted_proxies_count
         self.devices = DeviceCache()
         self.renders = RenderCache()
+        self.stale = StaleFiles(cfg.stale_if_error)
         self.failures = FailureTracker(cfg.ban_threshold, cfg.ban_window, cfg.ban_duration)
         self.creations = RateWindow(cfg.auto_create_per_source, cfg.auto_create_window)
         self.trace = Trace(cfg.trace_size)
@@ -123,16 +126,28 @@ class Pipeline:
                 return result
             self._hot.pop(hot_key, None)
         entry = TraceEntry(req.protocol, req.client_ip, req.path, user_agent=req.user_agent)
-        try:
-            result = await self._handle(req, entry)
-        except Exception:
-            log.exception(
-                "provisioning error for %s %s (device %s)",
-                req.protocol,
-                entry.path,
-                entry.device_id,
-            )
-            result = FileResult.error("internal error")
+        stale_key = (*hot_key, req.secure)
+        health = self.prov.feed.health
+        if health.skip():  # the database is down: do not wait for it on every request
+            result = self._degraded(req, stale_key)
+        else:
+            try:
+                result = await self._handle(req, entry)
+            except Exception as exc:
+                if is_unavailable(exc):  # logged once per outage by the health tracker
+                    health.failed(exc)
+                    result = self._degraded(req, stale_key)
+                else:
+                    log.exception(
+                        "provisioning error for %s %s (device %s)",
+                        req.protocol,
+                        entry.path,
+                        entry.device_id,
+                    )
+                    result = FileResult.error("internal error")
+            else:
+                if result.status == 200:
+                    self.stale.put(stale_key, result)
         entry.status, entry.reason = result.status, result.reason
         self.trace.add(entry)
         if result.status == 200 and result.file is None and entry.device_id and entry.hot_stamp:
@@ -153,6 +168,20 @@ class Pipeline:
             if len(self._hot) > 50_000:
                 self._hot.pop(next(iter(self._hot)))
         return result
+
+    def _degraded(self, req: FileRequest, key: tuple[Any, ...]) -> FileResult:
+        """Database unreachable: the file this phone was last served, else 503 (no ban count)."""
+        if self.failures.is_banned(req.client_ip):
+            return FileResult.not_found("address banned after repeated failures")
+        stale = self.stale.get(key)
+        if stale is not None:
+            return dataclasses.replace(stale, reason="served stale: database unavailable")
+        return FileResult(
+            503,
+            b"Service Unavailable: try again later",
+            "text/plain",
+            reason="database unavailable",
+        )
 
     async def dhcp_info(self, info: object) -> None:
         """Identify (and create) the device a DHCP lease describes; no file is served."""

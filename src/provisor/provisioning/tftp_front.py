@@ -28,6 +28,8 @@ def tftp_handler(pipeline: Pipeline):  # type: ignore[no-untyped-def]
             return TftpReply(data=result.body)
         if result.status == 404:
             return TftpReply(error_code=1, error_message="Nowhere to route this request.")
+        if result.status == 503:  # database unreachable and no earlier copy of this file
+            return TftpReply(error_code=0, error_message="Service unavailable, try again later")
         return TftpReply(error_code=0, error_message="Internal processing error")
 
     return handle

@@ -4,6 +4,10 @@ Each node caches configs' inheritance, the tenant tree and keys, parameters and 
 overrides in memory. A write bumps a counter row (``configs``, ``tenants``, ``params``) in the
 shared database; every node polls the counters (one tiny query a second) and reloads what
 changed elsewhere. Device lookups are cached for 2 s and need no counter.
+
+The poll is also the database's heartbeat: its failures and successes drive
+:class:`~provisor.store.health.DatabaseHealth` (logged once per change, no traceback), so
+the poller neither stops nor floods the log while the database is away.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from provisor.store.health import DatabaseHealth, is_unavailable
 from provisor.store.tables import changes
 
 __all__ = ["ChangeFeed"]
@@ -30,6 +35,7 @@ class ChangeFeed:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.seen: dict[str, int] = {}
+        self.health = DatabaseHealth()
         self._task: asyncio.Task[None] | None = None
 
     async def bump(self, name: str) -> None:
@@ -66,13 +72,22 @@ class ChangeFeed:
 
         async def loop() -> None:
             while True:
-                try:
-                    await self.poll_once(reload)
-                except Exception:  # a database hiccup must not stop the poller
-                    log.warning("change poll failed", exc_info=True)
+                await self._poll_guarded(reload)
                 await asyncio.sleep(interval)
 
         self._task = asyncio.get_running_loop().create_task(loop())
+
+    async def _poll_guarded(self, reload: Callable[[set[str]], Awaitable[None]]) -> None:
+        """One poll that never raises: a database outage is recorded, not logged each time."""
+        try:
+            await self.poll_once(reload)
+        except Exception as exc:  # a database hiccup must not stop the poller
+            if is_unavailable(exc):
+                self.health.failed(exc)
+            else:
+                log.warning("change poll failed", exc_info=True)
+        else:
+            self.health.succeeded()
 
     async def stop(self) -> None:
         """Stop polling."""
