@@ -46,6 +46,7 @@ class Tenant:
     pg_op: str = ""  # a plugin repository operation id (master only)
     code: str = ""  # a provisioning code carried by one of its configs
     key: str = ""
+    override: str = ""  # a marker in its tenant-scope template override
     snapshot: dict[str, Any] = field(default_factory=dict)  # its device as seeded
     secrets: list[str] = field(default_factory=list)
 
@@ -100,7 +101,7 @@ async def _seed(server: Server, t: Tenant) -> None:
     t.secrets.append(t.key)
     r = await t.api.put("/0.2/configure/provisioning_key", json={"param": {"value": t.key}})
     assert r.status_code == 204, r.text
-    marker = f"Override-{t.name}-{secrets.token_hex(6)}"
+    marker = t.override = f"Override-{t.name}-{secrets.token_hex(6)}"
     t.secrets.append(marker)
     r = await t.api.put(
         "/0.2/pg_mgr/plugins/testphone/templates/tenant/common.cfg",

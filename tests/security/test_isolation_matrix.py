@@ -64,6 +64,12 @@ CASES = [
         "/0.2/dev_mgr/synchronize",
         lambda o, me: {"tenant_uuid": o["tenant"]},
     ),
+    Case(
+        "synchronize devices of their config",
+        "POST",
+        "/0.2/dev_mgr/synchronize",
+        lambda o, me: {"config": o["cfg"]},
+    ),
     Case("synchronize status", "GET", "/0.2/dev_mgr/synchronize/{op}"),
     Case("synchronize forget", "DELETE", "/0.2/dev_mgr/synchronize/{op}"),
     Case(
@@ -165,6 +171,18 @@ CASES = [
         lambda o, me: {"template": {"target": o["dev"], "source": "x"}},
     ),
     Case(
+        "delete their tenant override",
+        "DELETE",
+        "/0.2/pg_mgr/plugins/testphone/templates/tenant/common.cfg",
+        headers=lambda o: {"Wazo-Tenant": o["tenant"]},
+    ),
+    Case(
+        "delete an override of their device",
+        "DELETE",
+        "/0.2/pg_mgr/plugins/testphone/templates/device/device.cfg",
+        params=lambda o: {"target": o["dev"]},
+    ),
+    Case(
         "templates in their tenant",
         "GET",
         "/0.2/pg_mgr/plugins/testphone/templates",
@@ -237,6 +255,8 @@ async def test_victim_object_looks_missing(
     assert r.status_code == 200
     r = await them.api.get("/0.2/configure/provisioning_key")
     assert r.json()["param"]["value"] == them.key
+    r = await them.api.get("/0.2/pg_mgr/plugins/testphone/templates")
+    assert them.override in r.text
 
 
 LISTS = [
