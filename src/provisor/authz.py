@@ -46,6 +46,7 @@ __all__ = [
     "may_reference",
     "operation_visible",
     "require_master",
+    "tenants_of",
 ]
 
 log = logging.getLogger(__name__)
