@@ -74,12 +74,14 @@ async def provisioning_code(request: Request) -> Response:
     target_tenant = config.get("tenant_uuid") or device["tenant_uuid"]
     saved = await prov.devices.replace(
         device["id"],
-        {k: v for k, v in doc.items() if k != "tenant_uuid"} | {"tenant_uuid": target_tenant},
-        caller_tenant=target_tenant,
-        tenants=None,
+        {k: v for k, v in doc.items() if k != "tenant_uuid"},
+        scope=None,  # the device and the config were both found in the caller's tenants
+        tenant=target_tenant,
     )
     sync = prov.extra.get("sync")
     operation = None
     if sync is not None and saved.get("configured"):
-        operation = f"/0.2/dev_mgr/synchronize/{sync.start_one(saved).id}"
+        op = sync.start_one(saved)
+        op.tenant_uuid = caller.tenant_uuid  # the caller's operation (authz rule 6)
+        operation = f"/0.2/dev_mgr/synchronize/{op.id}"
     return json_response({"device": saved["id"], "config": config["id"], "synchronize": operation})

@@ -1,7 +1,9 @@
 """``/0.2/cfg_mgr``: configs (tenant-scoped, unlike upstream), raw configs, autocreate.
 
-A config created with a ``Wazo-Tenant`` header, or by a sub-tenant's token, belongs to that
-tenant; one created by the master tenant without the header is shared (system) like upstream's.
+A config belongs to the tenant the caller acts in (``Wazo-Tenant``, or the token's own), the
+master's included: one the master creates without the header is the master's, not everybody's
+(upstream shares every config). Shared configs are the system ones and those a master token
+creates with ``"shared": true``. Visibility and references are decided in provisor.authz.
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from provisor.api.deps import Caller, authorize, provisor_of
+from provisor.api.deps import Caller, authorize, path_id, provisor_of
 from provisor.api.http import check_accept, created, json_response, no_content, read_json
 from provisor.api.listing import list_query
-from provisor.errors import InvalidInput, NotFound
+from provisor.errors import Forbidden, InvalidInput, NotFound
+from provisor.services.configs import SYSTEM_CONFIGS
 
 __all__ = ["router"]
 
@@ -24,9 +27,15 @@ router = APIRouter(prefix="/0.2/cfg_mgr")
 P = "provd.cfg_mgr"
 
 
-def _owner(request: Request, caller: Caller, master: str) -> str | None:
-    """The tenant a new config belongs to: None (shared) for the master without header."""
-    if caller.tenant_uuid == master and not request.headers.get("wazo-tenant"):
+def _owner(caller: Caller, body: Any) -> str | None:
+    """The tenant a new config belongs to (None: shared, for master tokens that ask)."""
+    shared = body.get("shared", False) if isinstance(body, dict) else False
+    if not isinstance(shared, bool):
+        raise InvalidInput("config.shared: must be true or false")
+    system = isinstance(body, dict) and body.get("id") in SYSTEM_CONFIGS
+    if shared or system:
+        if not caller.scope.is_master:
+            raise Forbidden("config.shared: only the master tenant creates shared configs")
         return None
     return caller.tenant_uuid
 
@@ -70,8 +79,8 @@ async def create_config(request: Request) -> Response:
     caller = await authorize(request, f"{P}.configs.create")
     prov = provisor_of(request)
     body = await read_json(request, prov.settings.rest_api.max_body_bytes)
-    master = await prov.master_tenant()
-    config_id = await prov.configs.create(_config_body(body), _owner(request, caller, master))
+    doc = _config_body(body)
+    config_id = await prov.configs.create(doc, _owner(caller, doc), caller.scope)
     return created(f"/0.2/cfg_mgr/configs/{config_id}", {"id": config_id})
 
 
@@ -79,9 +88,10 @@ async def create_config(request: Request) -> Response:
 async def get_config(request: Request, config_id: str) -> Response:
     """One config."""
     check_accept(request)
+    path_id(config_id, "config_id")
     caller = await authorize(request, f"{P}.configs.{{config_id}}.read", config_id=config_id)
     prov = provisor_of(request)
-    doc = await prov.configs.get(config_id, caller.subtree)
+    doc = await prov.configs.get(config_id, caller.scope)
     return json_response({"config": doc})
 
 
@@ -89,25 +99,20 @@ async def get_config(request: Request, config_id: str) -> Response:
 async def update_config(request: Request, config_id: str) -> Response:
     """Replace a config; devices using it (or a descendant) see the change on next fetch."""
     check_accept(request)
+    path_id(config_id, "config_id")
     caller = await authorize(request, f"{P}.configs.{{config_id}}.update", config_id=config_id)
     prov = provisor_of(request)
     body = await read_json(request, prov.settings.rest_api.max_body_bytes)
-    master = await prov.master_tenant()
-    await prov.configs.replace(
-        config_id, _config_body(body), caller.subtree, shared_writable=caller.tenant_uuid == master
-    )
+    await prov.configs.replace(config_id, _config_body(body), caller.scope)
     return no_content()
 
 
 @router.delete("/configs/{config_id}")
 async def delete_config(request: Request, config_id: str) -> Response:
     """Delete a deletable config (403 when deletable is false)."""
+    path_id(config_id, "config_id")
     caller = await authorize(request, f"{P}.configs.{{config_id}}.delete", config_id=config_id)
-    prov = provisor_of(request)
-    master = await prov.master_tenant()
-    await prov.configs.delete(
-        config_id, caller.subtree, shared_writable=caller.tenant_uuid == master
-    )
+    await provisor_of(request).configs.delete(config_id, caller.scope)
     return no_content()
 
 
@@ -115,9 +120,10 @@ async def delete_config(request: Request, config_id: str) -> Response:
 async def raw_config(request: Request, config_id: str) -> Response:
     """The config flattened over its parents and the base raw config."""
     check_accept(request)
+    path_id(config_id, "config_id")
     caller = await authorize(request, f"{P}.configs.{{config_id}}.raw.read", config_id=config_id)
     prov = provisor_of(request)
-    raw = await prov.configs.raw(config_id, caller.subtree)
+    raw = await prov.configs.raw(config_id, caller.scope)
     return json_response({"raw_config": raw})
 
 
@@ -128,8 +134,7 @@ async def autocreate(request: Request) -> Response:
     caller = await authorize(request, f"{P}.autocreate.create")
     prov = provisor_of(request)
     await read_json(request, prov.settings.rest_api.max_body_bytes)
-    master = await prov.master_tenant()
-    config_id = await prov.configs.autocreate(_owner(request, caller, master))
+    config_id = await prov.configs.autocreate(caller.tenant_uuid)
     if config_id is None:
         raise NotFound("no config with role autocreate and a sip_lines.1 to copy")
     return created(f"/0.2/cfg_mgr/configs/{config_id}", {"id": config_id})

@@ -2,6 +2,7 @@
 
 The ACL of one parameter is ``provd.configure.<tenant>.<name>.read|update`` (the form
 wazo-provd's code checks), where the tenant is the ``Wazo-Tenant`` header or the token's own.
+Global parameters are read and changed by master tokens only (provisor.authz rule 1).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ async def list_params(request: Request) -> Response:
     """Every parameter with its description, value and link."""
     check_accept(request)
     caller = await authorize(request, "provd.configure.read")
-    params = await provisor_of(request).params.all(caller.tenant_uuid)
+    params = await provisor_of(request).params.all(caller.tenant_uuid, caller.scope)
     for p in params:
         p["links"] = [{"rel": "srv.configure.param", "href": f"/0.2/configure/{p['id']}"}]
     return json_response({"params": params})
@@ -46,7 +47,8 @@ async def get_param(request: Request, name: str) -> Response:
     prov = provisor_of(request)
     prov.params.describe(name)
     caller = await _param_caller(request, name, "read")
-    return json_response({"param": {"value": await prov.params.get(name, caller.tenant_uuid)}})
+    value = await prov.params.get(name, caller.tenant_uuid, caller.scope)
+    return json_response({"param": {"value": value}})
 
 
 @router.put("/{name}")
@@ -61,5 +63,5 @@ async def set_param(request: Request, name: str) -> Response:
         raise InvalidInput('body: expected {"param": {"value": ...}}')
     if "value" not in body["param"]:
         raise InvalidInput("param.value: required (null clears the parameter)")
-    await prov.params.set(name, body["param"]["value"], caller.tenant_uuid)
+    await prov.params.set(name, body["param"]["value"], caller.tenant_uuid, caller.scope)
     return no_content()

@@ -3,7 +3,8 @@
 Every endpoint but the API spec names its ACL (wazo's dotted form, with ``{var}`` placeholders
 filled from the path, '.' in values becoming '_'). The caller's tenant is the ``Wazo-Tenant``
 header (it must be visible to the token) or the token's own; ``recurse=true`` widens lists to the
-tenant's subtree, and single resources are always looked up in the subtree.
+tenant's subtree, and single resources are always looked up in the subtree. What the caller may
+then see, change and reference is decided by provisor.authz from the :class:`Scope` built here.
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ from dataclasses import dataclass
 from starlette.requests import Request
 
 from provisor.auth.base import TokenInfo, format_acl
+from provisor.authz import Scope
+from provisor.domain.values import validate_id
 from provisor.errors import Unauthorized
 from provisor.service import Provisor
 
-__all__ = ["Caller", "authorize", "provisor_of"]
+__all__ = ["Caller", "authorize", "path_id", "provisor_of"]
 
 
 def provisor_of(request: Request) -> Provisor:
@@ -30,9 +33,18 @@ class Caller:
     """An authorised caller and the tenants it sees."""
 
     token: TokenInfo
-    tenant_uuid: str
-    subtree: frozenset[str]
+    scope: Scope
     recurse: bool
+
+    @property
+    def tenant_uuid(self) -> str:
+        """The tenant acted in (Wazo-Tenant, or the token's own)."""
+        return self.scope.tenant_uuid
+
+    @property
+    def subtree(self) -> frozenset[str]:
+        """The acting tenant and its sub-tenants."""
+        return self.scope.subtree
 
     @property
     def list_tenants(self) -> frozenset[str]:
@@ -47,13 +59,24 @@ async def authorize(request: Request, acl: str, **variables: str) -> Caller:
     tenant_header = request.headers.get("wazo-tenant") or None
     required = format_acl(acl, **variables) if variables else acl
     info = await prov.auth.authorize(token, required, tenant_header)
-    if prov.settings.auth.backend == "wazo-auth":
-        await prov.master_tenant()  # cached by the backend; follows wazo-auth's service tenant
+    # cached by the backend; follows wazo-auth's service tenant
+    master = await prov.master_tenant()
     tenant = tenant_header or info.tenant_uuid
     if prov.tenants.get(tenant) is None:
         await prov.tenants.ensure(tenant, None if tenant == info.tenant_uuid else info.tenant_uuid)
     if token is None:  # pragma: no cover - authorize refused it already
         raise Unauthorized("Unauthorized")
     subtree = frozenset(await prov.auth.visible_tenants(token, tenant))
+    token_subtree = (
+        subtree
+        if tenant == info.tenant_uuid
+        else frozenset(await prov.auth.visible_tenants(token, info.tenant_uuid))
+    )
+    scope = Scope(tenant, subtree, info.tenant_uuid, token_subtree, info.tenant_uuid == master)
     recurse = request.query_params.get("recurse", "false").lower() == "true"
-    return Caller(token=info, tenant_uuid=tenant, subtree=subtree, recurse=recurse)
+    return Caller(token=info, scope=scope, recurse=recurse)
+
+
+def path_id(value: str, field: str) -> str:
+    """A config or device id from the URL, checked where it enters (400 naming the field)."""
+    return validate_id(value, field)

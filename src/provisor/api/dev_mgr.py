@@ -1,4 +1,8 @@
-"""``/0.2/dev_mgr``: devices, reconfigure, synchronize, dhcpinfo, per-device tokens."""
+"""``/0.2/dev_mgr``: devices, reconfigure, synchronize, dhcpinfo, per-device tokens.
+
+Ownership is decided by provisor.authz through the services; ids from the URL are validated
+here; ``dhcpinfo`` (the platform's DHCP server reporting leases) is master-only.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,10 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from provisor.api.deps import authorize, provisor_of
+from provisor.api.deps import authorize, path_id, provisor_of
 from provisor.api.http import check_accept, created, json_response, no_content, read_json
 from provisor.api.listing import list_query
+from provisor.authz import require_master
 from provisor.errors import InvalidInput
 from provisor.services.operations import op_status
 
@@ -62,7 +67,9 @@ async def create_device(request: Request) -> Response:
     caller = await authorize(request, f"{P}.devices.create")
     prov = provisor_of(request)
     body = await read_json(request, prov.settings.rest_api.max_body_bytes)
-    doc = await prov.devices.create(_body_key(body, "device"), caller.tenant_uuid)
+    doc = await prov.devices.create(
+        _body_key(body, "device"), caller.tenant_uuid, scope=caller.scope
+    )
     return created(f"/0.2/dev_mgr/devices/{doc['id']}", {"id": doc["id"]})
 
 
@@ -70,8 +77,9 @@ async def create_device(request: Request) -> Response:
 async def get_device(request: Request, device_id: str) -> Response:
     """One device of the caller's subtree."""
     check_accept(request)
+    path_id(device_id, "device_id")
     caller = await authorize(request, f"{P}.devices.{{device_id}}.read", device_id=device_id)
-    doc = await provisor_of(request).devices.get(device_id, caller.subtree)
+    doc = await provisor_of(request).devices.get(device_id, caller.scope)
     return json_response({"device": doc})
 
 
@@ -79,23 +87,20 @@ async def get_device(request: Request, device_id: str) -> Response:
 async def update_device(request: Request, device_id: str) -> Response:
     """Replace a device (a new device is claimed by the caller's tenant)."""
     check_accept(request)
+    path_id(device_id, "device_id")
     caller = await authorize(request, f"{P}.devices.{{device_id}}.update", device_id=device_id)
     prov = provisor_of(request)
     body = await read_json(request, prov.settings.rest_api.max_body_bytes)
-    await prov.devices.replace(
-        device_id,
-        _body_key(body, "device"),
-        caller_tenant=caller.tenant_uuid,
-        tenants=caller.subtree,
-    )
+    await prov.devices.replace(device_id, _body_key(body, "device"), scope=caller.scope)
     return no_content()
 
 
 @router.delete("/devices/{device_id}")
 async def delete_device(request: Request, device_id: str) -> Response:
     """Delete a device of the caller's subtree."""
+    path_id(device_id, "device_id")
     caller = await authorize(request, f"{P}.devices.{{device_id}}.delete", device_id=device_id)
-    await provisor_of(request).devices.delete(device_id, caller.subtree)
+    await provisor_of(request).devices.delete(device_id, caller.scope)
     return no_content()
 
 
@@ -103,8 +108,9 @@ async def delete_device(request: Request, device_id: str) -> Response:
 async def get_device_token(request: Request, device_id: str) -> Response:
     """The device's per-device provisioning token (provisor extension)."""
     check_accept(request)
+    path_id(device_id, "device_id")
     caller = await authorize(request, f"{P}.devices.{{device_id}}.token.read", device_id=device_id)
-    token = await provisor_of(request).devices.token(device_id, caller.subtree)
+    token = await provisor_of(request).devices.token(device_id, caller.scope)
     return json_response({"provisioning_token": token})
 
 
@@ -112,10 +118,11 @@ async def get_device_token(request: Request, device_id: str) -> Response:
 async def rotate_device_token(request: Request, device_id: str) -> Response:
     """Rotate the device's provisioning token; the old one stops working at once."""
     check_accept(request)
+    path_id(device_id, "device_id")
     caller = await authorize(
         request, f"{P}.devices.{{device_id}}.token.update", device_id=device_id
     )
-    token = await provisor_of(request).devices.rotate_token(device_id, caller.subtree)
+    token = await provisor_of(request).devices.rotate_token(device_id, caller.scope)
     return json_response({"provisioning_token": token})
 
 
@@ -129,7 +136,7 @@ async def reconfigure(request: Request) -> Response:
     device_id = _body_key(body, "id")
     if not isinstance(device_id, str):
         raise InvalidInput("id: must be a string")
-    await prov.devices.reconfigure(device_id, caller.subtree)
+    await prov.devices.reconfigure(path_id(device_id, "id"), caller.scope)
     return no_content()
 
 
@@ -155,40 +162,46 @@ async def synchronize(request: Request) -> Response:
             op = prov.operations.failed("synchronize", "no sync service configured")
         else:
             op = sync.start_many(ids, tenants=caller.subtree)
+        op.tenant_uuid = caller.tenant_uuid  # the operation is the caller's (authz rule 6)
         return created(f"/0.2/dev_mgr/synchronize/{op.id}")
     device_id = _body_key(body, "id")
     if not isinstance(device_id, str):
         raise InvalidInput("id: must be a string")
-    doc = await prov.devices.get(device_id, caller.subtree)
+    doc = await prov.devices.get(path_id(device_id, "id"), caller.scope)
     if sync is None:
         op = prov.operations.failed("synchronize", "no sync service configured")
     else:
         op = sync.start_one(doc)
+    op.tenant_uuid = caller.tenant_uuid  # the operation is the caller's (authz rule 6)
     return created(f"/0.2/dev_mgr/synchronize/{op.id}")
 
 
 @router.get("/synchronize/{op_id}")
-async def synchronize_status(request: Request, op_id: int) -> Response:
+async def synchronize_status(request: Request, op_id: str) -> Response:
     """The status of a synchronize operation."""
     check_accept(request)
-    await authorize(request, "provd.operation.read")
-    op = provisor_of(request).operations.get("synchronize", op_id)
+    caller = await authorize(request, "provd.operation.read")
+    op = provisor_of(request).operations.get("synchronize", op_id, caller.scope)
     return json_response(op_status(op))
 
 
 @router.delete("/synchronize/{op_id}")
-async def synchronize_delete(request: Request, op_id: int) -> Response:
+async def synchronize_delete(request: Request, op_id: str) -> Response:
     """Forget a synchronize operation's monitor."""
-    await authorize(request, "provd.operation.delete")
-    provisor_of(request).operations.delete("synchronize", op_id)
+    caller = await authorize(request, "provd.operation.delete")
+    provisor_of(request).operations.delete("synchronize", op_id, caller.scope)
     return no_content()
 
 
 @router.post("/dhcpinfo")
 async def dhcpinfo(request: Request) -> Response:
-    """Lease information from a DHCP server: identifies (and creates) the device."""
+    """Lease information from a DHCP server: identifies (and creates) the device.
+
+    The DHCP server serves the whole platform, and a lease rewrites the address of whatever
+    device has the MAC, in any tenant: master tokens only."""
     check_accept(request)
-    await authorize(request, f"{P}.dhcpinfo.create")
+    caller = await authorize(request, f"{P}.dhcpinfo.create")
+    require_master(caller.scope, "DHCP lease information")
     prov = provisor_of(request)
     body = await read_json(request, prov.settings.rest_api.max_body_bytes)
     info = _body_key(body, "dhcp_info")

@@ -12,8 +12,9 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from provisor.api.deps import authorize, provisor_of
+from provisor.api.deps import authorize, path_id, provisor_of
 from provisor.api.http import check_accept, created, json_response, no_content, read_json
+from provisor.authz import require_master
 from provisor.domain import ids
 from provisor.errors import InvalidInput, NotFound
 from provisor.plugins.manager import get_manager
@@ -71,14 +72,15 @@ async def install_index(request: Request) -> Response:
 async def update(request: Request) -> Response:
     """Fetch the repository index (long operation)."""
     check_accept(request)
-    await authorize(request, f"{P}.install.update.create")
+    caller = await authorize(request, f"{P}.install.update.create")
+    require_master(caller.scope, "the plugin repository")
     prov = provisor_of(request)
     manager = get_manager(prov)
 
     async def work(op: Operation) -> None:
         await manager.update(op)
 
-    op = prov.operations.start("pg.update", work, label="update")
+    op = prov.operations.start("pg.update", work, label="update", tenant_uuid=caller.tenant_uuid)
     return created(f"{BASE}/install/update/{op.id}")
 
 
@@ -102,7 +104,8 @@ async def installed(request: Request) -> Response:
 async def _start_install(request: Request, upgrade: bool) -> Response:
     check_accept(request)
     action = "upgrade" if upgrade else "install"
-    await authorize(request, f"{P}.install.{action}.create")
+    caller = await authorize(request, f"{P}.install.{action}.create")
+    require_master(caller.scope, "plugins")
     prov = provisor_of(request)
     plugin_id = await _id(request, ids.plugin_id)
     manager = get_manager(prov)
@@ -111,7 +114,7 @@ async def _start_install(request: Request, upgrade: bool) -> Response:
     async def work(op: Operation) -> None:
         await manager.install(plugin_id, op, upgrade=upgrade)
 
-    op = prov.operations.start(f"pg.{action}", work, label=action)
+    op = prov.operations.start(f"pg.{action}", work, label=action, tenant_uuid=caller.tenant_uuid)
     return created(f"{BASE}/install/{action}/{op.id}")
 
 
@@ -131,29 +134,31 @@ async def upgrade(request: Request) -> Response:
 async def uninstall(request: Request) -> Response:
     """Uninstall a plugin; its devices become unconfigured."""
     check_accept(request)
-    await authorize(request, f"{P}.install.uninstall.create")
+    caller = await authorize(request, f"{P}.install.uninstall.create")
+    require_master(caller.scope, "plugins")
     prov = provisor_of(request)
     await get_manager(prov).uninstall(await _id(request, ids.plugin_id))
     return no_content()
 
 
 @router.get("/install/{action}/{op_id}")
-async def op_get(request: Request, action: str, op_id: int) -> Response:
+async def op_get(request: Request, action: str, op_id: str) -> Response:
     """Status of an install/upgrade/update operation."""
     check_accept(request)
     if action not in ("install", "upgrade", "update"):
         raise NotFound("No such resource")
-    await authorize(request, "provd.operation.read")
-    return json_response(op_status(provisor_of(request).operations.get(f"pg.{action}", op_id)))
+    caller = await authorize(request, "provd.operation.read")
+    op = provisor_of(request).operations.get(f"pg.{action}", op_id, caller.scope)
+    return json_response(op_status(op))
 
 
 @router.delete("/install/{action}/{op_id}")
-async def op_delete(request: Request, action: str, op_id: int) -> Response:
+async def op_delete(request: Request, action: str, op_id: str) -> Response:
     """Forget an operation's monitor."""
     if action not in ("install", "upgrade", "update"):
         raise NotFound("No such resource")
-    await authorize(request, "provd.operation.delete")
-    provisor_of(request).operations.delete(f"pg.{action}", op_id)
+    caller = await authorize(request, "provd.operation.delete")
+    provisor_of(request).operations.delete(f"pg.{action}", op_id, caller.scope)
     return no_content()
 
 
@@ -161,7 +166,8 @@ async def op_delete(request: Request, action: str, op_id: int) -> Response:
 async def reload(request: Request) -> Response:
     """Load a plugin again from its folder."""
     check_accept(request)
-    await authorize(request, f"{P}.reload.create")
+    caller = await authorize(request, f"{P}.reload.create")
+    require_master(caller.scope, "plugins")
     prov = provisor_of(request)
     await get_manager(prov).reload(await _id(request, ids.plugin_id))
     return no_content()
@@ -264,9 +270,10 @@ async def package_install(request: Request, plugin_id: str) -> Response:
     """Install a firmware package (long operation with download progress)."""
     check_accept(request)
     _plugin(request, plugin_id)
-    await authorize(
+    caller = await authorize(
         request, f"{P}.plugins.{{plugin_id}}.install.install.create", plugin_id=plugin_id
     )
+    require_master(caller.scope, "firmware packages")
     prov = provisor_of(request)
     pkg_id = await _id(request, ids.package_id)
     manager = get_manager(prov)
@@ -276,23 +283,26 @@ async def package_install(request: Request, plugin_id: str) -> Response:
     async def work(op: Operation) -> None:
         await manager.install_firmware(plugin_id, pkg_id, op)
 
-    op = prov.operations.start(f"pkg.{plugin_id}", work, label="install_pkg")
+    op = prov.operations.start(
+        f"pkg.{plugin_id}", work, label="install_pkg", tenant_uuid=caller.tenant_uuid
+    )
     return created(f"{BASE}/plugins/{plugin_id}/install/install/{op.id}")
 
 
 @router.get("/plugins/{plugin_id}/install/install/{op_id}")
-async def package_op(request: Request, plugin_id: str, op_id: int) -> Response:
+async def package_op(request: Request, plugin_id: str, op_id: str) -> Response:
     """Status of a firmware package install."""
     check_accept(request)
-    await authorize(request, "provd.operation.read")
-    return json_response(op_status(provisor_of(request).operations.get(f"pkg.{plugin_id}", op_id)))
+    caller = await authorize(request, "provd.operation.read")
+    op = provisor_of(request).operations.get(f"pkg.{plugin_id}", op_id, caller.scope)
+    return json_response(op_status(op))
 
 
 @router.delete("/plugins/{plugin_id}/install/install/{op_id}")
-async def package_op_delete(request: Request, plugin_id: str, op_id: int) -> Response:
+async def package_op_delete(request: Request, plugin_id: str, op_id: str) -> Response:
     """Forget a firmware package operation."""
-    await authorize(request, "provd.operation.delete")
-    provisor_of(request).operations.delete(f"pkg.{plugin_id}", op_id)
+    caller = await authorize(request, "provd.operation.delete")
+    provisor_of(request).operations.delete(f"pkg.{plugin_id}", op_id, caller.scope)
     return no_content()
 
 
@@ -301,9 +311,10 @@ async def package_uninstall(request: Request, plugin_id: str) -> Response:
     """Remove a firmware package's files."""
     check_accept(request)
     _plugin(request, plugin_id)
-    await authorize(
+    caller = await authorize(
         request, f"{P}.plugins.{{plugin_id}}.install.uninstall.create", plugin_id=plugin_id
     )
+    require_master(caller.scope, "firmware packages")
     prov = provisor_of(request)
     await get_manager(prov).uninstall_firmware(plugin_id, await _id(request, ids.package_id))
     return no_content()
@@ -357,6 +368,16 @@ async def put_template(request: Request, plugin_id: str, scope: str, name: str) 
         raise InvalidInput(
             f"template.target: required for scope {scope!r} (a model or a device id)"
         )
+    if scope == "device":
+        # only the caller's own device: the override applies where the device's tenant is
+        # the caller's; any other id, missing or not, gets the same answer
+        path_id(target, "template.target")
+        try:
+            owner = (await prov.devices.get(target, caller.scope))["tenant_uuid"]
+        except NotFound:
+            owner = None
+        if owner != caller.tenant_uuid:
+            raise InvalidInput(f"template.target: no device {target!r} in this tenant")
     check_template(tpl["source"])
     await prov.param_store.put_override(
         {

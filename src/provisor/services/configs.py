@@ -1,9 +1,10 @@
 """Configs: validation, tenant scoping, inheritance and the effective raw config.
 
-A config belongs to a tenant, or to nobody (the system configs ``base``, ``default``,
-``defaultconfigdevice``, ``autoprov`` and whatever the master tenant creates without a
-Wazo-Tenant header are shared). A tenant sees its own configs and the shared ones, never
-another tenant's (upstream shares every config, SIP passwords included).
+A config belongs to a tenant, or to nobody: the system configs ``base``, ``default``,
+``defaultconfigdevice``, ``autoprov`` and those the master creates with ``"shared": true`` are
+shared. A tenant sees its own configs and the shared ones, never another tenant's (upstream
+shares every config, SIP passwords included); who may see and reference what is decided in
+provisor.authz.
 
 Effective raw configs are cached per config id and invalidated as a whole by a generation
 counter that every config write bumps: a change to a parent shared by thousands of devices costs
@@ -15,20 +16,32 @@ from __future__ import annotations
 import copy
 import uuid as uuidlib
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from typing import Any
 
+from provisor.authz import (
+    ConflictBudget,
+    Lineage,
+    Scope,
+    config_visible,
+    may_reference,
+    tenants_of,
+)
 from provisor.domain.inheritance import ConfigNode, check_parents, effective_raw_config
 from provisor.domain.raw_config import validate_raw_config
 from provisor.domain.selector import Selector
 from provisor.domain.values import validate_id
-from provisor.errors import Forbidden, InvalidInput, NotFound
+from provisor.errors import Conflict, Forbidden, InvalidInput, NotFound
 from provisor.store.changes import ChangeFeed
 from provisor.store.documents import ConfigStore, Page
 
 __all__ = ["SYSTEM_CONFIGS", "ConfigService"]
 
 SYSTEM_CONFIGS = ("base", "default", "defaultconfigdevice", "autoprov")
+
+
+def _own_lineage(tenant: str | None) -> frozenset[str]:
+    return frozenset({tenant}) if tenant else frozenset()
 
 
 class ConfigService:
@@ -47,6 +60,11 @@ class ConfigService:
         self._on_change = on_change
         self.generation = 0
         self._nodes: OrderedDict[str, ConfigNode | None] = OrderedDict()
+        self._owners: dict[str, str | None] = {}
+        #: a tenant and its ancestors; the device service wires the tenant tree in
+        self.lineage: Lineage = _own_lineage
+        self.subtree: Callable[[str], frozenset[str]] = lambda t: frozenset({t})
+        self.conflicts = ConflictBudget()
         self._effective: OrderedDict[str, dict[str, Any] | None] = OrderedDict()
         self._cache_size = cache_size
         self.feed: ChangeFeed | None = None
@@ -68,6 +86,7 @@ class ConfigService:
         """Forget every cached node and effective config (after any config write)."""
         self.generation += 1
         self._nodes.clear()
+        self._owners.clear()
         self._effective.clear()
         if self._on_change is not None:
             self._on_change()
@@ -89,11 +108,23 @@ class ConfigService:
                     else None
                 )
                 self._nodes[cid] = node
+                self._owners[cid] = doc.get("tenant_uuid") if doc else None
                 if node:
                     nxt.extend(node.parent_ids)
             wanted = nxt
         while len(self._nodes) > self._cache_size:
-            self._nodes.popitem(last=False)
+            self._owners.pop(self._nodes.popitem(last=False)[0], None)
+
+    def _chain_lookup(self, config_id: str) -> Callable[[str], ConfigNode | None]:
+        """Node lookup for inheriting into ``config_id``: ancestors its owner may not
+        reference (an id deleted and re-created by another tenant) read as missing."""
+        allowed = self.lineage(self._owners.get(config_id))
+
+        def lookup(cid: str) -> ConfigNode | None:
+            owner = self._owners.get(cid)
+            return self._nodes.get(cid) if owner is None or owner in allowed else None
+
+        return lookup
 
     async def effective(self, config_id: str | None) -> dict[str, Any] | None:
         """The config's raw config merged over its ancestors and the base raw config."""
@@ -104,7 +135,7 @@ class ConfigService:
             cached = self._effective[config_id]
             return copy.deepcopy(cached) if cached is not None else None
         await self._load_chain(config_id)
-        result = effective_raw_config(config_id, self._nodes.get, self._base())
+        result = effective_raw_config(config_id, self._chain_lookup(config_id), self._base())
         self._effective[config_id] = result
         while len(self._effective) > self._cache_size:
             self._effective.popitem(last=False)
@@ -112,15 +143,10 @@ class ConfigService:
 
     # -- visibility ---------------------------------------------------------------------------
 
-    @staticmethod
-    def visible(doc_tenant: str | None, tenants: Collection[str] | None) -> bool:
-        """A config is visible if shared, or in the caller's tenants (None = everything)."""
-        return tenants is None or doc_tenant is None or doc_tenant in tenants
-
-    async def get(self, config_id: str, tenants: Collection[str] | None = None) -> dict[str, Any]:
-        """A visible config; NotFound otherwise."""
-        doc = await self.store.get(config_id)
-        if doc is None or not self.visible(doc.get("tenant_uuid"), tenants):
+    async def get(self, config_id: str, scope: Scope | None = None) -> dict[str, Any]:
+        """A visible config; NotFound otherwise (the same for one that is not yours)."""
+        doc = await self.store.get_in(config_id, tenants_of(scope))
+        if doc is None or not config_visible(scope, doc.get("tenant_uuid")):
             raise NotFound("No such resource")
         return self._public(doc)
 
@@ -131,26 +157,44 @@ class ConfigService:
     async def list(
         self, selector: Selector, tenants: Collection[str] | None, page: Page | None
     ) -> list[dict[str, Any]]:
-        """Visible configs matching the selector."""
+        """Configs of these tenants (None: all) and the shared ones, matching the selector."""
         docs = await self.store.query(selector, tenants=tenants, page=page)
         return [self._public(d) for d in docs]
 
-    async def raw(self, config_id: str, tenants: Collection[str] | None = None) -> dict[str, Any]:
+    async def raw(self, config_id: str, scope: Scope | None = None) -> dict[str, Any]:
         """The flattened raw config of a visible config."""
-        await self.get(config_id, tenants)
+        await self.get(config_id, scope)
         result = await self.effective(config_id)
         if result is None:
             raise NotFound("No such resource")
         return result
 
+    async def owner(self, config_id: str) -> tuple[bool, str | None]:
+        """(exists, owning tenant) of a config, from the node cache when it is there."""
+        await self._load_chain(config_id)
+        return self._nodes.get(config_id) is not None, self._owners.get(config_id)
+
+    async def referable(self, scope: Scope | None, referrer: str | None, config_id: str) -> bool:
+        """May an object owned by ``referrer`` use ``config_id`` (it exists and authz allows)?"""
+        exists, owner = await self.owner(config_id)
+        return exists and may_reference(scope, referrer, owner, self.lineage)
+
     # -- writes -------------------------------------------------------------------------------
 
-    async def _validate(self, body: object, *, config_id: str | None = None) -> dict[str, Any]:
+    async def _validate(
+        self,
+        body: object,
+        *,
+        owner: str | None,
+        scope: Scope | None,
+        config_id: str | None = None,
+    ) -> dict[str, Any]:
         if not isinstance(body, dict):
             raise InvalidInput("config: must be a JSON object")
         # Other keys (label, configdevice, X_type…) are stored opaquely, as wazo clients expect.
         doc = dict(body)
         doc.pop("tenant_uuid", None)  # ownership comes from the caller, never the body
+        doc.pop("shared", None)
         if config_id is not None:
             doc["id"] = config_id
         doc["id"] = validate_id(doc.get("id") or uuidlib.uuid4().hex, "config.id")
@@ -172,25 +216,54 @@ class ConfigService:
                 raise InvalidInput("config.provisioning_code: 2 to 16 digits")
         if doc.get("X_type") == "device":
             doc = _strip_none(doc)
-        await self._check_parents(doc["id"], parents)
+        await self._check_parents(doc["id"], parents, owner, scope)
         return doc
 
-    async def _check_parents(self, config_id: str, parents: list[str]) -> None:
+    async def _check_parents(
+        self, config_id: str, parents: Sequence[str], owner: str | None, scope: Scope | None
+    ) -> None:
         await self._load_chain(config_id)
         for parent in parents:
             await self._load_chain(parent)
+        # a parent the new config may not inherit from reads as unknown: same answer as missing
+        usable = {
+            p
+            for p in parents
+            if self._nodes.get(p) is not None
+            and may_reference(scope, owner, self._owners.get(p), self.lineage)
+        }
 
         def lookup(cid: str) -> ConfigNode | None:
             if cid == config_id:
                 return ConfigNode(cid, tuple(parents), {})
+            if cid in parents and cid not in usable:
+                return None
             return self._nodes.get(cid)
 
         check_parents(config_id, parents, lookup)
 
-    async def create(self, body: object, tenant_uuid: str | None) -> str:
+    async def create(
+        self, body: object, tenant_uuid: str | None, scope: Scope | None = None
+    ) -> str:
         """Create a config in a tenant (None = shared); returns its id."""
-        doc = await self._validate(body)
-        await self.store.insert(doc, tenant_uuid)
+        doc = await self._validate(body, owner=tenant_uuid, scope=scope)
+        self.conflicts.check(scope)
+        below_root = tenant_uuid is not None and self.lineage(tenant_uuid) != {tenant_uuid}
+        if below_root and await self.store.used_outside(  # (the master's subtree is everyone)
+            str(doc["id"]), self.subtree(str(tenant_uuid))
+        ):
+            # devices of another tenant still name this id (their config was deleted): a new
+            # config under it would hand them this tenant's data. Answered like a taken id.
+            self.conflicts.spend(scope, "a config id")
+            raise Conflict(f"config {doc['id']!r} already exists")
+        try:
+            await self.store.insert(doc, tenant_uuid)
+        except Conflict:
+            # the same answer whoever holds the id; holders the caller cannot see are counted
+            taken = await self.store.get(str(doc["id"]))
+            if taken is not None and not config_visible(scope, taken.get("tenant_uuid")):
+                self.conflicts.spend(scope, "a config id")
+            raise
         await self.changed(str(doc["id"]))
         await self._emit("config_created", dict(doc, tenant_uuid=tenant_uuid))
         return str(doc["id"])
@@ -198,6 +271,7 @@ class ConfigService:
     def _forget(self, config_id: str) -> None:
         """A new config changes nothing already inherited: drop only what named it missing."""
         self._nodes.pop(config_id, None)
+        self._owners.pop(config_id, None)
         self._effective.pop(config_id, None)
 
     async def changed(self, config_id: str | None = None) -> None:
@@ -209,21 +283,16 @@ class ConfigService:
         if self.feed is not None:
             await self.feed.bump("configs")
 
-    async def replace(
-        self,
-        config_id: str,
-        body: object,
-        tenants: Collection[str] | None,
-        *,
-        shared_writable: bool = True,
-    ) -> bool:
+    async def replace(self, config_id: str, body: object, scope: Scope | None) -> bool:
         """Full replace; returns False when nothing changed."""
-        current = await self.store.get(config_id)
-        if current is None or not self.visible(current.get("tenant_uuid"), tenants):
+        current = await self.store.get_in(config_id, tenants_of(scope))
+        if current is None:
             raise NotFound("No such resource")
-        if current.get("tenant_uuid") is None and not shared_writable:
+        if current.get("tenant_uuid") is None and not (scope is None or scope.is_master):
             raise Forbidden(f"config {config_id!r} is shared: only the master tenant may change it")
-        doc = await self._validate(body, config_id=config_id)
+        doc = await self._validate(
+            body, owner=current.get("tenant_uuid"), scope=scope, config_id=config_id
+        )
         if self._public(current) == doc:
             return False
         await self.store.replace(doc, current.get("tenant_uuid"))
@@ -231,14 +300,12 @@ class ConfigService:
         await self._emit("config_updated", dict(doc, tenant_uuid=current.get("tenant_uuid")))
         return True
 
-    async def delete(
-        self, config_id: str, tenants: Collection[str] | None, *, shared_writable: bool = True
-    ) -> None:
+    async def delete(self, config_id: str, scope: Scope | None) -> None:
         """Delete a deletable config; Forbidden when deletable is false."""
-        current = await self.store.get(config_id)
-        if current is None or not self.visible(current.get("tenant_uuid"), tenants):
+        current = await self.store.get_in(config_id, tenants_of(scope))
+        if current is None:
             raise NotFound("No such resource")
-        if current.get("tenant_uuid") is None and not shared_writable:
+        if current.get("tenant_uuid") is None and not (scope is None or scope.is_master):
             raise Forbidden(f"config {config_id!r} is shared: only the master tenant may delete it")
         if current.get("deletable", True) is False:
             raise Forbidden(f"config {config_id!r} is not deletable")

@@ -1,27 +1,32 @@
 """Devices: validation, tenant rules, plugin and config association.
 
-Tenant rules (wazo-provd's, with its holes closed):
+Tenant rules (wazo-provd's, with its holes closed; the decisions live in provisor.authz):
 
 - a device created through the API lands in the caller's tenant (Wazo-Tenant or the token's);
   ``is_new`` is true only in the master tenant;
 - a device auto-created by a phone request lands in the master tenant, or in the tenant whose
-  provisioning key the request carried, with ``is_new`` true either way;
-- a PUT on an ``is_new`` device by an authorised caller claims it for the caller's tenant;
+  provisioning key the request carried, with ``is_new`` true either way (``added: auto``, which
+  only the server sets);
+- a PUT on an ``is_new`` device follows :func:`provisor.authz.claim_tenant`;
 - a PUT on another device needs its tenant in the caller's subtree (else 404); a body
   ``tenant_uuid`` may move it only within that subtree (upstream lets an ancestor set anything,
-  and answers 500 when it is missing).
+  and answers 500 when it is missing);
+- a device's ``config`` must be a config its tenant may use (:func:`provisor.authz.may_reference`);
+  one that is missing or not usable gets the same 400.
 """
 
 from __future__ import annotations
 
+import builtins
 import secrets
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Any
 
+from provisor.authz import Scope, claim_tenant, device_visible, tenants_of
 from provisor.domain.raw_config import validate_raw_config
 from provisor.domain.selector import Selector
 from provisor.domain.values import new_id, normalize_ip, normalize_mac, validate_id
-from provisor.errors import InvalidInput, NotFound
+from provisor.errors import Conflict, InvalidInput, NotFound
 from provisor.plugins.loader import PluginSet
 from provisor.services.configs import ConfigService
 from provisor.store.documents import DeviceStore, Page
@@ -32,7 +37,7 @@ __all__ = ["DeviceService", "Listener", "validate_device"]
 Listener = Callable[[str, Mapping[str, Any]], Awaitable[None] | None]
 
 _STR_FIELDS = ("vendor", "model", "version", "sn", "uuid", "plugin", "config", "description")
-_COMPUTED = ("configured", "is_new", "tenant_uuid")
+_COMPUTED = ("configured", "is_new", "tenant_uuid", "added")
 
 
 def validate_device(body: object, *, device_id: str | None = None) -> dict[str, Any]:
@@ -74,6 +79,9 @@ class DeviceService:
         self.plugins = plugins
         self.tenants = tenants
         self.listeners: list[Listener] = []
+        # inheritance checks owners against the tenant tree (authz rule 4)
+        configs.lineage = tenants.lineage
+        configs.subtree = tenants.subtree
 
     @property
     def master_uuid(self) -> str:
@@ -94,8 +102,10 @@ class DeviceService:
         if self.plugins.get(doc.get("plugin")) is None or not doc.get("config"):
             return False
         raw = await self.configs.effective(doc["config"])
-        if raw is None:
-            return False
+        if raw is None or not await self.configs.referable(
+            None, doc.get("tenant_uuid"), doc["config"]
+        ):
+            return False  # a config the device's tenant may not use configures nothing
         try:
             validate_raw_config(raw, complete=True)
         except InvalidInput:
@@ -104,10 +114,10 @@ class DeviceService:
 
     # -- reads --------------------------------------------------------------------------------
 
-    async def get(self, device_id: str, tenants: Collection[str] | None = None) -> dict[str, Any]:
-        """A device in the caller's tenants; NotFound otherwise."""
-        doc = await self.store.get(device_id)
-        if doc is None or (tenants is not None and doc.get("tenant_uuid") not in tenants):
+    async def get(self, device_id: str, scope: Scope | None = None) -> dict[str, Any]:
+        """A device in the caller's subtree; NotFound otherwise (the same for one not yours)."""
+        doc = await self.store.get_in(device_id, tenants_of(scope))
+        if doc is None or not device_visible(scope, doc.get("tenant_uuid")):
             raise NotFound("No such resource")
         return doc
 
@@ -119,14 +129,20 @@ class DeviceService:
 
     # -- writes -------------------------------------------------------------------------------
 
+    async def _check_config(self, doc: Mapping[str, Any], tenant: str, scope: Scope | None) -> None:
+        config_id = doc.get("config")
+        if config_id and not await self.configs.referable(scope, tenant, config_id):
+            raise InvalidInput(f"device.config: unknown config {config_id!r}")
+
     async def create(
         self,
         body: object,
         tenant_uuid: str,
         *,
+        scope: Scope | None = None,
         added: str | None = None,
         is_new: bool | None = None,
-        ip_taken_from: list[str] | None = None,
+        ip_taken_from: builtins.list[str] | None = None,
     ) -> dict[str, Any]:
         """Create a device in ``tenant_uuid``; returns the stored document.
 
@@ -140,10 +156,19 @@ class DeviceService:
         doc["is_new"] = tenant_uuid == self.master_uuid if is_new is None else is_new
         if added:
             doc["added"] = added
+        await self._check_config(doc, tenant_uuid, scope)
         doc["configured"] = await self.is_configured(doc)
-        taken = await self.store.insert(
-            doc, prov_token=secrets.token_urlsafe(24), take_ip=ip_taken_from is not None
-        )
+        self.configs.conflicts.check(scope)  # one budget for config and device ids
+        try:
+            taken = await self.store.insert(
+                doc, prov_token=secrets.token_urlsafe(24), take_ip=ip_taken_from is not None
+            )
+        except Conflict:
+            # the same answer whoever holds the id; holders the caller cannot see are counted
+            holder = await self.store.get(doc["id"])
+            if holder is not None and not device_visible(scope, holder.get("tenant_uuid")):
+                self.configs.conflicts.spend(scope, "a device id")
+            raise
         if ip_taken_from is not None:
             ip_taken_from.extend(taken)
         await self._emit("device_created", doc)
@@ -154,34 +179,36 @@ class DeviceService:
         device_id: str,
         body: object,
         *,
-        caller_tenant: str,
-        tenants: Collection[str] | None,
+        scope: Scope | None,
+        tenant: str | None = None,
     ) -> dict[str, Any]:
-        """PUT: full replace with the tenant rules of the module docstring."""
-        current = await self.store.get(device_id)
+        """PUT: full replace with the tenant rules of the module docstring.
+
+        ``scope`` None is the server itself (``tenant`` then says where the device goes)."""
+        current = await self.store.get(device_id)  # unscoped: a new device may be claimable
         if current is None:
             raise NotFound("No such resource")
+        claimed = None if scope is None else claim_tenant(scope, current, self.master_uuid)
         doc = validate_device(body, device_id=device_id)
-        if current.get("is_new") and (
-            current["tenant_uuid"] == self.master_uuid
-            or tenants is None
-            or current["tenant_uuid"] not in tenants
-        ):
-            # wazo's claim: a new device goes to the caller's tenant
-            tenant = caller_tenant
-        elif current.get("is_new"):
-            # auto-created under a tenant's key: it stays in that tenant
-            tenant = current["tenant_uuid"]
+        if scope is None:
+            tenant = tenant or current["tenant_uuid"]
+        elif claimed is not None:
+            tenant = claimed  # body tenant_uuid ignored on a new device, as upstream
         else:
-            if tenants is not None and current["tenant_uuid"] not in tenants:
+            if not device_visible(scope, current["tenant_uuid"]):
                 raise NotFound("No such resource")
             tenant = doc.get("tenant_uuid") or current["tenant_uuid"]
             if not isinstance(tenant, str):
                 raise InvalidInput("device.tenant_uuid: must be a string")
-            if tenants is not None and tenant not in tenants:
+            if tenant not in scope.subtree:
                 raise InvalidInput(f"device.tenant_uuid: tenant {tenant!r} is not yours")
+        assert tenant is not None
         for key in _COMPUTED:
             doc.pop(key, None)
+        if doc.get("config") and (
+            doc["config"] != current.get("config") or tenant != current["tenant_uuid"]
+        ):
+            await self._check_config(doc, tenant, scope)
         doc["tenant_uuid"] = tenant
         doc["is_new"] = tenant == self.master_uuid
         if "added" in current and "added" not in doc:
@@ -198,9 +225,9 @@ class DeviceService:
         await self._emit("device_updated", doc)
         return doc
 
-    async def delete(self, device_id: str, tenants: Collection[str] | None) -> None:
+    async def delete(self, device_id: str, scope: Scope | None) -> None:
         """Delete a device, and its transient config when nothing else uses it."""
-        doc = await self.get(device_id, tenants)
+        doc = await self.get(device_id, scope)
         await self.store.delete(device_id)
         config_id = doc.get("config")
         if config_id:
@@ -210,10 +237,10 @@ class DeviceService:
                 await self.configs.changed()
         await self._emit("device_deleted", doc)
 
-    async def reconfigure(self, device_id: str, tenants: Collection[str] | None) -> None:
+    async def reconfigure(self, device_id: str, scope: Scope | None) -> None:
         """Recompute a device's state; unknown or foreign ids are InvalidInput (upstream: 400)."""
-        doc = await self.store.get(device_id)
-        if doc is None or (tenants is not None and doc.get("tenant_uuid") not in tenants):
+        doc = await self.store.get_in(device_id, tenants_of(scope))
+        if doc is None:
             raise InvalidInput(f"invalid device ID {device_id!r}")
         await self.save(doc)
 
@@ -232,17 +259,17 @@ class DeviceService:
         """Delete every device of a tenant."""
         return await self.store.delete_tenant(tenant_uuid)
 
-    async def rotate_token(self, device_id: str, tenants: Collection[str] | None) -> str:
+    async def rotate_token(self, device_id: str, scope: Scope | None) -> str:
         """Give a device a new provisioning token (the old one stops working)."""
-        doc = await self.get(device_id, tenants)
+        doc = await self.get(device_id, scope)
         token = secrets.token_urlsafe(24)
         await self.store.set_token(device_id, token)
         await self._emit("device_token_rotated", doc)  # caches drop the old token at once
         return token
 
-    async def token(self, device_id: str, tenants: Collection[str] | None) -> str:
+    async def token(self, device_id: str, scope: Scope | None) -> str:
         """A device's current provisioning token (created if it has none)."""
-        await self.get(device_id, tenants)
+        await self.get(device_id, scope)
         token = await self.store.get_token(device_id)
         if token is None:
             token = secrets.token_urlsafe(24)

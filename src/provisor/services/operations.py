@@ -2,20 +2,24 @@
 
 An operation runs as an asyncio task and reports ``[label|]state[;current[/end]]`` followed by
 its sub-operations in parentheses, exactly as wazo-provd clients parse it. Unlike upstream,
-finished operations are forgotten after ``keep_seconds`` so monitors nobody deletes do not leak.
+finished operations are forgotten after ``keep_seconds`` so monitors nobody deletes do not leak,
+ids are random (upstream counts 1, 2, 3…), and each operation belongs to the tenant that started
+it: only that tenant's subtree reads or deletes it (provisor.authz rule 6); any other caller
+gets the answer of a missing id.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
+import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from provisor.authz import Scope, operation_visible
 from provisor.errors import NotFound
 
 __all__ = ["Operation", "OperationRegistry", "State", "op_status"]
@@ -35,7 +39,7 @@ class Operation:
     end: int | None = None
     reason: str | None = None
     subs: list[Operation] = field(default_factory=list)
-    id: int = 0
+    id: str = ""
     kind: str = ""
     finished_at: float | None = None
     tenant_uuid: str | None = None
@@ -70,9 +74,8 @@ class OperationRegistry:
     """Running and recently finished operations, by id."""
 
     def __init__(self, keep_seconds: float = 3600.0) -> None:
-        self._ops: dict[int, Operation] = {}
-        self._tasks: dict[int, asyncio.Task[None]] = {}
-        self._ids = itertools.count(1)
+        self._ops: dict[str, Operation] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
         self.keep_seconds = keep_seconds
 
     def start(
@@ -85,7 +88,7 @@ class OperationRegistry:
     ) -> Operation:
         """Run ``work(op)`` in the background; it sets progress and may raise to fail."""
         self._gc()
-        op = Operation(label=label, id=next(self._ids), kind=kind, tenant_uuid=tenant_uuid)
+        op = Operation(label=label, id=_new_id(), kind=kind, tenant_uuid=tenant_uuid)
         self._ops[op.id] = op
 
         async def run() -> None:
@@ -97,7 +100,7 @@ class OperationRegistry:
                 op.reason = str(exc)
                 log.info("operation %s/%s failed: %s", kind, op.id, exc)
             else:
-                if op.state != "fail":
+                if op.state != "fail":  # type: ignore[comparison-overlap]  # work() may set it
                     op.state = "success"
             finally:
                 op.finished_at = time.monotonic()
@@ -106,30 +109,33 @@ class OperationRegistry:
         self._tasks[op.id] = asyncio.get_running_loop().create_task(run())
         return op
 
-    def failed(self, kind: str, reason: str, *, label: str | None = None) -> Operation:
+    def failed(
+        self, kind: str, reason: str, *, label: str | None = None, tenant_uuid: str | None = None
+    ) -> Operation:
         """Record an operation that failed before it started (e.g. device not configured)."""
         self._gc()
         op = Operation(
             label=label,
             state="fail",
             reason=reason,
-            id=next(self._ids),
+            id=_new_id(),
             kind=kind,
             finished_at=time.monotonic(),
+            tenant_uuid=tenant_uuid,
         )
         self._ops[op.id] = op
         return op
 
-    def get(self, kind: str, op_id: int) -> Operation:
-        """An operation of this kind; NotFound otherwise."""
+    def get(self, kind: str, op_id: str, scope: Scope | None = None) -> Operation:
+        """An operation of this kind the caller may see; NotFound otherwise."""
         op = self._ops.get(op_id)
-        if op is None or op.kind != kind:
+        if op is None or op.kind != kind or not operation_visible(scope, op.tenant_uuid):
             raise NotFound("No such resource")
         return op
 
-    def delete(self, kind: str, op_id: int) -> None:
+    def delete(self, kind: str, op_id: str, scope: Scope | None = None) -> None:
         """Forget an operation's monitor (the work itself goes on)."""
-        self.get(kind, op_id)
+        self.get(kind, op_id, scope)
         del self._ops[op_id]
 
     def running(self, kind: str) -> bool:
@@ -161,6 +167,11 @@ class OperationRegistry:
             if op.finished_at is not None and now - op.finished_at > self.keep_seconds
         ]:
             del self._ops[op_id]
+
+
+def _new_id() -> str:
+    """An operation id nobody can guess (128 random bits, hex: safe in a URL path)."""
+    return secrets.token_hex(16)
 
 
 def op_status(op: Operation) -> dict[str, str]:

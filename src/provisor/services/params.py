@@ -4,6 +4,11 @@ Each parameter declares its description, whether it is per tenant, and its valid
 validator normalises the value or raises InvalidInput with the reason. Global parameters are
 stored under tenant "", per-tenant ones under the tenant's uuid. ``provisioning_key`` is kept
 on the tenant row so the phone path finds the tenant of a key in O(1).
+
+Global parameters are global state: only master tokens read or change them (a proxy URL may
+carry credentials, and ``plugin_server`` decides what code the server installs). A sub-tenant
+sees and sets its own per-tenant parameters only; setting a key another tenant uses spends the
+tenant's conflict budget (provisor.authz.ConflictBudget).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from provisor.authz import ConflictBudget, Scope, require_master
 from provisor.domain.values import parse_nat, validate_provisioning_key
 from provisor.errors import InvalidInput, NotFound
 from provisor.store.tenancy import ParamStore, TenantStore
@@ -109,6 +115,7 @@ class ParamService:
         self.store = store
         self.tenants = tenants
         self.defaults = defaults
+        self.conflicts = ConflictBudget()
 
     def describe(self, name: str) -> Param:
         """The parameter's declaration; NotFound for an unknown name."""
@@ -117,9 +124,11 @@ class ParamService:
             raise NotFound("No such resource")
         return param
 
-    async def get(self, name: str, tenant_uuid: str) -> Any:
+    async def get(self, name: str, tenant_uuid: str, scope: Scope | None = None) -> Any:
         """The value of a parameter (per-tenant ones for ``tenant_uuid``)."""
         param = self.describe(name)
+        if not param.per_tenant:
+            require_master(scope, f"parameter {name}")
         if name == "provisioning_key":
             tenant = self.tenants.get(tenant_uuid)
             return tenant.provisioning_key if tenant else None
@@ -130,18 +139,28 @@ class ParamService:
             return int(value or 0)
         return value
 
-    async def set(self, name: str, value: Any, tenant_uuid: str) -> None:
+    async def set(
+        self, name: str, value: Any, tenant_uuid: str, scope: Scope | None = None
+    ) -> None:
         """Validate and store a parameter."""
         param = self.describe(name)
+        if not param.per_tenant:
+            require_master(scope, f"parameter {name}")
         normalised = param.validate(value)
         if name == "provisioning_key":
-            await self.tenants.set_key(tenant_uuid, normalised)
+            self.conflicts.check(scope)
+            try:
+                await self.tenants.set_key(tenant_uuid, normalised)
+            except InvalidInput:
+                self.conflicts.spend(scope, "a provisioning key")
+                raise
             return
         await self.store.set(name, normalised, tenant_uuid if param.per_tenant else "")
 
-    async def all(self, tenant_uuid: str) -> list[dict[str, Any]]:
-        """Every parameter with its value, for ``GET /configure``."""
+    async def all(self, tenant_uuid: str, scope: Scope | None = None) -> list[dict[str, Any]]:
+        """The parameters the caller may read, with their values, for ``GET /configure``."""
+        shown = [p for p in PARAMS.values() if p.per_tenant or scope is None or scope.is_master]
         return [
             {"id": p.id, "description": p.description, "value": await self.get(p.id, tenant_uuid)}
-            for p in PARAMS.values()
+            for p in shown
         ]

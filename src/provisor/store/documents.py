@@ -147,6 +147,16 @@ class DeviceStore:
             row = (await conn.execute(_GET_DEVICE, {"id": device_id})).first()
         return dict(row.doc) if row else None
 
+    async def get_in(
+        self, device_id: str, tenants: Collection[str] | None
+    ) -> dict[str, Any] | None:
+        """The device if its tenant is in ``tenants`` (None: any), else None: what a caller
+        may not see is read as missing."""
+        doc = await self.get(device_id)
+        if doc is None or (tenants is not None and doc.get("tenant_uuid") not in tenants):
+            return None
+        return doc
+
     async def find_one(self, **where: Any) -> dict[str, Any] | None:
         """The first device whose indexed columns equal the given values."""
         found = self._point_docs(where, 1)
@@ -429,14 +439,40 @@ class ConfigStore:
             ).first()
         return _config_doc(row) if row else None
 
+    async def get_in(
+        self, config_id: str, tenants: Collection[str] | None
+    ) -> dict[str, Any] | None:
+        """The config if shared or owned by one of ``tenants`` (None: any), else None."""
+        doc = await self.get(config_id)
+        if doc is None or not (
+            tenants is None or doc["tenant_uuid"] is None or doc["tenant_uuid"] in tenants
+        ):
+            return None
+        return doc
+
+    async def used_outside(self, config_id: str, tenants: Collection[str]) -> bool:
+        """Does a device outside ``tenants`` still name ``config_id`` (a dangling reference
+        left by a deletion)? Such an id is not free for a config of these tenants."""
+        stmt = (
+            select(devices.c.id)
+            .where(devices.c.config == config_id, devices.c.tenant_uuid.not_in(list(tenants)))
+            .limit(1)
+        )
+        async with self.engine.connect() as conn:
+            return (await conn.execute(stmt)).first() is not None
+
     async def get_many(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-        """Config documents by id, for the ids that exist."""
+        """Config documents by id, for the ids that exist, each with its ``tenant_uuid``."""
         wanted = list(set(ids))
         if not wanted:
             return {}
         async with self.engine.connect() as conn:
-            rows = (await conn.execute(select(configs.c.doc).where(configs.c.id.in_(wanted)))).all()
-        return {r.doc["id"]: dict(r.doc) for r in rows}
+            rows = (
+                await conn.execute(
+                    select(configs.c.doc, configs.c.tenant_uuid).where(configs.c.id.in_(wanted))
+                )
+            ).all()
+        return {r.doc["id"]: _config_doc(r) for r in rows}
 
     async def query(
         self,
@@ -449,10 +485,8 @@ class ConfigStore:
         """Configs matching the selector, within the tenants (plus system configs)."""
         stmt = select(configs.c.doc, configs.c.tenant_uuid)
         if tenants is not None:
-            cond = configs.c.tenant_uuid.in_(list(tenants))
-            if include_system:
-                cond = cond | configs.c.tenant_uuid.is_(None)
-            stmt = stmt.where(cond)
+            owned = configs.c.tenant_uuid.in_(list(tenants))
+            stmt = stmt.where(owned | configs.c.tenant_uuid.is_(None) if include_system else owned)
         for key, values in selector.index_hints(CONFIG_INDEXED).items():
             stmt = stmt.where(configs.c[key].in_(values))
         async with self.engine.connect() as conn:
@@ -477,9 +511,11 @@ class ConfigStore:
         return _config_doc(row) if row else None
 
     async def find_by_role(self, role: str) -> list[dict[str, Any]]:
-        """Configs with the given role (e.g. ``autocreate``)."""
+        """Shared configs with the given role (e.g. ``autocreate``): a tenant's own config
+        never becomes the template every new phone gets."""
+        stmt = select(configs.c.doc).where(configs.c.role == role, configs.c.tenant_uuid.is_(None))
         async with self.engine.connect() as conn:
-            rows = (await conn.execute(select(configs.c.doc).where(configs.c.role == role))).all()
+            rows = (await conn.execute(stmt)).all()
         return [dict(r.doc) for r in rows]
 
     @staticmethod

@@ -49,6 +49,7 @@ class TenantStore:
         self._by_key: dict[str, Tenant] = {}
         self._children: dict[str, list[str]] = {}
         self._subtrees: dict[str, frozenset[str]] = {}
+        self._lineages: dict[str, frozenset[str]] = {}
         self.generation = 0
         self.feed: Any = None  # a ChangeFeed, set by the service when it starts
 
@@ -76,6 +77,7 @@ class TenantStore:
         self._by_key = {t.provisioning_key: t for t in by_uuid.values() if t.provisioning_key}
         self._children = children
         self._subtrees = {}
+        self._lineages = {}
         self.generation += 1
 
     def get(self, tenant_uuid: str | None) -> Tenant | None:
@@ -101,6 +103,26 @@ class TenantStore:
         found = self._subtrees.get(tenant_uuid)
         if found is None:
             found = self._subtrees[tenant_uuid] = frozenset(self._walk(tenant_uuid))
+        return found
+
+    def lineage(self, tenant_uuid: str | None) -> frozenset[str]:
+        """``tenant_uuid`` and its ancestors up to the master (empty for None): whose configs
+        an object of this tenant may inherit from (cached until the tree is reloaded). The
+        master is everyone's ancestor even when wazo-auth's tree is only partly mirrored."""
+        if not tenant_uuid:
+            return frozenset()
+        found = self._lineages.get(tenant_uuid)
+        if found is None:
+            chain: set[str] = set()
+            cur: str | None = tenant_uuid
+            while cur and cur not in chain:
+                chain.add(cur)
+                tenant = self._by_uuid.get(cur)
+                cur = tenant.parent_uuid if tenant else None
+            master = self.master
+            if master is not None:
+                chain.add(master.uuid)
+            found = self._lineages[tenant_uuid] = frozenset(chain)
         return found
 
     def _walk(self, tenant_uuid: str) -> set[str]:
