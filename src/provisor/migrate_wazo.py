@@ -18,7 +18,7 @@ from typing import Any
 from provisor.domain.raw_config import validate_raw_config
 from provisor.domain.values import validate_id, validate_provisioning_key
 from provisor.errors import InvalidInput
-from provisor.service import Provisor
+from provisor.service import Provisor, system_configs
 from provisor.services.devices import validate_device
 
 __all__ = ["PLUGIN_MAP", "ImportReport", "import_wazo_provd", "map_plugin"]
@@ -125,8 +125,11 @@ async def import_wazo_provd(prov: Provisor, root: Path) -> ImportReport:
             await prov.tenants.ensure(uuid, master if uuid != master else None)
             report.tenants += 1
 
-    # a per-device config belongs to its device's tenant; shared otherwise
+    # a config used by the devices of one sub-tenant belongs to that tenant; the system
+    # configs stay shared; every other config is the master's (sub-tenants' devices may use
+    # their ancestors' configs, but never read them)
     owner: dict[str, set[str]] = {}
+    shared_ids = set(system_configs(prov.settings))
     for d in devices:
         if d.get("config") and d.get("tenant_uuid"):
             owner.setdefault(str(d["config"]), set()).add(str(d["tenant_uuid"]))
@@ -144,7 +147,12 @@ async def import_wazo_provd(prov: Provisor, root: Path) -> ImportReport:
             report.skipped.append(f"config {doc.get('id')!r}: {getattr(exc, 'message', exc)}")
             continue
         tenants = owner.get(cid, set())
-        tenant = next(iter(tenants)) if len(tenants) == 1 and master not in tenants else None
+        if cid in shared_ids or doc.get("role") == "autocreate":
+            tenant = None
+        elif len(tenants) == 1 and master not in tenants:
+            tenant = next(iter(tenants))
+        else:
+            tenant = master
         existing = await prov.configs.store.get(cid)
         doc = {k: v for k, v in doc.items() if k != "tenant_uuid"}
         if existing is None:

@@ -60,6 +60,11 @@ def wazo_dir(root: Path, master: str) -> Path:
             },
         },
         "broken": {"id": "broken", "raw_config": {}},
+        "unused-line": {
+            "id": "unused-line",
+            "parent_ids": ["base"],
+            "raw_config": {"sip_lines": {"1": {"username": "bob", "password": "b0bsecret"}}},
+        },
     }
     for name, doc in configs.items():
         (root / "jsondb" / "configs" / name).write_text(json.dumps(doc))
@@ -92,12 +97,12 @@ async def test_import_is_complete_and_idempotent(tmp_path: Path, database_url: s
 async def _check_import(server: Server, tmp_path: Path) -> None:
     root = wazo_dir(tmp_path / "wazo", server.master)
     report = await import_wazo_provd(server.prov, root)
-    assert (report.devices, report.configs, report.keys) == (2, 1, 1)
+    assert (report.devices, report.configs, report.keys) == (2, 2, 1)
     text = "\n".join(report.lines())
     assert "wazo-gigaset-N720-DM-PRO" in text and "dev-badmac" in text and "corrupt" in text
     assert "config 'broken'" in text and "plugin_server" in text
     again = await import_wazo_provd(server.prov, root)
-    assert (again.devices, again.configs, again.tenants) == (2, 1, 0)
+    assert (again.devices, again.configs, again.tenants) == (2, 2, 0)
     token = await server.token_for(SUB)
     async with server.client(token) as sub:
         device = (await sub.get("/0.2/dev_mgr/devices/dev-yealink")).json()["device"]
@@ -105,6 +110,10 @@ async def _check_import(server: Server, tmp_path: Path) -> None:
         assert device["configured"] is True
         raw = (await sub.get("/0.2/cfg_mgr/configs/dev-yealink/raw")).json()["raw_config"]
         assert raw["sip_lines"]["1"]["username"] == "alice" and "XX_plugin_key" not in raw
+        # a config no sub-tenant's device uses is the master's: sub-tenants never read it
+        assert (await sub.get("/0.2/cfg_mgr/configs/unused-line")).status_code == 404
+    owned = await server.prov.configs.store.get("unused-line")
+    assert owned is not None and owned["tenant_uuid"] == server.master
     # the per-device config went to its device's tenant: another tenant cannot read it
     other = await server.token_for((await server.prov.tenants.create("other")).uuid)
     async with server.client(other) as c:
