@@ -8,7 +8,6 @@ from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
-from rich.table import Table
 
 from provisor.errors import ProvisorError
 
@@ -32,7 +31,13 @@ def _with_manager(config: Path | None, data_dir: Path | None, work: Any) -> Any:
     from provisor.plugins.manager import get_manager
 
     async def run(prov: Any) -> Any:
-        return await work(get_manager(prov), prov)
+        generation = prov.plugins.generation
+        try:
+            return await work(get_manager(prov), prov)
+        finally:
+            if prov.plugins.generation != generation:
+                # a running server on this data directory loads or unloads the same folders
+                await prov.feed.bump("plugins")
 
     return _run(_settings(config, data_dir), run)
 
@@ -78,8 +83,15 @@ def update(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
 
 
 @plugin_app.command("list")
-def list_plugins(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
+def list_plugins(
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print one JSON document (fields: docs/cli.md)")
+    ] = False,
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
     """Installed and available plugins, with their versions."""
+    from provisor.cli_output import Column, print_json, print_rows
 
     async def work(manager: Any, _prov: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         if not manager.installable():
@@ -87,17 +99,27 @@ def list_plugins(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
         return manager.installed(), manager.installable()
 
     installed, available = _with_manager(config, data_dir, work)
-    table = Table("plugin", "installed", "available", "description")
-    for pid in sorted(set(installed) | set(available)):
-        table.add_row(
-            pid,
-            installed.get(pid, {}).get("version", ""),
-            available[pid].version if pid in available else "",
-            (available[pid].description if pid in available else installed[pid]["description"]),
-        )
-    from rich.console import Console
-
-    Console().print(table)
+    rows = [
+        {
+            "id": pid,
+            "installed_version": installed[pid]["version"] if pid in installed else None,
+            "available_version": available[pid].version if pid in available else None,
+            "description": (
+                available[pid].description if pid in available else installed[pid]["description"]
+            ),
+        }
+        for pid in sorted(set(installed) | set(available))
+    ]
+    if json_out:
+        print_json(rows)
+        return
+    columns = (
+        Column("plugin", "id"),
+        Column("installed", "installed_version"),
+        Column("available", "available_version"),
+        Column("description", "description", ident=False),
+    )
+    print_rows(columns, rows)
 
 
 @plugin_app.command("install")

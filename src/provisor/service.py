@@ -20,6 +20,7 @@ from provisor.auth.base import AuthBackend
 from provisor.auth.builtin import BuiltinAuthBackend
 from provisor.errors import Unauthorized
 from provisor.plugins.loader import PluginSet
+from provisor.plugins.resync import resync_plugins
 from provisor.services.configs import ConfigService
 from provisor.services.devices import DeviceService
 from provisor.services.operations import OperationRegistry
@@ -155,7 +156,7 @@ class Provisor:
         else:
             auth = BuiltinAuthBackend(tokens, tenants)
         feed = ChangeFeed(engine)
-        configs.feed = tenants.feed = param_store.feed = feed
+        configs.feed = tenants.feed = param_store.feed = tokens.feed = feed
         await feed.poll_once(_nothing)  # what this node has loaded is current
         prov = cls(
             settings=settings,
@@ -186,6 +187,12 @@ class Provisor:
             await self.tenants.load()
         if "params" in names:
             self.param_store.forget()
+        if "tokens" in names:  # a revocation elsewhere (the CLI): drop cached token checks
+            forget = getattr(self.auth, "forget", None)
+            if forget is not None:
+                forget()
+        if "plugins" in names:  # installed or removed elsewhere (the CLI): match the folders
+            resync_plugins(self.plugins, plugin_folders(self.settings))
 
     async def close(self) -> None:
         """Stop background work and release the database."""
