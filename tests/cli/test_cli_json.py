@@ -202,3 +202,12 @@ async def test_token_revoke_by_id_and_by_plaintext(cli_settings: Settings) -> No
     for gone in (first, str(listed[0]["id"])):
         r = run_cli(cli_settings, "token", "revoke", gone)
         assert r.returncode == 1 and r.stderr == "no such token\n"
+
+    # a token made before tokens stopped starting with a dash: "--" ends the options
+    prov = await Provisor.open(cli_settings)
+    try:
+        await prov.tokens.add("-old-token-with-a-dash", prov.tenants.master.uuid, ["provd.#"])
+    finally:
+        await prov.close()
+    assert run_cli(cli_settings, "token", "revoke", "--", "-old-token-with-a-dash").returncode == 0
+    assert _json(cli_settings, "token", "list") == []

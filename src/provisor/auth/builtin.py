@@ -87,5 +87,7 @@ class BuiltinAuthBackend:
     async def create_token(self, tenant_uuid: str, acl: list[str], description: str = "") -> str:
         """Create and store a new random token; returns it (shown once, stored hashed)."""
         token = secrets.token_urlsafe(32)
+        while token.startswith("-"):  # a leading dash reads as an option in shells and CLIs
+            token = secrets.token_urlsafe(32)
         await self.tokens.add(token, tenant_uuid, acl, description)
         return token
