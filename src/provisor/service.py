@@ -181,16 +181,17 @@ class Provisor:
 
     async def reload_changed(self, names: set[str]) -> None:
         """Drop what another node changed (called by the change poller)."""
+        if "tokens" in names:  # a revocation elsewhere (the CLI): drop cached token checks,
+            # before the tenant reload below, so no cached token outlives its deleted tenant
+            forget = getattr(self.auth, "forget", None)
+            if forget is not None:
+                forget()
         if "configs" in names:
             self.configs.invalidate()
         if "tenants" in names:
             await self.tenants.load()
         if "params" in names:
             self.param_store.forget()
-        if "tokens" in names:  # a revocation elsewhere (the CLI): drop cached token checks
-            forget = getattr(self.auth, "forget", None)
-            if forget is not None:
-                forget()
         if "plugins" in names:  # installed or removed elsewhere (the CLI): match the folders
             resync_plugins(self.plugins, plugin_folders(self.settings))
 

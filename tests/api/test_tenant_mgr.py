@@ -52,6 +52,9 @@ async def test_master_creates_lists_renames_and_deletes(server: Server) -> None:
     async with server.client(server.token, **{"Wazo-Tenant": acme}) as api:
         r = await api.post("/0.2/dev_mgr/devices", json={"device": {"mac": "00:11:22:33:44:55"}})
         assert r.status_code == 201, r.text
+    acme_token = await server.token_for(acme)
+    async with server.client(acme_token) as api:
+        assert (await api.get("/0.2/dev_mgr/devices")).status_code == 200  # now cached
     r = await server.api.delete(f"{BASE}/{acme}")
     assert r.status_code == 409 and "1 device" in r.text
     assert (await server.api.get(f"{BASE}/{acme}")).status_code == 200  # still there
@@ -59,6 +62,9 @@ async def test_master_creates_lists_renames_and_deletes(server: Server) -> None:
     assert (await server.api.delete(f"{BASE}/{acme}?force=true")).status_code == 204
     assert (await server.api.get(f"{BASE}/{acme}")).status_code == 404
     assert (await server.api.get("/0.2/dev_mgr/devices?recurse=true")).json()["devices"] == []
+    async with server.client(acme_token) as api:  # its tokens went with it, cache included
+        assert (await api.get("/0.2/dev_mgr/devices")).status_code == 401
+    assert server.prov.tenants.get(acme) is None  # and nothing brought the tenant back
 
     r = await server.api.delete(f"{BASE}/{server.master}")
     assert r.status_code == 400 and "cannot delete its own tenant" in r.text

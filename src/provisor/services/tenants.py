@@ -124,6 +124,9 @@ class TenantAdmin:
             totals["tokens"] += await self.prov.tokens.delete_tenant(uuid)
             totals["tenants"] += int(await self.prov.tenants.delete(uuid))
         await self.prov.configs.changed()
+        forget = getattr(self.prov.auth, "forget", None)
+        if forget is not None:  # this process's cached checks of the tokens just deleted
+            forget()
         return totals
 
     def _depth(self, tenant_uuid: str) -> int:
