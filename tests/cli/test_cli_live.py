@@ -119,7 +119,11 @@ async def test_tenant_rename_tftp_and_delete_reach_the_server(
     await _eventually(switched)
     assert server.prov.tenants.get(tenant).tftp_enabled is False  # what the TFTP pipeline reads
 
-    await _cli(settings, "tenant", "delete", tenant)
+    token = await _cli(settings, "token", "create", "--tenant", tenant)
+    async with server.client(token) as api:
+        assert (await api.get("/0.2/dev_mgr/devices")).status_code == 200  # cached by the server
+    deleted = await _cli(settings, "tenant", "delete", tenant)  # no device, config, sub-tenant
+    assert deleted == "deleted 1 tenants, 0 devices, 0 configs, 1 tokens"
 
     async def gone() -> bool:
         r = await server.api.get(f"/0.2/tenant_mgr/tenants/{tenant}")
@@ -128,6 +132,9 @@ async def test_tenant_rename_tftp_and_delete_reach_the_server(
     await _eventually(gone)
     async with server.client(server.token, **{"Wazo-Tenant": tenant}) as api:
         assert (await api.get("/0.2/dev_mgr/devices")).status_code == 401
+    async with server.client(token) as api:
+        assert (await api.get("/0.2/dev_mgr/devices")).status_code == 401
+    assert server.prov.tenants.get(tenant) is None
 
 
 async def test_plugins_installed_and_removed_by_the_cli_reach_the_server(
