@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
 from provisor.errors import ProvisorError
@@ -45,7 +46,8 @@ def _with_manager(config: Path | None, data_dir: Path | None, work: Any) -> Any:
 async def _install(manager: Any, prov: Any, plugin_id: str, upgrade: bool, quiet: bool) -> None:
     op = prov.operations.start("pg.cli", lambda o: manager.install(plugin_id, o, upgrade=upgrade))
     columns = (TextColumn(f"{plugin_id}"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
-    with Progress(*columns, disable=quiet, transient=True) as bar:
+    # the bar goes to stderr: stdout carries only the result line, for scripts
+    with Progress(*columns, disable=quiet, transient=True, console=Console(stderr=True)) as bar:
         task = bar.add_task("download", total=None)
         while op.state in ("waiting", "progress"):
             if op.subs:

@@ -118,6 +118,10 @@ async def test_every_list_and_show_command_prints_one_json_document(
     }
     assert plugins["yealink"]["installed_version"] is None
     assert plugins["yealink"]["available_version"]
+    installed = run_cli(cli_settings, "plugin", "install", "yealink")
+    assert installed.stdout == "installed yealink\n", installed.stderr  # the bar is on stderr
+    plugins = {p["id"]: p for p in _json(cli_settings, "plugin", "list")}
+    assert plugins["yealink"]["installed_version"] == plugins["yealink"]["available_version"]
 
 
 async def test_piped_tables_are_tab_separated_and_keep_identifiers_whole(
