@@ -55,7 +55,7 @@ def _tsv(settings: Settings, *args: str) -> list[list[str]]:
     return [line.split("\t") for line in r.stdout.splitlines()]
 
 
-async def test_every_list_and_show_command_prints_one_json_document(
+async def test_tenant_and_token_commands_print_json(
     cli_settings: Settings,
 ) -> None:
     ids = await _seed(cli_settings)
@@ -91,6 +91,9 @@ async def test_every_list_and_show_command_prints_one_json_document(
     listed = run_cli(cli_settings, "token", "list").stdout + json.dumps(tokens)
     assert plaintext not in listed and hash_token(plaintext) not in listed
 
+
+async def test_device_and_config_commands_print_json(cli_settings: Settings) -> None:
+    ids = await _seed(cli_settings)
     devices = _json(cli_settings, "device", "list")
     assert len(devices) == 1
     d = devices[0]
@@ -108,6 +111,8 @@ async def test_every_list_and_show_command_prints_one_json_document(
     config = _json(cli_settings, "config", "show", "autoprov")
     assert config["role"] == "autocreate" and "sip_lines" in config["raw_config"]
 
+
+def test_plugin_list_prints_json(cli_settings: Settings) -> None:
     plugins = {p["id"]: p for p in _json(cli_settings, "plugin", "list")}
     assert "yealink" in plugins  # the bundled repository
     assert set(plugins["yealink"]) == {
@@ -157,7 +162,7 @@ def test_version_comes_from_the_package_metadata(cli_settings: Settings) -> None
     assert r.returncode == 0 and r.stdout == f"provisor {version('provisor')}\n"
 
 
-async def test_tenant_rename_tftp_and_delete(cli_settings: Settings) -> None:
+async def test_tenant_rename_and_tftp(cli_settings: Settings) -> None:
     ids = await _seed(cli_settings)
     tenant = ids["tenant"]
     assert run_cli(cli_settings, "tenant", "rename", tenant, "acme corp").returncode == 0
@@ -167,6 +172,10 @@ async def test_tenant_rename_tftp_and_delete(cli_settings: Settings) -> None:
     assert run_cli(cli_settings, "tenant", "tftp", tenant, "maybe").returncode == 2
     assert run_cli(cli_settings, "tenant", "rename", tenant, "").returncode == 1
 
+
+async def test_tenant_delete_refused_then_forced(cli_settings: Settings) -> None:
+    ids = await _seed(cli_settings)
+    tenant = ids["tenant"]
     child = run_cli(cli_settings, "tenant", "create", "branch", "--parent", tenant).stdout.strip()
     assert run_cli(cli_settings, "token", "create", "--tenant", child).returncode == 0
 
@@ -188,6 +197,8 @@ async def test_tenant_rename_tftp_and_delete(cli_settings: Settings) -> None:
     assert _json(cli_settings, "token", "list") == []
     assert "acme-line-1" not in {c["id"] for c in _json(cli_settings, "config", "list")}
 
+
+def test_tenant_delete_of_an_empty_tenant(cli_settings: Settings) -> None:
     empty = run_cli(cli_settings, "tenant", "create", "empty").stdout.strip()
     assert run_cli(cli_settings, "tenant", "delete", empty).stdout.startswith("deleted 1 tenants")
     r = run_cli(cli_settings, "tenant", "delete", empty)
