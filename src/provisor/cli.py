@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
+from provisor.cli_output import Column, JsonOpt, print_json, print_record, print_rows
+from provisor.cli_tenants import tenant_app, token_app
 from provisor.errors import ProvisorError
 from provisor.settings import Settings, load_settings
 
@@ -25,8 +25,6 @@ __all__ = ["app", "main"]
 T = TypeVar("T")
 
 app = typer.Typer(help="provisor: phone auto-provisioning server", no_args_is_help=True)
-tenant_app = typer.Typer(help="Tenants", no_args_is_help=True)
-token_app = typer.Typer(help="API tokens (built-in auth backend)", no_args_is_help=True)
 device_app = typer.Typer(help="Devices", no_args_is_help=True)
 config_app = typer.Typer(help="Configs", no_args_is_help=True)
 tls_app = typer.Typer(help="TLS certificates", no_args_is_help=True)
@@ -38,7 +36,31 @@ app.add_typer(tls_app, name="tls")
 import_app = typer.Typer(help="Import from another provisioning server", no_args_is_help=True)
 app.add_typer(import_app, name="import")
 
-console = Console()
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            print(f"provisor {version('provisor')}")
+        except PackageNotFoundError:  # pragma: no cover - running from a bare source tree
+            from provisor import __version__
+
+            print(f"provisor {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    _show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit"
+        ),
+    ] = False,
+) -> None:
+    """provisor: phone auto-provisioning server."""
+
 
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", "-c", help="YAML settings file (conf.d/ beside it)")
@@ -115,126 +137,117 @@ def serve(
             uvloop.run(run_server(settings))
 
 
-@tenant_app.command("create")
-def tenant_create(
-    name: str,
-    parent: Annotated[str | None, typer.Option("--parent", help="Parent tenant uuid")] = None,
-    config: ConfigOpt = None,
-    data_dir: DataDirOpt = None,
-) -> None:
-    """Create a tenant; prints its uuid alone."""
-
-    async def work(prov: Any) -> str:
-        tenant = await prov.tenants.create(name, parent_uuid=parent)
-        return str(tenant.uuid)
-
-    print(_run(_settings(config, data_dir), work))
-
-
-@tenant_app.command("list")
-def tenant_list(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
-    """List tenants; the master tenant is marked."""
-
-    async def work(prov: Any) -> list[Any]:
-        return list(prov.tenants.all())
-
-    table = Table("uuid", "name", "parent", "master", "provisioning key")
-    for t in sorted(
-        _run(_settings(config, data_dir), work), key=lambda t: (not t.is_master, t.name)
-    ):
-        table.add_row(
-            t.uuid,
-            t.name,
-            t.parent_uuid or "",
-            "*" if t.is_master else "",
-            "set" if t.provisioning_key else "",
-        )
-    console.print(table)
-
-
-@token_app.command("create")
-def token_create(
-    tenant: Annotated[
-        str | None, typer.Option("--tenant", help="Tenant uuid (default master)")
-    ] = None,
-    acl: Annotated[list[str] | None, typer.Option("--acl", help="ACL (repeatable)")] = None,
-    description: Annotated[str, typer.Option(help="What the token is for")] = "",
-    config: ConfigOpt = None,
-    data_dir: DataDirOpt = None,
-) -> None:
-    """Create an API token; prints the token alone (it is stored hashed)."""
-
-    async def work(prov: Any) -> str:
-        from provisor.auth.builtin import BuiltinAuthBackend
-
-        tenant_uuid = tenant or (prov.tenants.master.uuid)
-        if prov.tenants.get(tenant_uuid) is None:
-            raise ProvisorError(f"tenant {tenant_uuid!r} does not exist")
-        backend = (
-            prov.auth
-            if isinstance(prov.auth, BuiltinAuthBackend)
-            else BuiltinAuthBackend(prov.tokens, prov.tenants)
-        )
-        return await backend.create_token(tenant_uuid, list(acl or ["provd.#"]), description)
-
-    print(_run(_settings(config, data_dir), work))
+DEVICE_FIELDS = (
+    "id",
+    "tenant_uuid",
+    "mac",
+    "ip",
+    "sn",
+    "uuid",
+    "vendor",
+    "model",
+    "version",
+    "plugin",
+    "config",
+    "configured",
+    "is_new",
+)
+DEVICE_COLUMNS = (
+    Column("id", "id"),
+    Column("mac", "mac"),
+    Column("ip", "ip"),
+    Column("vendor", "vendor", ident=False),
+    Column("model", "model", ident=False),
+    Column("plugin", "plugin"),
+    Column("config", "config"),
+    Column("configured", "configured"),
+    Column("tenant", "tenant_uuid"),
+)
+CONFIG_FIELDS = ("id", "tenant_uuid", "parent_ids", "role", "deletable", "label", "X_type")
+CONFIG_COLUMNS = (
+    Column("id", "id"),
+    Column("parents", "parent_ids"),
+    Column("role", "role"),
+    Column("deletable", "deletable"),
+    Column("tenant", "tenant_uuid"),
+    Column("label", "label", ident=False),
+)
 
 
-@token_app.command("revoke")
-def token_revoke(token: str, config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
-    """Revoke a built-in API token (the server forgets it within its 5 s cache)."""
+def _device_summary(doc: dict[str, Any]) -> dict[str, Any]:
+    out = {key: doc.get(key) for key in DEVICE_FIELDS}
+    out["configured"] = bool(doc.get("configured"))
+    out["is_new"] = bool(doc.get("is_new"))
+    return out
 
-    async def work(prov: Any) -> bool:
-        return bool(await prov.tokens.revoke(token))
 
-    if not _run(_settings(config, data_dir), work):
-        typer.echo("no such token", err=True)
-        raise typer.Exit(1)
-    print("revoked")
+def _config_summary(doc: dict[str, Any]) -> dict[str, Any]:
+    out = {key: doc.get(key) for key in CONFIG_FIELDS}
+    out["parent_ids"] = list(doc.get("parent_ids") or [])
+    out["deletable"] = doc.get("deletable") is not False
+    return out
 
 
 @device_app.command("list")
-def device_list(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
-    """List devices."""
+def device_list(
+    json_out: JsonOpt = False, config: ConfigOpt = None, data_dir: DataDirOpt = None
+) -> None:
+    """List devices (every tenant)."""
     from provisor.domain.selector import Selector
 
     async def work(prov: Any) -> list[dict[str, Any]]:
-        return list(await prov.devices.list(Selector.eq(), None, None))
+        docs = await prov.devices.list(Selector.eq(), None, None)
+        return [_device_summary(d) for d in sorted(docs, key=lambda d: str(d["id"]))]
 
-    table = Table("id", "mac", "ip", "vendor", "model", "plugin", "config", "configured", "tenant")
-    for d in _run(_settings(config, data_dir), work):
-        table.add_row(
-            d["id"],
-            d.get("mac") or "",
-            d.get("ip") or "",
-            d.get("vendor") or "",
-            d.get("model") or "",
-            d.get("plugin") or "",
-            d.get("config") or "",
-            "yes" if d.get("configured") else "no",
-            d.get("tenant_uuid", ""),
-        )
-    console.print(table)
+    rows = _run(_settings(config, data_dir), work)
+    print_json(rows) if json_out else print_rows(DEVICE_COLUMNS, rows)
+
+
+@device_app.command("show")
+def device_show(
+    device_id: str, json_out: JsonOpt = False, config: ConfigOpt = None, data_dir: DataDirOpt = None
+) -> None:
+    """One device: its whole document, as the REST API returns it."""
+
+    async def work(prov: Any) -> dict[str, Any]:
+        doc = await prov.devices.store.get(device_id)
+        if doc is None:
+            raise ProvisorError(f"device {device_id!r} does not exist")
+        return dict(doc)
+
+    doc = _run(_settings(config, data_dir), work)
+    print_json(doc) if json_out else print_record(doc)
 
 
 @config_app.command("list")
-def config_list(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
-    """List configs."""
+def config_list(
+    json_out: JsonOpt = False, config: ConfigOpt = None, data_dir: DataDirOpt = None
+) -> None:
+    """List configs (every tenant; tenant_uuid null = shared)."""
     from provisor.domain.selector import Selector
 
     async def work(prov: Any) -> list[dict[str, Any]]:
-        return list(await prov.configs.store.query(Selector.eq()))
+        docs = await prov.configs.store.query(Selector.eq())
+        return [_config_summary(c) for c in sorted(docs, key=lambda c: str(c["id"]))]
 
-    table = Table("id", "parents", "role", "deletable", "tenant")
-    for c in _run(_settings(config, data_dir), work):
-        table.add_row(
-            c["id"],
-            ",".join(c.get("parent_ids", [])),
-            c.get("role") or "",
-            "no" if c.get("deletable") is False else "yes",
-            c.get("tenant_uuid") or "(shared)",
-        )
-    console.print(table)
+    rows = _run(_settings(config, data_dir), work)
+    print_json(rows) if json_out else print_rows(CONFIG_COLUMNS, rows)
+
+
+@config_app.command("show")
+def config_show(
+    config_id: str, json_out: JsonOpt = False, config: ConfigOpt = None, data_dir: DataDirOpt = None
+) -> None:
+    """One config: its whole document (raw_config holds its SIP passwords, as stored)."""
+
+    async def work(prov: Any) -> dict[str, Any]:
+        doc = await prov.configs.store.get(config_id)
+        if doc is None:
+            raise ProvisorError(f"config {config_id!r} does not exist")
+        return dict(doc)
+
+    doc = _run(_settings(config, data_dir), work)
+    print_json(doc) if json_out else print_record(doc)
 
 
 @tls_app.command("self-signed")

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
-from rich.table import Table
 
 from provisor.domain import ids
 from provisor.errors import InvalidInput, ProvisorError
@@ -44,7 +44,13 @@ def _with_manager(config: Path | None, data_dir: Path | None, work: Any) -> Any:
     from provisor.plugins.manager import get_manager
 
     async def run(prov: Any) -> Any:
-        return await work(get_manager(prov), prov)
+        generation = prov.plugins.generation
+        try:
+            return await work(get_manager(prov), prov)
+        finally:
+            if prov.plugins.generation != generation:
+                # a running server on this data directory loads or unloads the same folders
+                await prov.feed.bump("plugins")
 
     return _run(_settings(config, data_dir), run)
 
@@ -52,7 +58,8 @@ def _with_manager(config: Path | None, data_dir: Path | None, work: Any) -> Any:
 async def _install(manager: Any, prov: Any, plugin_id: str, upgrade: bool, quiet: bool) -> None:
     op = prov.operations.start("pg.cli", lambda o: manager.install(plugin_id, o, upgrade=upgrade))
     columns = (TextColumn(f"{plugin_id}"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
-    with Progress(*columns, disable=quiet, transient=True) as bar:
+    # the bar goes to stderr: stdout carries only the result line, for scripts
+    with Progress(*columns, disable=quiet, transient=True, console=Console(stderr=True)) as bar:
         task = bar.add_task("download", total=None)
         while op.state in ("waiting", "progress"):
             if op.subs:
@@ -90,8 +97,15 @@ def update(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
 
 
 @plugin_app.command("list")
-def list_plugins(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
+def list_plugins(
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print one JSON document (fields: docs/cli.md)")
+    ] = False,
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
     """Installed and available plugins, with their versions."""
+    from provisor.cli_output import Column, print_json, print_rows
 
     async def work(manager: Any, _prov: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         if not manager.installable():
@@ -99,17 +113,27 @@ def list_plugins(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
         return manager.installed(), manager.installable()
 
     installed, available = _with_manager(config, data_dir, work)
-    table = Table("plugin", "installed", "available", "description")
-    for pid in sorted(set(installed) | set(available)):
-        table.add_row(
-            pid,
-            installed.get(pid, {}).get("version", ""),
-            available[pid].version if pid in available else "",
-            (available[pid].description if pid in available else installed[pid]["description"]),
-        )
-    from rich.console import Console
-
-    Console().print(table)
+    rows = [
+        {
+            "id": pid,
+            "installed_version": installed[pid]["version"] if pid in installed else None,
+            "available_version": available[pid].version if pid in available else None,
+            "description": (
+                available[pid].description if pid in available else installed[pid]["description"]
+            ),
+        }
+        for pid in sorted(set(installed) | set(available))
+    ]
+    if json_out:
+        print_json(rows)
+        return
+    columns = (
+        Column("plugin", "id"),
+        Column("installed", "installed_version"),
+        Column("available", "available_version"),
+        Column("description", "description", ident=False),
+    )
+    print_rows(columns, rows)
 
 
 @plugin_app.command("install")

@@ -147,6 +147,18 @@ class Running:
             self._closers.append(tenant_sync.stop)
         for start_hook in self.prov.extra.get("on_start", []):
             await start_hook(self.prov)
+        self.prov.extra["listeners"] = self.listener_state  # /health/ready: started, and up
+
+    def listener_state(self) -> dict[str, bool]:
+        """Whether each listener runs (a uvicorn server that exited is down)."""
+        names = [name for name in self.ports if name != "tftp"]
+        state = {
+            name: server.started and not server.should_exit
+            for name, server in zip(names, self._servers, strict=True)
+        }
+        if "tftp" in self.ports:
+            state["tftp"] = True  # bound and serving until stop(), which ends the process
+        return state
 
     def _add(self, name: str, app: Any, host: str, port: int, kwargs: dict[str, Any]) -> None:
         sock = _bind_tcp(host, port)

@@ -20,6 +20,7 @@ from provisor.auth.base import AuthBackend
 from provisor.auth.builtin import BuiltinAuthBackend
 from provisor.errors import Unauthorized
 from provisor.plugins.loader import PluginSet
+from provisor.plugins.resync import resync_plugins
 from provisor.services.configs import ConfigService
 from provisor.services.devices import DeviceService
 from provisor.services.operations import OperationRegistry
@@ -161,7 +162,7 @@ class Provisor:
         else:
             auth = BuiltinAuthBackend(tokens, tenants)
         feed = ChangeFeed(engine)
-        configs.feed = tenants.feed = param_store.feed = feed
+        configs.feed = tenants.feed = param_store.feed = tokens.feed = feed
         await feed.poll_once(_nothing)  # what this node has loaded is current
         prov = cls(
             settings=settings,
@@ -186,12 +187,19 @@ class Provisor:
 
     async def reload_changed(self, names: set[str]) -> None:
         """Drop what another node changed (called by the change poller)."""
+        if "tokens" in names:  # a revocation elsewhere (the CLI): drop cached token checks,
+            # before the tenant reload below, so no cached token outlives its deleted tenant
+            forget = getattr(self.auth, "forget", None)
+            if forget is not None:
+                forget()
         if "configs" in names:
             self.configs.invalidate()
         if "tenants" in names:
             await self.tenants.load()
         if "params" in names:
             self.param_store.forget()
+        if "plugins" in names:  # installed or removed elsewhere (the CLI): match the folders
+            resync_plugins(self.plugins, plugin_folders(self.settings))
 
     async def close(self) -> None:
         """Stop background work and release the database."""

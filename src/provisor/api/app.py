@@ -29,6 +29,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from provisor import __version__
 from provisor.api import cfg_mgr, configure, dev_mgr, status
+from provisor.api.health import router as health_router
 from provisor.api.http import error_response, unavailable
 from provisor.errors import InvalidInput, NotFound, ProvisorError
 from provisor.service import Provisor
@@ -115,6 +116,7 @@ def create_api(prov: Provisor, *, extra_routers: tuple[Any, ...] = ()) -> FastAP
         app.include_router(router)
     for router in extra_routers:
         app.include_router(router)
+    app.include_router(health_router)
 
     @app.exception_handler(ProvisorError)
     async def _provisor_error(_request: Request, exc: ProvisorError) -> Response:

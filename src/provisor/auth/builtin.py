@@ -55,7 +55,11 @@ class BuiltinAuthBackend:
         if not acl_matches(row.acl, required_acl):
             raise Unauthorized(f"Unauthorized: missing permission {required_acl}")
         if tenant_uuid is not None and tenant_uuid not in self.tenants.subtree(row.tenant_uuid):
-            raise Unauthorized("Unauthorized: tenant not visible to this token")
+            # a tenant created a moment ago by the CLI or another node: reload once (bounded)
+            if await self.tenants.reload_on_miss(
+                tenant_uuid
+            ) is None or tenant_uuid not in self.tenants.subtree(row.tenant_uuid):
+                raise Unauthorized("Unauthorized: tenant not visible to this token")
         return TokenInfo(tenant_uuid=row.tenant_uuid, acl=row.acl, user=row.description or None)
 
     async def visible_tenants(self, token: str, tenant_uuid: str) -> AbstractSet[str]:
@@ -73,11 +77,17 @@ class BuiltinAuthBackend:
             raise RuntimeError("no master tenant")
         return master.uuid
 
+    def forget(self) -> None:
+        """Drop cached token checks (a token was revoked elsewhere)."""
+        self._cache.clear()
+
     async def close(self) -> None:
         """Nothing to release."""
 
     async def create_token(self, tenant_uuid: str, acl: list[str], description: str = "") -> str:
         """Create and store a new random token; returns it (shown once, stored hashed)."""
         token = secrets.token_urlsafe(32)
+        while token.startswith("-"):  # a leading dash reads as an option in shells and CLIs
+            token = secrets.token_urlsafe(32)
         await self.tokens.add(token, tenant_uuid, acl, description)
         return token

@@ -1,9 +1,10 @@
 """Change counters shared through the database, so several nodes drop their caches.
 
 Each node caches configs' inheritance, the tenant tree and keys, parameters and template
-overrides in memory. A write bumps a counter row (``configs``, ``tenants``, ``params``) in the
-shared database; every node polls the counters (one tiny query a second) and reloads what
-changed elsewhere. Device lookups are cached for 2 s and need no counter.
+overrides in memory. A write bumps a counter row (``configs``, ``tenants``, ``params``,
+``tokens``, ``plugins``) in the shared database; every node polls the counters (one tiny query
+a second) and reloads what changed elsewhere. Device lookups are cached for 2 s and need no
+counter.
 
 The poll is also the database's heartbeat: its failures and successes drive
 :class:`~provisor.store.health.DatabaseHealth` (logged once per change, no traceback), so

@@ -7,10 +7,14 @@ dict lookup, not a scan.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import logging
+import time
 import uuid as uuidlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
@@ -20,7 +24,20 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from provisor.errors import Conflict, InvalidInput, NotFound
 from provisor.store.tables import params, template_overrides, tenants, tokens
 
-__all__ = ["ParamStore", "Tenant", "TenantStore", "TokenRow", "TokenStore", "hash_token"]
+__all__ = [
+    "ParamStore",
+    "Tenant",
+    "TenantStore",
+    "TokenListing",
+    "TokenRow",
+    "TokenStore",
+    "hash_token",
+]
+
+log = logging.getLogger(__name__)
+
+#: Seconds between two reloads of the tenant tree caused by unknown tenants (see reload_on_miss).
+MISS_RELOAD_INTERVAL = 0.2
 
 
 def hash_token(token: str) -> str:
@@ -52,6 +69,8 @@ class TenantStore:
         self._lineages: dict[str, frozenset[str]] = {}
         self.generation = 0
         self.feed: Any = None  # a ChangeFeed, set by the service when it starts
+        self._miss_reload: asyncio.Task[None] | None = None
+        self._last_miss_reload = float("-inf")
 
     async def _written(self) -> None:
         """Reload after a write, and tell the other nodes."""
@@ -83,6 +102,36 @@ class TenantStore:
     def get(self, tenant_uuid: str | None) -> Tenant | None:
         """A tenant by uuid."""
         return self._by_uuid.get(tenant_uuid) if tenant_uuid else None
+
+    async def reload_on_miss(self, tenant_uuid: str) -> Tenant | None:
+        """The tenant, reloading the tree once if it is unknown here.
+
+        Another process (the CLI, another node) may have created it a moment ago: the change
+        poll would see it within a second, a request naming it should not wait for that.
+        Unknown values cost little: every miss joins the next reload, and reloads start at most
+        every MISS_RELOAD_INTERVAL seconds, so a flood of made-up uuids cannot make the server
+        reload in a loop. A miss joins only a reload that has not queried yet, so a tenant
+        committed before the request is always seen.
+        """
+        found = self.get(tenant_uuid)
+        if found is not None:
+            return found
+        task = self._miss_reload
+        if task is None:
+            task = self._miss_reload = asyncio.get_running_loop().create_task(self._reload_once())
+        await asyncio.shield(task)
+        return self.get(tenant_uuid)
+
+    async def _reload_once(self) -> None:
+        wait = self._last_miss_reload + MISS_RELOAD_INTERVAL - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        self._miss_reload = None  # later misses may postdate this query: they wait for the next
+        self._last_miss_reload = time.monotonic()
+        try:
+            await self.load()
+        except Exception:  # the database is away: the callers refuse, the poller retries
+            log.warning("tenant reload failed", exc_info=True)
 
     def by_key(self, key: str) -> Tenant | None:
         """The tenant whose provisioning key is ``key`` (O(1))."""
@@ -223,6 +272,15 @@ class TenantStore:
             )
         await self._written()
 
+    async def rename(self, tenant_uuid: str, name: str) -> bool:
+        """Give a tenant a new name; False if it does not exist."""
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                update(tenants).where(tenants.c.uuid == tenant_uuid).values(name=name)
+            )
+        await self._written()
+        return bool(result.rowcount)
+
     async def delete(self, tenant_uuid: str) -> bool:
         """Delete a tenant row (its devices and configs are the caller's to delete)."""
         async with self.engine.begin() as conn:
@@ -241,11 +299,27 @@ class TokenRow:
     description: str
 
 
+@dataclass(frozen=True, slots=True)
+class TokenListing:
+    """What ``token list`` shows of a token: never the token nor its hash."""
+
+    id: int
+    tenant_uuid: str
+    acl: tuple[str, ...]
+    description: str
+    created_at: datetime | None
+
+
 class TokenStore:
     """Built-in API tokens, stored hashed."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        self.feed: Any = None  # a ChangeFeed: a revocation tells the servers to drop caches
+
+    async def _revoked(self) -> None:
+        if self.feed is not None:
+            await self.feed.bump("tokens")
 
     async def add(
         self, token: str, tenant_uuid: str, acl: list[str], description: str = ""
@@ -277,7 +351,40 @@ class TokenStore:
             result = await conn.execute(
                 delete(tokens).where(tokens.c.token_hash == hash_token(token))
             )
+        await self._revoked()
         return bool(result.rowcount)
+
+    async def listing(self, tenant_uuids: set[str] | None = None) -> list[TokenListing]:
+        """Every token (of these tenants), oldest first, without its hash."""
+        stmt = select(
+            tokens.c.id,
+            tokens.c.tenant_uuid,
+            tokens.c.acl,
+            tokens.c.description,
+            tokens.c.created_at,
+        ).order_by(tokens.c.id)
+        if tenant_uuids is not None:
+            stmt = stmt.where(tokens.c.tenant_uuid.in_(sorted(tenant_uuids)))
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [
+            TokenListing(r.id, r.tenant_uuid, tuple(r.acl), r.description, r.created_at)
+            for r in rows
+        ]
+
+    async def revoke_id(self, token_id: int) -> bool:
+        """Delete a token by its id (from ``token list``); True if it existed."""
+        async with self.engine.begin() as conn:
+            result = await conn.execute(delete(tokens).where(tokens.c.id == token_id))
+        await self._revoked()
+        return bool(result.rowcount)
+
+    async def delete_tenant(self, tenant_uuid: str) -> int:
+        """Delete every token of a tenant (the tenant is going away)."""
+        async with self.engine.begin() as conn:
+            result = await conn.execute(delete(tokens).where(tokens.c.tenant_uuid == tenant_uuid))
+        await self._revoked()
+        return int(result.rowcount or 0)
 
 
 class ParamStore:
@@ -299,6 +406,15 @@ class ParamStore:
         self.forget()
         if self.feed is not None:
             await self.feed.bump("params")
+
+    async def delete_tenant(self, tenant_uuid: str) -> None:
+        """Delete a tenant's parameters and template overrides (the tenant is going away)."""
+        async with self.engine.begin() as conn:
+            await conn.execute(delete(params).where(params.c.tenant_uuid == tenant_uuid))
+            await conn.execute(
+                delete(template_overrides).where(template_overrides.c.tenant_uuid == tenant_uuid)
+            )
+        await self._written()
 
     async def _load(self) -> dict[tuple[str, str], Any]:
         if self._cache is None:
