@@ -76,6 +76,10 @@ async def _assert_degraded(server: Server, common: bytes, own: bytes) -> None:
         assert r.status_code == 503 and "retry-after" in r.headers and "database" in r.text
         r = await server.api.get("/0.2/status")
         assert r.json()["database"] == {"status": "fail"}, r.text
+        # a load balancer's probes: the process lives, it is not ready, and says why
+        assert (await server.api.get("/health/live")).status_code == 200
+        r = await server.api.get("/health/ready")
+        assert r.status_code == 503 and "database" in r.text, r.text
 
 
 async def test_postgresql_stopped_and_restarted(

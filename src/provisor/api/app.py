@@ -51,7 +51,7 @@ _DB_ERRORS: tuple[type[Exception], ...] = (
     OSError,
 )
 # paths that work without the database (or say it is down themselves)
-_WITHOUT_DB = ("/0.2/status", "/0.2/api/api.yml")
+_WITHOUT_DB = ("/0.2/status", "/0.2/api/api.yml", "/health/live", "/health/ready")
 
 
 def _refused_value(exc: BaseException) -> str | None:
