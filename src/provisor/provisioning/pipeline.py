@@ -29,10 +29,10 @@ from provisor.plugins.base import Plugin
 from provisor.plugins.contract import FileRoute, ProbeRequest, RenderContext
 from provisor.provisioning.cache import DeviceCache, RenderCache, Rendered, served
 from provisor.provisioning.credentials import Credentials, read_credentials
-from provisor.provisioning.defence import FailureTracker, RateWindow
+from provisor.provisioning.defence import FailureTracker, RateWindow, path_mac
 from provisor.provisioning.dhcpinfo import parse_dhcp_info
 from provisor.provisioning.request import FileRequest, FileResult
-from provisor.provisioning.security import SecurityLog
+from provisor.provisioning.security import SecurityLog, redact_path
 from provisor.provisioning.trace import Trace, TraceEntry
 from provisor.service import Provisor
 from provisor.store.tenancy import Tenant
@@ -65,7 +65,8 @@ class Pipeline:
         self._updating: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._finding: dict[str, asyncio.Future[tuple[dict[str, Any] | None, bool]]] = {}
         self._hot: dict[
-            tuple[str, str, str | None, str], tuple[FileResult, str, tuple[int, ...], float, bool]
+            tuple[str, str, str | None, str, bool],
+            tuple[FileResult, str, tuple[int, ...], float, bool],
         ] = {}
         self._lookups: dict[tuple[str, str], asyncio.Future[dict[str, Any] | None]] = {}
         # new phones each miss a different MAC and IP: their lookups share queries
@@ -98,7 +99,7 @@ class Pipeline:
 
     async def handle(self, req: FileRequest) -> FileResult:
         """Serve one phone request; never raises."""
-        hot_key = (req.protocol, req.path, req.user_agent, req.client_ip)
+        hot_key = (req.protocol, req.path, req.user_agent, req.client_ip, req.secure)
         hot = self._hot.get(hot_key)
         if hot is not None:
             result, device_id, stamp, born, sensitive = hot
@@ -129,7 +130,7 @@ class Pipeline:
             log.exception(
                 "provisioning error for %s %s (device %s)",
                 req.protocol,
-                entry.path,
+                redact_path(entry.path, self.prov.tenants.by_key),
                 entry.device_id,
             )
             result = FileResult.error("internal error")
@@ -178,21 +179,28 @@ class Pipeline:
 
     # -- steps ----------------------------------------------------------------------------------
 
+    def refuse(self, ip: str, reason: str) -> None:
+        """Count a refused request toward a ban and log it in the fail2ban format."""
+        self.security.refused(ip, reason)
+        if self.failures.failure(ip):
+            self.security.banned(ip, reason)
+
     def _fail(self, req: FileRequest, reason: str, *, counts: bool = True) -> FileResult:
         if counts:
-            self.security.refused(req.client_ip, reason)
-            if self.failures.failure(req.client_ip):
-                self.security.banned(req.client_ip, reason)
+            self.refuse(req.client_ip, reason)
         return FileResult.not_found(reason)
 
     async def _handle(self, req: FileRequest, entry: TraceEntry) -> FileResult:
         if self.failures.is_banned(req.client_ip):
+            self.security.refused_banned(req.client_ip)
             return FileResult.not_found("address banned after repeated failures")
         creds = await read_credentials(
             req.path, self.prov.tenants.by_key, self.strategy, lambda t: self._device_by("token", t)
         )
         entry.path = creds.path
         if creds.refused:
+            # what is left may still start with a wrong key or token: not for the trace
+            entry.path = redact_path(creds.path, self.prov.tenants.by_key)
             return self._fail(req, creds.refused)
         if req.protocol == "tftp" and creds.tenant is not None and not creds.tenant.tftp_enabled:
             return self._fail(req, "TFTP is turned off for this tenant")
@@ -200,8 +208,13 @@ class Pipeline:
         entry.identified = dict(info)
         device, created = await self._resolve(req, creds, info, entry)
         if device is None:
-            expected = self._expected(None, creds.path)
+            expected = self._expected_unknown(info, creds.path)
             return self._fail(req, entry.reason or "unknown device", counts=not expected)
+        if created:  # a guess until the new device asks for another file
+            if self.failures.created(req.client_ip, device["id"]):
+                self.security.banned(req.client_ip, "too many new devices from one address")
+        else:
+            self.failures.returned(device["id"])
         entry.device_id, entry.tenant_uuid, entry.created = (
             device["id"],
             device["tenant_uuid"],
@@ -232,7 +245,7 @@ class Pipeline:
         if route.spec.kind == "firmware":
             root = self.prov.settings.data_dir / "firmware" / plugin.id
             return FileResult.from_store(root, route.path, route.spec.content_type)
-        return await self._render(plugin, route, device, creds, with_secrets)
+        return await self._render(plugin, route, device, creds, with_secrets, req.secure)
 
     def _log_sensitive(self, ip: str, path: str) -> None:
         """The fail2ban line, at most once a minute per address and file (boot storms)."""
@@ -269,7 +282,17 @@ class Pipeline:
             else {}
         )
         by_path = plugins.extract(ProbeRequest(req.protocol, path, None, req.query, req.client_ip))
-        return {**by_path, **by_ua}
+        found = {**by_path, **by_ua}
+        if "mac" not in found and found.get("vendor"):
+            # a MAC in a file the vendor's phones ask for (Poly's <mac>.cfg, whose User-Agent
+            # has no MAC) identifies the phone, so its later misses are its plugin's to judge
+            mac = path_mac(path)
+            if mac and any(p.is_expected_miss(path) for p in self._of_vendor(found["vendor"])):
+                found["mac"] = mac
+        return found
+
+    def _of_vendor(self, vendor: str) -> list[Plugin]:
+        return [p for p in self.prov.plugins if p.manifest.vendor.lower() == vendor.lower()]
 
     async def _device_by(self, kind: str, value: str) -> dict[str, Any] | None:
         hit, doc = self.devices.get(kind, value)
@@ -475,9 +498,18 @@ class Pipeline:
                 self.devices.forget({"id": other})
         return await self.prov.devices.save(doc)
 
-    def _expected(self, plugin: Plugin | None, path: str) -> bool:
-        plugins = [plugin] if plugin is not None else list(self.prov.plugins)
-        return any(p.is_expected_miss(path) for p in plugins)
+    def _expected(self, plugin: Plugin, path: str) -> bool:
+        """A miss the device's own plugin declares normal (another plugin's patterns don't count)."""
+        return plugin.is_expected_miss(path)
+
+    def _expected_unknown(self, info: Mapping[str, str], path: str) -> bool:
+        """A miss of an unknown device is a failure unless it names no device (a site-wide file,
+        Poly's ``000000000000.cfg``, ``sip.ld``) and the identified vendor's plugin expects it:
+        a phone behind NAT that cannot be told from its neighbours asks for those every boot."""
+        vendor = info.get("vendor")
+        if not vendor or path_mac(path) is not None:
+            return False
+        return any(p.is_expected_miss(path) for p in self._of_vendor(vendor))
 
     def _with_secrets(self, creds: Credentials, device: Mapping[str, Any]) -> bool:
         if self.strategy != "device_token":
@@ -486,9 +518,14 @@ class Pipeline:
 
     # -- rendering ------------------------------------------------------------------------------
 
-    async def base_url(self, device: Mapping[str, Any]) -> str:
-        """The URL base this device must use: advertised URL, tenant key, device token."""
-        url = self.prov.settings.advertised_http_url
+    async def base_url(self, device: Mapping[str, Any], secure: bool = False) -> str:
+        """The URL base this device must use: advertised URL, tenant key, device token.
+
+        A file fetched over HTTPS names the HTTPS URL, so the key and token it carries never
+        travel back over plain HTTP.
+        """
+        settings = self.prov.settings
+        url = settings.advertised_https_url if secure else settings.advertised_http_url
         tenant = self.prov.tenants.get(device.get("tenant_uuid"))
         if self.strategy in ("url_key", "device_token") and tenant and tenant.provisioning_key:
             url = f"{url}/{tenant.provisioning_key}"
@@ -505,6 +542,7 @@ class Pipeline:
         device: dict[str, Any],
         creds: Credentials,
         with_secrets: bool,
+        secure: bool = False,
     ) -> FileResult:
         prov = self.prov
         key = (
@@ -520,13 +558,14 @@ class Pipeline:
             plugin.version,
             route.path,
             with_secrets,
+            secure,
         )
         cached = self.renders.get(key)
         if cached is None:  # concurrent misses of one file share one render
             return await single_flight(
                 self._rendering,
                 key,
-                lambda: self._render_miss(plugin, route, device, with_secrets, key),
+                lambda: self._render_miss(plugin, route, device, with_secrets, key, secure),
             )
         return served(cached, route.spec.content_type)
 
@@ -537,6 +576,7 @@ class Pipeline:
         device: dict[str, Any],
         with_secrets: bool,
         key: tuple[Any, ...],
+        secure: bool = False,
     ) -> FileResult:
         prov = self.prov
         raw = await prov.configs.effective(device.get("config"))
@@ -544,7 +584,7 @@ class Pipeline:
             if route.spec.kind == "device":
                 return FileResult.not_found("device has no config")
             raw = dict(prov.configs.base())
-        raw["http_base_url"] = await self.base_url(device)
+        raw["http_base_url"] = await self.base_url(device, secure)
         raw = apply_defaults(raw)
         if route.spec.kind == "device":
             try:
