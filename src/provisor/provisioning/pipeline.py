@@ -503,13 +503,20 @@ class Pipeline:
         return plugin.is_expected_miss(path)
 
     def _expected_unknown(self, info: Mapping[str, str], path: str) -> bool:
-        """A miss of an unknown device is a failure unless it names no device (a site-wide file,
-        Poly's ``000000000000.cfg``, ``sip.ld``) and the identified vendor's plugin expects it:
-        a phone behind NAT that cannot be told from its neighbours asks for those every boot."""
+        """A miss of an unknown device is a failure unless it names no device and the identified
+        vendor's plugin expects it or serves it to every phone (Poly's ``000000000000.cfg``,
+        ``common.cfg``, ``sip.ld``): a phone behind NAT that cannot be told from its neighbours
+        asks for those every boot. A guess of a device file always counts."""
         vendor = info.get("vendor")
         if not vendor or path_mac(path) is not None:
             return False
-        return any(p.is_expected_miss(path) for p in self._of_vendor(vendor))
+        for plugin in self._of_vendor(vendor):
+            route = plugin.route(path)
+            if plugin.is_expected_miss(path) or (
+                route is not None and route.mac is None and route.spec.kind != "device"
+            ):
+                return True
+        return False
 
     def _with_secrets(self, creds: Credentials, device: Mapping[str, Any]) -> bool:
         if self.strategy != "device_token":
