@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from provisor.auth.base import AuthBackend
 from provisor.auth.builtin import BuiltinAuthBackend
 from provisor.errors import Unauthorized
+from provisor.logs import protect_third_party_loggers
 from provisor.plugins.loader import PluginSet
 from provisor.services.configs import ConfigService
 from provisor.services.devices import DeviceService
@@ -124,6 +125,7 @@ class Provisor:
     async def open(cls, settings: Settings, *, plugins: PluginSet | None = None) -> Provisor:
         """Open the store (migrating it), seed it on first start, load plugins."""
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        protect_third_party_loggers()
         engine = create_engine(settings.database_url, echo=settings.database.echo)
         await migrate(engine)
         tenants = TenantStore(engine)

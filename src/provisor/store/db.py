@@ -22,7 +22,9 @@ _MIGRATIONS = Path(__file__).parent / "migrations"
 
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     """An async engine for ``url``, tuned for the dialect."""
-    kwargs: dict[str, Any] = {"echo": echo}
+    # parameters are keys, tokens and config documents with passwords: never in a log line or
+    # an exception message, whatever the logging level (see provisor.logs)
+    kwargs: dict[str, Any] = {"echo": echo, "hide_parameters": True}
     if url.startswith("sqlite"):
         path = url.split(":///", 1)[1] if ":///" in url else ""
         if path and path != ":memory:":
