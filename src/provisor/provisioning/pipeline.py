@@ -123,7 +123,9 @@ class Pipeline:
                 )
                 return result
             self._hot.pop(hot_key, None)
-        entry = TraceEntry(req.protocol, req.client_ip, req.path, user_agent=req.user_agent)
+        # until the credentials are read and stripped, the path may start with a key or token
+        shown = redact_path(req.path, self.prov.tenants.by_key)
+        entry = TraceEntry(req.protocol, req.client_ip, shown, user_agent=req.user_agent)
         try:
             result = await self._handle(req, entry)
         except Exception:
