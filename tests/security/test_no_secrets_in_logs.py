@@ -269,3 +269,35 @@ async def test_rest_errors_log_no_token(server: Server) -> None:
         r = await server.api.get("/0.2/dev_mgr/devices/no-such-device")
         assert r.status_code == 404
     assert_clean(logs.lines, [bogus, server.token])
+
+
+# -- SQL echo ----------------------------------------------------------------------------------------
+
+
+async def test_sql_echo_logs_no_parameter_nor_row(tmp_path: Path, database_url: str) -> None:
+    """``database.echo`` on, SQLAlchemy at DEBUG: statements are logged, their parameters (keys,
+    tokens, config documents) and result rows are not."""
+    srv = await start_server(
+        make_settings(
+            tmp_path,
+            database_url,
+            **{"database.echo": True, "general.http_auth_strategy": "url_key"},
+        )
+    )
+    try:
+        with tap() as logs:
+            tenant = str((await srv.prov.tenants.create("t")).uuid)
+            await srv.prov.tenants.set_key(tenant, KEY)
+            r = await srv.phone.get(f"/{KEY}/tp/common.cfg", headers={"User-Agent": UA})
+            assert r.status_code == 200
+            [device] = (
+                await srv.api.get("/0.2/dev_mgr/devices", params={"recurse": "true"})
+            ).json()["devices"]
+            await configure(srv, device["id"], password=PASSWORD, tenant=tenant)
+            r = await srv.phone.get(f"/{KEY}/001122334455.cfg", headers={"User-Agent": UA})
+            assert r.status_code == 200 and PASSWORD.encode() in r.content
+        statements = [line for line in logs.lines if "sqlalchemy.engine" in line]
+        assert any("INSERT INTO configs" in line for line in statements)
+        assert_clean(logs.lines, [KEY, PASSWORD])
+    finally:
+        await srv.close()
