@@ -47,8 +47,33 @@ SECRET_MARKER = re.compile(r"[A-Za-z-]*Secret-?[0-9]+[\w-]*|S3cret-\w+")
 _PIECES = re.compile(r"[^A-Za-z0-9_\-$~.]+")  # keys' and tokens' alphabet is kept whole
 _SECRET_KEYS = re.compile(r"password|secret|passwd|_key$", re.IGNORECASE)
 LOG_FILE = Path(tempfile.mkdtemp(prefix="provisor-test-logs-")) / "all-records.log"
-_log_handler: logging.Handler | None = None
+_log_handler: _SessionLog | None = None
 _basetemp: list[Path] = []
+
+
+class _SessionLog(logging.Handler):
+    """LOG_FILE, buffered, and deaf to close(): every uvicorn start runs logging.config, which
+    closes every handler in the process."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.file = path.open("a", encoding="utf-8", buffering=1 << 20)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.file.write(self.format(record) + "\n")
+        except Exception:  # pragma: no cover - logging must not break a test
+            self.handleError(record)
+
+    def flush(self) -> None:
+        self.file.flush()
+
+    def close(self) -> None:
+        self.flush()  # and stay open: the session's end closes it
+
+    def finish(self) -> None:
+        self.file.close()
+        super().close()
 
 
 def register_secret(*values: object) -> None:
@@ -86,9 +111,13 @@ async def harvest_secrets(prov: Any) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     """Send every log record of the session, at DEBUG, to LOG_FILE."""
     global _log_handler
-    handler = logging.FileHandler(LOG_FILE, encoding="utf-8")
-    handler.setLevel(logging.DEBUG)
+    handler = _SessionLog(LOG_FILE)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setLevel(logging.DEBUG)
+    if config.option.log_level is None:
+        # pytest's per-test report keeps WARNING and up (the whole DEBUG stream is in LOG_FILE,
+        # kept when the run fails): formatting every DEBUG record twice slowed the load tests
+        config.option.log_level = "WARNING"
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(logging.DEBUG)
@@ -139,6 +168,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Fail the run when any log the suite wrote holds a secret."""
     if _log_handler is not None:
         _log_handler.flush()
+        if exitstatus != 0:
+            print(f"\nevery log record of this run: {LOG_FILE}")
     hits: list[str] = []
     for path in _log_files():
         with path.open(encoding="utf-8", errors="replace") as lines:
@@ -155,8 +186,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         if _log_handler is not None:
             logging.getLogger().removeHandler(_log_handler)
             logging.getLogger("provisor.security").removeHandler(_log_handler)
-            _log_handler.close()
-        shutil.rmtree(LOG_FILE.parent, ignore_errors=True)
+            _log_handler.finish()
+        if exitstatus == 0 and not os.environ.get("PROVISOR_TEST_KEEP_LOGS"):
+            shutil.rmtree(LOG_FILE.parent, ignore_errors=True)
 
 
 async def _pg_database() -> tuple[str, str]:
