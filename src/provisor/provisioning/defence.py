@@ -15,9 +15,13 @@ from __future__ import annotations
 import re
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
-__all__ = ["FailureTracker", "RateWindow", "path_mac"]
+if TYPE_CHECKING:
+    from provisor.plugins.base import Plugin
+
+__all__ = ["FailureTracker", "RateWindow", "excused_miss", "identifying_mac", "path_mac"]
 
 _MAC_IN_PATH = re.compile(r"(?<![0-9A-Fa-f])[0-9A-Fa-f]{12}(?![0-9A-Fa-f])")
 
@@ -31,6 +35,31 @@ def path_mac(path: str) -> str | None:
         digits = found.group().lower()
         if digits != "000000000000":
             return ":".join(digits[i : i + 2] for i in range(0, 12, 2))
+    return None
+
+
+def excused_miss(plugins: Iterable[Plugin], path: str) -> bool:
+    """True when a miss of an unknown device is no guess: the path names no device and a plugin
+    of the request's vendor expects it or serves it to every phone (Poly's ``000000000000.cfg``,
+    ``common.cfg``, ``sip.ld``): a phone behind NAT that cannot be told from its neighbours asks
+    for those every boot. A guess of a device file (a path naming a MAC) always counts."""
+    if path_mac(path) is not None:
+        return False
+    for plugin in plugins:
+        route = plugin.route(path)
+        if plugin.is_expected_miss(path) or (
+            route is not None and route.mac is None and route.spec.kind != "device"
+        ):
+            return True
+    return False
+
+
+def identifying_mac(plugins: Iterable[Plugin], path: str) -> str | None:
+    """The MAC in a file the vendor's phones ask for and may miss (Poly's ``<mac>.cfg``, whose
+    User-Agent has no MAC): it identifies the phone, so its misses are its plugin's to judge."""
+    mac = path_mac(path)
+    if mac is not None and any(p.is_expected_miss(path) for p in plugins):
+        return mac
     return None
 
 

@@ -29,7 +29,12 @@ from provisor.plugins.base import Plugin
 from provisor.plugins.contract import FileRoute, ProbeRequest, RenderContext
 from provisor.provisioning.cache import DeviceCache, RenderCache, Rendered, served
 from provisor.provisioning.credentials import Credentials, read_credentials
-from provisor.provisioning.defence import FailureTracker, RateWindow, path_mac
+from provisor.provisioning.defence import (
+    FailureTracker,
+    RateWindow,
+    excused_miss,
+    identifying_mac,
+)
 from provisor.provisioning.dhcpinfo import parse_dhcp_info
 from provisor.provisioning.request import FileRequest, FileResult
 from provisor.provisioning.security import SecurityLog, redact_path
@@ -209,8 +214,9 @@ class Pipeline:
         info = self._identify(req, creds.path)
         entry.identified = dict(info)
         device, created = await self._resolve(req, creds, info, entry)
-        if device is None:
-            expected = self._expected_unknown(info, creds.path)
+        if device is None:  # an unknown device has no plugin: its misses are failures
+            vendor = info.get("vendor")
+            expected = bool(vendor) and excused_miss(self._of_vendor(vendor or ""), creds.path)
             return self._fail(req, entry.reason or "unknown device", counts=not expected)
         if created:  # a guess until the new device asks for another file
             if self.failures.created(req.client_ip, device["id"]):
@@ -228,9 +234,9 @@ class Pipeline:
             return self._fail(req, "device has no plugin", counts=False)
         entry.plugin = plugin.id
         route = plugin.route(creds.path)
-        if route is None:
+        if route is None:  # expected misses are the device's own plugin's only
             return self._fail(
-                req, "the plugin has no such file", counts=not self._expected(plugin, creds.path)
+                req, "the plugin has no such file", counts=not plugin.is_expected_miss(creds.path)
             )
         entry.file = route.spec.name
         if route.mac is not None and device.get("mac") and route.mac != device["mac"]:
@@ -286,10 +292,8 @@ class Pipeline:
         by_path = plugins.extract(ProbeRequest(req.protocol, path, None, req.query, req.client_ip))
         found = {**by_path, **by_ua}
         if "mac" not in found and found.get("vendor"):
-            # a MAC in a file the vendor's phones ask for (Poly's <mac>.cfg, whose User-Agent
-            # has no MAC) identifies the phone, so its later misses are its plugin's to judge
-            mac = path_mac(path)
-            if mac and any(p.is_expected_miss(path) for p in self._of_vendor(found["vendor"])):
+            mac = identifying_mac(self._of_vendor(found["vendor"]), path)
+            if mac is not None:
                 found["mac"] = mac
         return found
 
@@ -499,26 +503,6 @@ class Pipeline:
             for other in await self.prov.devices.store.clear_ip(ip, doc["id"]):
                 self.devices.forget({"id": other})
         return await self.prov.devices.save(doc)
-
-    def _expected(self, plugin: Plugin, path: str) -> bool:
-        """A miss the device's own plugin declares normal (another plugin's patterns don't count)."""
-        return plugin.is_expected_miss(path)
-
-    def _expected_unknown(self, info: Mapping[str, str], path: str) -> bool:
-        """A miss of an unknown device is a failure unless it names no device and the identified
-        vendor's plugin expects it or serves it to every phone (Poly's ``000000000000.cfg``,
-        ``common.cfg``, ``sip.ld``): a phone behind NAT that cannot be told from its neighbours
-        asks for those every boot. A guess of a device file always counts."""
-        vendor = info.get("vendor")
-        if not vendor or path_mac(path) is not None:
-            return False
-        for plugin in self._of_vendor(vendor):
-            route = plugin.route(path)
-            if plugin.is_expected_miss(path) or (
-                route is not None and route.mac is None and route.spec.kind != "device"
-            ):
-                return True
-        return False
 
     def _with_secrets(self, creds: Credentials, device: Mapping[str, Any]) -> bool:
         if self.strategy != "device_token":
