@@ -284,3 +284,27 @@ async def test_nat_site_of_poly_phones_is_never_banned(tmp_path: Path, database_
         assert not site.srv.pipeline.failures.failures.count(ip)
         assert user_files == [200] * 4 * THRESHOLD
         assert await count_devices(site) == 2 * THRESHOLD
+
+
+def test_creation_counts_until_the_device_returns() -> None:
+    """The tracker alone, on a clock the test moves: a creation is a failure until the device
+    returns; one that never returns stays counted until the window forgets it."""
+    from provisor.provisioning.defence import FailureTracker
+
+    now = [0.0]
+    tracker = FailureTracker(3, 60.0, 600.0, clock=lambda: now[0])
+    for n in range(10):  # ten phones, each back for its second file at once
+        now[0] += 1
+        assert not tracker.created("192.0.2.1", f"phone-{n}")
+        tracker.returned(f"phone-{n}")
+    assert tracker.failures.count("192.0.2.1") == 0
+    tracker.created("192.0.2.1", "guess-1")
+    tracker.created("192.0.2.1", "guess-2")
+    tracker.returned("never-created")  # nothing to withdraw
+    assert tracker.created("192.0.2.1", "guess-3")  # the third unreturned creation bans
+    assert tracker.is_banned("192.0.2.1")
+    now[0] += 61
+    assert tracker.failures.count("192.0.2.1") == 0
+    assert tracker.is_banned("192.0.2.1")  # the ban outlives the window
+    now[0] += 600
+    assert not tracker.is_banned("192.0.2.1")
