@@ -80,6 +80,9 @@ _FILTERS: dict[str, RedactingFilter] = {
     "aiosqlite": RedactingFilter(_unchanged, min_level=logging.INFO),
     # SQLAlchemy's DEBUG lines are result rows (config documents with passwords)
     "sqlalchemy.engine.Engine": RedactingFilter(redact_url, min_level=logging.INFO),
+    # a failed install logs the exception, and httpx's name the URL (a repository's may carry
+    # user:password@)
+    "provisor.services.operations": RedactingFilter(redact_url),
 }
 
 

@@ -301,3 +301,23 @@ async def test_sql_echo_logs_no_parameter_nor_row(tmp_path: Path, database_url: 
         assert_clean(logs.lines, [KEY, PASSWORD])
     finally:
         await srv.close()
+
+
+def test_failed_operation_logs_no_url_credentials() -> None:
+    """A plugin install that fails on a repository URL with credentials: httpx's exception names
+    the URL, and the operation's failure line goes through the redacting filter."""
+    from provisor.logs import protect_third_party_loggers
+
+    protect_third_party_loggers()
+    request = httpx.Request("GET", "https://repo-user:Repo-Pass-Secret-3@127.0.0.1:9/index.json")
+    exc = httpx.HTTPStatusError(
+        "Client error '404 Not Found' for url 'https://repo-user:Repo-Pass-Secret-3@127.0.0.1:9/index.json'",
+        request=request,
+        response=httpx.Response(404, request=request),
+    )
+    with tap() as logs:
+        logging.getLogger("provisor.services.operations").info(
+            "operation %s/%s failed: %s", "install", 7, exc
+        )
+    assert any("operation install/7 failed" in line for line in logs.lines)
+    assert_clean(logs.lines, ["Repo-Pass-Secret-3", "repo-user"])
