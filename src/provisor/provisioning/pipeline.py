@@ -333,11 +333,11 @@ class Pipeline:
         self, req: FileRequest, creds: Credentials, info: dict[str, str], entry: TraceEntry
     ) -> tuple[dict[str, Any] | None, bool]:
         if creds.token_device is not None:
-            device = creds.token_device
-            if info.get("mac") and device.get("mac") and info["mac"] != device["mac"]:
+            by_token = creds.token_device
+            if info.get("mac") and by_token.get("mac") and info["mac"] != by_token["mac"]:
                 entry.reason = "the device token belongs to another device"
                 return None, False
-            return device, False
+            return by_token, False
         device, created = await self._find_or_create(info, req.client_ip, creds.tenant, entry)
         if device is not None and creds.tenant is not None:
             if device["tenant_uuid"] != creds.tenant.uuid:
