@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -122,10 +121,9 @@ def serve(
     settings = _settings(config, data_dir, **overrides)
     if auth_strategy is not None:
         settings.general.http_auth_strategy = None if auth_strategy == "null" else auth_strategy  # type: ignore[assignment]
-    logging.basicConfig(
-        level=logging.DEBUG if verbose or settings.general.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    from provisor.logs import setup_logging
+
+    setup_logging(verbose or settings.general.verbose)
     from provisor.server import serve as run_server
 
     with contextlib.suppress(KeyboardInterrupt):

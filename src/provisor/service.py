@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from provisor.auth.base import AuthBackend
 from provisor.auth.builtin import BuiltinAuthBackend
 from provisor.errors import Unauthorized
+from provisor.logs import protect_third_party_loggers
 from provisor.plugins.loader import PluginSet
 from provisor.plugins.resync import resync_plugins
 from provisor.services.configs import ConfigService
@@ -125,6 +126,7 @@ class Provisor:
     async def open(cls, settings: Settings, *, plugins: PluginSet | None = None) -> Provisor:
         """Open the store (migrating it), seed it on first start, load plugins."""
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        protect_third_party_loggers()
         db = settings.database
         engine = create_engine(
             settings.database_url,

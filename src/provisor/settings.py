@@ -52,6 +52,7 @@ class GeneralSettings(_Section):
     advertised_http_url: str | None = None
     """The URL phones use for HTTP; default http://<provisioning host>:<http port>."""
     advertised_https_url: str | None = None
+    """The URL written into files served over HTTPS; default https://<host>:<https port>."""
     http_auth_strategy: AuthStrategy = None
     http_proxied_trusted_proxies_count: int = Field(0, ge=0, le=16)
     http_proxied_listen_interface: str | None = None
@@ -253,6 +254,16 @@ class Settings(_Section):
         """The URL base phones are told to use over HTTP."""
         url = self.general.advertised_http_url
         return (url or f"http://{self.phone_host}:{self.phone_http_port}").rstrip("/")
+
+    @property
+    def advertised_https_url(self) -> str:
+        """The URL base phones are told to use in files they fetched over HTTPS.
+
+        ``general.advertised_https_url``, else https://<provisioning host>:<https port>: a file
+        served over HTTPS never sends the phone (and its key or token) back to plain HTTP.
+        """
+        url = self.general.advertised_https_url
+        return (url or f"https://{self.phone_host}:{self.provisioning.https_port}").rstrip("/")
 
     @property
     def security_log(self) -> Path:

@@ -35,7 +35,10 @@ async def test_https_with_certificate_checking(tmp_path: Path, database_url: str
             r = await phone.get("/tp/common.cfg", headers={"User-Agent": UA})
             assert r.status_code == 200 and b"server = " in r.content
             http = await srv.phone.get("/tp/common.cfg", headers={"User-Agent": UA})
-            assert r.content == http.content
+            # the same file, but over HTTPS it sends the phone back to HTTPS (never downgrades)
+            https_base = srv.prov.settings.advertised_https_url.encode()
+            assert b"server = " + https_base in r.content
+            assert r.content.replace(https_base, b"http://127.0.0.1:8667") == http.content
         # a client that checks certificates against the system CAs refuses ours
         async with httpx.AsyncClient(base_url=url) as strict:
             with pytest.raises(httpx.ConnectError):

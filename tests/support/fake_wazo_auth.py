@@ -42,6 +42,9 @@ class FakeWazoAuth:
         self.parents.pop(uuid, None)
 
     def add_token(self, token: str, tenant: str, acl: list[str]) -> None:
+        from tests.conftest import register_secret
+
+        register_secret(token)  # never to be seen in a log (tests/conftest.py)
         self.tokens[token] = (tenant, acl)
 
     def subtree(self, tenant: str) -> set[str]:
@@ -116,12 +119,15 @@ class FakeWazoAuth:
         if (user, password) != self.service:
             return Response(status_code=401)
         token = f"service-token-{self.calls['post']}"
-        self.tokens[token] = (self.master, ["provd.#", "auth.tenants.read"])
+        self.add_token(token, self.master, ["provd.#", "auth.tenants.read"])
         return JSONResponse(
             {"data": {"token": token, "expires_in": 3600, "metadata": {"tenant_uuid": self.master}}}
         )
 
     async def start(self) -> FakeWazoAuth:
+        from tests.conftest import register_secret
+
+        register_secret(self.service[1])
         self.parents.setdefault(self.master, None)
         app = Starlette(
             routes=[

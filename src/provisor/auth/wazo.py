@@ -24,6 +24,7 @@ import yaml
 
 from provisor.auth.base import TokenInfo, token_fingerprint
 from provisor.errors import Unauthorized
+from provisor.logs import protect_third_party_loggers
 
 __all__ = ["WazoAuthBackend"]
 
@@ -68,6 +69,7 @@ class WazoAuthBackend:
         timeout: float = 3.0,
         client: httpx.AsyncClient | None = None,
     ) -> None:
+        protect_third_party_loggers()  # httpx logs each URL, and ours carry the token
         self.url = url.rstrip("/")
         self.key_file = key_file
         self.timeout = timeout

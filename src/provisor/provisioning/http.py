@@ -64,7 +64,7 @@ class PhoneApp:
         peer = (scope.get("client") or ("", 0))[0]
         ip = client_address(peer, headers.get("x-forwarded-for"), self.trusted)
         if path is None:
-            self.pipeline.failures.failure(ip)
+            self.pipeline.refuse(ip, "unsafe path (traversal or control characters)")
             await _simple(send, 404, b"Nowhere to route this request.")
             return
         query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))

@@ -30,10 +30,15 @@ from provisor.plugins.base import Plugin
 from provisor.plugins.contract import FileRoute, ProbeRequest, RenderContext
 from provisor.provisioning.cache import DeviceCache, RenderCache, Rendered, StaleFiles, served
 from provisor.provisioning.credentials import Credentials, read_credentials
-from provisor.provisioning.defence import FailureTracker, RateWindow
+from provisor.provisioning.defence import (
+    FailureTracker,
+    RateWindow,
+    excused_miss,
+    identifying_mac,
+)
 from provisor.provisioning.dhcpinfo import parse_dhcp_info
 from provisor.provisioning.request import FileRequest, FileResult
-from provisor.provisioning.security import SecurityLog
+from provisor.provisioning.security import SecurityLog, redact_path
 from provisor.provisioning.trace import Trace, TraceEntry
 from provisor.service import Provisor
 from provisor.store.health import is_unavailable
@@ -68,7 +73,8 @@ class Pipeline:
         self._updating: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._finding: dict[str, asyncio.Future[tuple[dict[str, Any] | None, bool]]] = {}
         self._hot: dict[
-            tuple[str, str, str | None, str], tuple[FileResult, str, tuple[int, ...], float, bool]
+            tuple[str, str, str | None, str, bool],
+            tuple[FileResult, str, tuple[int, ...], float, bool],
         ] = {}
         self._lookups: dict[tuple[str, str], asyncio.Future[dict[str, Any] | None]] = {}
         # new phones each miss a different MAC and IP: their lookups share queries
@@ -101,7 +107,7 @@ class Pipeline:
 
     async def handle(self, req: FileRequest) -> FileResult:
         """Serve one phone request; never raises."""
-        hot_key = (req.protocol, req.path, req.user_agent, req.client_ip)
+        hot_key = (req.protocol, req.path, req.user_agent, req.client_ip, req.secure)
         hot = self._hot.get(hot_key)
         if hot is not None:
             result, device_id, stamp, born, sensitive = hot
@@ -125,8 +131,10 @@ class Pipeline:
                 )
                 return result
             self._hot.pop(hot_key, None)
-        entry = TraceEntry(req.protocol, req.client_ip, req.path, user_agent=req.user_agent)
-        stale_key = (*hot_key, req.secure)
+        # until the credentials are read and stripped, the path may start with a key or token
+        shown = redact_path(req.path, self.prov.tenants.by_key)
+        entry = TraceEntry(req.protocol, req.client_ip, shown, user_agent=req.user_agent)
+        stale_key = hot_key  # same protocol, path, UA, address and TLS as the request served
         health = self.prov.feed.health
         if health.skip():  # the database is down: do not wait for it on every request
             result = self._degraded(req, stale_key)
@@ -141,7 +149,7 @@ class Pipeline:
                     log.exception(
                         "provisioning error for %s %s (device %s)",
                         req.protocol,
-                        entry.path,
+                        redact_path(entry.path, self.prov.tenants.by_key),
                         entry.device_id,
                     )
                     result = FileResult.error("internal error")
@@ -207,30 +215,43 @@ class Pipeline:
 
     # -- steps ----------------------------------------------------------------------------------
 
+    def refuse(self, ip: str, reason: str) -> None:
+        """Count a refused request toward a ban and log it in the fail2ban format."""
+        self.security.refused(ip, reason)
+        if self.failures.failure(ip):
+            self.security.banned(ip, reason)
+
     def _fail(self, req: FileRequest, reason: str, *, counts: bool = True) -> FileResult:
         if counts:
-            self.security.refused(req.client_ip, reason)
-            if self.failures.failure(req.client_ip):
-                self.security.banned(req.client_ip, reason)
+            self.refuse(req.client_ip, reason)
         return FileResult.not_found(reason)
 
     async def _handle(self, req: FileRequest, entry: TraceEntry) -> FileResult:
         if self.failures.is_banned(req.client_ip):
+            self.security.refused_banned(req.client_ip)
             return FileResult.not_found("address banned after repeated failures")
         creds = await read_credentials(
             req.path, self.prov.tenants.by_key, self.strategy, lambda t: self._device_by("token", t)
         )
         entry.path = creds.path
         if creds.refused:
+            # what is left may still start with a wrong key or token: not for the trace
+            entry.path = redact_path(creds.path, self.prov.tenants.by_key)
             return self._fail(req, creds.refused)
         if req.protocol == "tftp" and creds.tenant is not None and not creds.tenant.tftp_enabled:
             return self._fail(req, "TFTP is turned off for this tenant")
         info = self._identify(req, creds.path)
         entry.identified = dict(info)
         device, created = await self._resolve(req, creds, info, entry)
-        if device is None:
-            expected = self._expected(None, creds.path)
+        if device is None:  # an unknown device has no plugin: its misses are failures
+            vendor = info.get("vendor")
+            expected = bool(vendor) and excused_miss(self._of_vendor(vendor or ""), creds.path)
             return self._fail(req, entry.reason or "unknown device", counts=not expected)
+        if created:  # a guess until the new device asks for another file
+            if self.failures.created(req.client_ip, device["id"]):
+                self.security.banned(req.client_ip, "too many new devices from one address")
+        else:
+            self.failures.returned(device["id"])
         entry.device_id, entry.tenant_uuid, entry.created = (
             device["id"],
             device["tenant_uuid"],
@@ -242,9 +263,9 @@ class Pipeline:
             return self._fail(req, "device has no plugin", counts=False)
         entry.plugin = plugin.id
         route = plugin.route(creds.path)
-        if route is None:
+        if route is None:  # expected misses are the device's own plugin's only
             return self._fail(
-                req, "the plugin has no such file", counts=not self._expected(plugin, creds.path)
+                req, "the plugin has no such file", counts=not plugin.is_expected_miss(creds.path)
             )
         entry.file = route.spec.name
         if route.mac is not None and device.get("mac") and route.mac != device["mac"]:
@@ -261,7 +282,7 @@ class Pipeline:
         if route.spec.kind == "firmware":
             root = self.prov.settings.data_dir / "firmware" / plugin.id
             return FileResult.from_store(root, route.path, route.spec.content_type)
-        return await self._render(plugin, route, device, creds, with_secrets)
+        return await self._render(plugin, route, device, creds, with_secrets, req.secure)
 
     def _log_sensitive(self, ip: str, path: str) -> None:
         """The fail2ban line, at most once a minute per address and file (boot storms)."""
@@ -298,7 +319,15 @@ class Pipeline:
             else {}
         )
         by_path = plugins.extract(ProbeRequest(req.protocol, path, None, req.query, req.client_ip))
-        return {**by_path, **by_ua}
+        found = {**by_path, **by_ua}
+        if "mac" not in found and found.get("vendor"):
+            mac = identifying_mac(self._of_vendor(found["vendor"]), path)
+            if mac is not None:
+                found["mac"] = mac
+        return found
+
+    def _of_vendor(self, vendor: str) -> list[Plugin]:
+        return [p for p in self.prov.plugins if p.manifest.vendor.lower() == vendor.lower()]
 
     async def _device_by(self, kind: str, value: str) -> dict[str, Any] | None:
         hit, doc = self.devices.get(kind, value)
@@ -333,11 +362,11 @@ class Pipeline:
         self, req: FileRequest, creds: Credentials, info: dict[str, str], entry: TraceEntry
     ) -> tuple[dict[str, Any] | None, bool]:
         if creds.token_device is not None:
-            device = creds.token_device
-            if info.get("mac") and device.get("mac") and info["mac"] != device["mac"]:
+            by_token = creds.token_device
+            if info.get("mac") and by_token.get("mac") and info["mac"] != by_token["mac"]:
                 entry.reason = "the device token belongs to another device"
                 return None, False
-            return device, False
+            return by_token, False
         device, created = await self._find_or_create(info, req.client_ip, creds.tenant, entry)
         if device is not None and creds.tenant is not None:
             if device["tenant_uuid"] != creds.tenant.uuid:
@@ -504,10 +533,6 @@ class Pipeline:
                 self.devices.forget({"id": other})
         return await self.prov.devices.save(doc)
 
-    def _expected(self, plugin: Plugin | None, path: str) -> bool:
-        plugins = [plugin] if plugin is not None else list(self.prov.plugins)
-        return any(p.is_expected_miss(path) for p in plugins)
-
     def _with_secrets(self, creds: Credentials, device: Mapping[str, Any]) -> bool:
         if self.strategy != "device_token":
             return True
@@ -515,9 +540,14 @@ class Pipeline:
 
     # -- rendering ------------------------------------------------------------------------------
 
-    async def base_url(self, device: Mapping[str, Any]) -> str:
-        """The URL base this device must use: advertised URL, tenant key, device token."""
-        url = self.prov.settings.advertised_http_url
+    async def base_url(self, device: Mapping[str, Any], secure: bool = False) -> str:
+        """The URL base this device must use: advertised URL, tenant key, device token.
+
+        A file fetched over HTTPS names the HTTPS URL, so the key and token it carries never
+        travel back over plain HTTP.
+        """
+        settings = self.prov.settings
+        url = settings.advertised_https_url if secure else settings.advertised_http_url
         tenant = self.prov.tenants.get(device.get("tenant_uuid"))
         if self.strategy in ("url_key", "device_token") and tenant and tenant.provisioning_key:
             url = f"{url}/{tenant.provisioning_key}"
@@ -534,6 +564,7 @@ class Pipeline:
         device: dict[str, Any],
         creds: Credentials,
         with_secrets: bool,
+        secure: bool = False,
     ) -> FileResult:
         prov = self.prov
         key = (
@@ -549,13 +580,14 @@ class Pipeline:
             plugin.version,
             route.path,
             with_secrets,
+            secure,
         )
         cached = self.renders.get(key)
         if cached is None:  # concurrent misses of one file share one render
             return await single_flight(
                 self._rendering,
                 key,
-                lambda: self._render_miss(plugin, route, device, with_secrets, key),
+                lambda: self._render_miss(plugin, route, device, with_secrets, key, secure),
             )
         return served(cached, route.spec.content_type)
 
@@ -566,6 +598,7 @@ class Pipeline:
         device: dict[str, Any],
         with_secrets: bool,
         key: tuple[Any, ...],
+        secure: bool = False,
     ) -> FileResult:
         prov = self.prov
         raw = await prov.configs.effective(device.get("config"))
@@ -573,7 +606,7 @@ class Pipeline:
             if route.spec.kind == "device":
                 return FileResult.not_found("device has no config")
             raw = dict(prov.configs.base())
-        raw["http_base_url"] = await self.base_url(device)
+        raw["http_base_url"] = await self.base_url(device, secure)
         raw = apply_defaults(raw)
         if route.spec.kind == "device":
             try:

@@ -1,28 +1,63 @@
-"""The security log in wazo-provd's fail2ban line format (``[time] message``).
+"""The security log in wazo-provd's fail2ban line format (``[time] message``), and path redaction.
 
 The two upstream lines are kept to the letter so existing fail2ban filters match:
 ``New device created automatically from <ip>: <id>`` and
 ``Sensitive file requested from <ip>: <file>``; provisor adds
 ``Provisioning request refused from <ip>: <reason>`` and ``Address banned <ip>: <reason>``.
-Never a key, token or password: paths are logged after they were stripped.
+Never a key, token or password: every path any log line carries goes through
+:func:`redact_path` first.
 """
 
 from __future__ import annotations
 
 import logging
+import re
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["SecurityLog"]
+__all__ = ["SecurityLog", "redact_path"]
+
+KEY_MIN_LEN = 8  # the shortest tenant provisioning key; device tokens are 32 characters
+_TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{32}")
+_MAC = re.compile(r"(?<![0-9A-Fa-f])[0-9A-Fa-f]{12}(?![0-9A-Fa-f])")
+_FILE_NAME = re.compile(r".*\.[A-Za-z0-9]{1,5}")
+HIDDEN = "*"
+
+
+def redact_path(path: str, is_key: Callable[[str], object] | None = None) -> str:
+    """A phone's path with every segment that could be a key or a device token replaced by *.
+
+    A folder segment (before the file name) of 8 characters or more could be a tenant key or a
+    device token, wrong or right, so it is hidden; the file name is kept when it looks like one
+    (an extension or a MAC) and is not a known key (``is_key``) or shaped like a token.
+    """
+    parts = path.split("/")
+    out = [p if len(p) < KEY_MIN_LEN else HIDDEN for p in parts[:-1]]
+    name = parts[-1]
+    hide = len(name) >= KEY_MIN_LEN and (
+        _TOKEN_SHAPE.fullmatch(name) is not None
+        or not (_FILE_NAME.fullmatch(name) or _MAC.search(name))
+        or (is_key is not None and bool(is_key(name)))
+    )
+    out.append(HIDDEN if hide else name)
+    return "/".join(out)
 
 
 class SecurityLog:
     """Writes security events to their own file (or to the main log when there is none)."""
 
-    def __init__(self, path: Path | None) -> None:
+    BANNED_LINE_EVERY = 10.0
+    """Seconds between two lines about one banned address (each says how many were refused)."""
+
+    def __init__(self, path: Path | None, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.logger = logging.getLogger("provisor.security")
         # With its own file, security lines (one per sensitive fetch) stay out of the main log.
         self.logger.propagate = path is None
+        self.clock = clock
         self._handler: logging.Handler | None = None
+        self._banned_refusals: OrderedDict[str, tuple[float, int]] = OrderedDict()
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             handler = logging.FileHandler(path, encoding="utf-8")
@@ -37,12 +72,29 @@ class SecurityLog:
         self.logger.info("New device created automatically from %s: %s", ip, device_id)
 
     def sensitive_file(self, ip: str, filename: str) -> None:
-        """A file holding secrets was requested."""
-        self.logger.info("Sensitive file requested from %s: %s", ip, filename)
+        """A file holding secrets was requested (``filename`` already stripped of credentials)."""
+        self.logger.info("Sensitive file requested from %s: %s", ip, redact_path(filename))
 
     def refused(self, ip: str, reason: str) -> None:
-        """A request failed in a way that counts toward a ban."""
+        """A request failed in a way that counts toward a ban (``reason`` names no secret)."""
         self.logger.info("Provisioning request refused from %s: %s", ip, reason)
+
+    def refused_banned(self, ip: str) -> None:
+        """A banned address was refused: one line at once, then one every few seconds with the
+        count, so a banned flood cannot fill the disk."""
+        now = self.clock()
+        last, skipped = self._banned_refusals.get(ip, (-1e18, 0))
+        if now - last < self.BANNED_LINE_EVERY:
+            self._banned_refusals[ip] = (last, skipped + 1)
+            return
+        self._banned_refusals[ip] = (now, 0)
+        self._banned_refusals.move_to_end(ip)
+        while len(self._banned_refusals) > 100_000:
+            self._banned_refusals.popitem(last=False)
+        reason = "address banned"
+        if skipped:
+            reason += f" ({skipped + 1} requests refused since the last line)"
+        self.refused(ip, reason)
 
     def banned(self, ip: str, reason: str) -> None:
         """An address crossed the failure threshold."""

@@ -21,6 +21,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
+from provisor.provisioning.security import redact_path
 from provisor.provisioning.tftp_packets import (
     DEFAULT_BLKSIZE,
     ErrorCode,
@@ -312,7 +313,7 @@ class TftpServer:
         if self.active_transfers >= self.limits.max_transfers or (
             self._per_client[ip] >= self.limits.max_transfers_per_client
         ):
-            log.info("tftp: busy, refusing %s from %s", filename, ip)
+            log.info("tftp: busy, refusing %s from %s", redact_path(filename), ip)
             self._reply_error(addr, ErrorCode.UNDEFINED, "server busy, try again later")
             return
         self._per_client[ip] += 1
@@ -330,7 +331,7 @@ class TftpServer:
             try:
                 reply = await self.handler(req)
             except Exception:
-                log.exception("tftp: handler failed for %s", req.filename)
+                log.exception("tftp: handler failed for %s", redact_path(req.filename))
                 self._reply_error(req.client, ErrorCode.UNDEFINED, "internal error")
                 return
             if reply.data is None:

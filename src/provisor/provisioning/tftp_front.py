@@ -18,10 +18,8 @@ def tftp_handler(pipeline: Pipeline):  # type: ignore[no-untyped-def]
     """The TftpHandler that runs the pipeline."""
 
     async def handle(req: TftpRequest) -> TftpReply:
-        ip = req.client[0]
-        if pipeline.failures.is_banned(ip):
-            return TftpReply(error_code=1, error_message="Nowhere to route this request.")
-        result = await pipeline.handle(FileRequest("tftp", req.filename, ip))
+        # a banned address is refused (and logged) by the pipeline itself
+        result = await pipeline.handle(FileRequest("tftp", req.filename, req.client[0]))
         if result.status == 200:
             if result.file is not None:
                 return TftpReply(data=result.file.read_bytes())

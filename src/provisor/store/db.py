@@ -36,8 +36,8 @@ def create_engine(
     sqlite_synchronous: Synchronous = "FULL",
 ) -> AsyncEngine:
     """An async engine for ``url``, tuned for the dialect."""
-    # statement parameters (device tokens, passwords in documents) never reach a log line or
-    # an exception message
+    # parameters are keys, tokens and config documents with passwords: never in a log line or
+    # an exception message, whatever the logging level (see provisor.logs)
     kwargs: dict[str, Any] = {"echo": echo, "hide_parameters": True}
     if url.startswith("sqlite"):
         path = url.split(":///", 1)[1] if ":///" in url else ""

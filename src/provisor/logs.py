@@ -1,0 +1,103 @@
+"""Logging set-up, and filters that keep secrets out of third-party loggers' records.
+
+provisor's own log lines never carry a key, token or password (phone paths go through
+:func:`provisor.provisioning.security.redact_path`). Libraries log on their own terms, at levels
+an operator may turn on while debugging:
+
+- httpx logs every request's URL at INFO: a wazo-auth token check is ``/0.1/token/<token>``,
+  and a repository URL may carry ``user:password@``;
+- uvicorn's access log (off here, but an operator's logging config can turn it on) logs phone
+  paths, which start with a tenant key or a device token;
+- aiosqlite logs every statement with its parameters at DEBUG (SIP passwords in config
+  documents, keys, device tokens);
+- SQLAlchemy logs rows at DEBUG when its logger is enabled (parameters are hidden by the
+  engine's ``hide_parameters``, see :mod:`provisor.store.db`).
+
+The filters sit on those loggers themselves, so they apply whatever handlers the operator
+configures. :func:`protect_third_party_loggers` is idempotent; the server, the wazo-auth backend
+and the CLI call it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+
+from provisor.provisioning.security import redact_path
+
+__all__ = ["RedactingFilter", "protect_third_party_loggers", "redact_url", "setup_logging"]
+
+_URL_PATH = re.compile(r"(\w+://[^/\s\"']*/)([^?#\s\"']*)")
+_USERINFO = re.compile(r"(://)[^/@\s\"']+@")
+_QUERY_SECRET = re.compile(r"((?:token|key|password|secret)=)[^&\s\"']+", re.IGNORECASE)
+
+
+def redact_url(text: str) -> str:
+    """``text`` with URL credentials, path segments that could be keys or tokens (phone URLs
+    start with them, wazo-auth's end with one) and secret query values hidden."""
+    text = _USERINFO.sub(r"\1*@", text)
+    text = _URL_PATH.sub(lambda m: m.group(1) + redact_path(m.group(2)), text)
+    return _QUERY_SECRET.sub(r"\1*", text)
+
+
+class RedactingFilter(logging.Filter):
+    """Rewrites a record's message through ``redact``; drops records below ``min_level``."""
+
+    def __init__(self, redact: Callable[[str], str], min_level: int = logging.NOTSET) -> None:
+        super().__init__()
+        self.redact = redact
+        self.min_level = min_level
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Keep the record, with its message redacted (or drop it when below min_level)."""
+        if record.levelno < self.min_level:
+            return False
+        message = record.getMessage()
+        redacted = self.redact(message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
+def _access_line(message: str) -> str:
+    # uvicorn: '<client> - "<METHOD> <path?query> HTTP/<v>" <status>'
+    def path(m: re.Match[str]) -> str:
+        target = m.group(2).split("?", 1)[0]
+        return f'"{m.group(1)} /{redact_path(target.lstrip("/"))} '
+
+    return redact_url(re.sub(r'"([A-Z]+) (\S+) ', path, message))
+
+
+def _unchanged(message: str) -> str:
+    return message
+
+
+_FILTERS: dict[str, RedactingFilter] = {
+    "httpx": RedactingFilter(redact_url),
+    "uvicorn.access": RedactingFilter(_access_line),
+    # aiosqlite's DEBUG lines are the statements with their parameters: nothing to keep
+    "aiosqlite": RedactingFilter(_unchanged, min_level=logging.INFO),
+    # SQLAlchemy's DEBUG lines are result rows (config documents with passwords)
+    "sqlalchemy.engine.Engine": RedactingFilter(redact_url, min_level=logging.INFO),
+    # a failed install logs the exception, and httpx's name the URL (a repository's may carry
+    # user:password@)
+    "provisor.services.operations": RedactingFilter(redact_url),
+}
+
+
+def protect_third_party_loggers() -> None:
+    """Attach the redacting filters to the libraries' loggers (once)."""
+    for name, flt in _FILTERS.items():
+        logger = logging.getLogger(name)
+        if flt not in logger.filters:
+            logger.addFilter(flt)
+
+
+def setup_logging(verbose: bool) -> None:
+    """Log to stderr (DEBUG when verbose), with the third-party filters in place."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    protect_third_party_loggers()
