@@ -10,8 +10,9 @@ import asyncio
 import shutil
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -30,12 +31,15 @@ async def _small(req: TftpRequest) -> TftpReply:
     return TftpReply(data=SMALL)
 
 
+MakeTftp = Callable[..., Awaitable[TftpServer]]
+
+
 @pytest.fixture
-async def make_tftp() -> AsyncIterator[object]:
+async def make_tftp() -> AsyncIterator[MakeTftp]:
     servers: list[TftpServer] = []
 
-    async def make(**limits: float) -> TftpServer:
-        server = TftpServer(_small, host="127.0.0.1", port=0, limits=TftpLimits(**limits))  # type: ignore[arg-type]
+    async def make(**limits: Any) -> TftpServer:
+        server = TftpServer(_small, host="127.0.0.1", port=0, limits=TftpLimits(**limits))
         await server.start()
         servers.append(server)
         return server
@@ -92,8 +96,8 @@ async def _answered(peers: list[_Peer]) -> None:
         await asyncio.gather(*(p.answered.wait() for p in peers))
 
 
-async def test_exactly_n_in_flight_accepted_and_one_more_refused(make_tftp) -> None:  # type: ignore[no-untyped-def]
-    server: TftpServer = await make_tftp(max_transfers_per_client=8, unacked_timeout=60.0)
+async def test_exactly_n_in_flight_accepted_and_one_more_refused(make_tftp: MakeTftp) -> None:
+    server = await make_tftp(max_transfers_per_client=8, unacked_timeout=60.0)
     peers = await _peers("127.0.0.2", 8, server.port, "f.cfg")
     extra: list[_Peer] = []
     try:
@@ -161,8 +165,8 @@ async def test_lock_step_clients_at_the_cap_are_never_refused(loop: str) -> None
     assert out == "served 800 refused 0"
 
 
-async def test_retransmitted_request_takes_no_second_slot(make_tftp) -> None:  # type: ignore[no-untyped-def]
-    server: TftpServer = await make_tftp(unacked_timeout=60.0, busy_grace=0.1)
+async def test_retransmitted_request_takes_no_second_slot(make_tftp: MakeTftp) -> None:
+    server = await make_tftp(unacked_timeout=60.0, busy_grace=0.1)
     [peer] = await _peers("127.0.0.2", 1, server.port, "f.cfg")
     try:
         assert peer.transport is not None
@@ -177,10 +181,10 @@ async def test_retransmitted_request_takes_no_second_slot(make_tftp) -> None:  #
         _close([peer])
 
 
-async def test_unacknowledged_transfer_is_dropped_early(make_tftp) -> None:  # type: ignore[no-untyped-def]
+async def test_unacknowledged_transfer_is_dropped_early(make_tftp: MakeTftp) -> None:
     # acknowledged transfers would retransmit 5 times with this policy; never-acknowledged ones
     # stop at unacked_timeout
-    server: TftpServer = await make_tftp(timeout=0.2, max_retries=5, unacked_timeout=0.5)
+    server = await make_tftp(timeout=0.2, max_retries=5, unacked_timeout=0.5)
     peers = await _peers("127.0.0.2", 4, server.port, "f.cfg")
     try:
         await _answered(peers)

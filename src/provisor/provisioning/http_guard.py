@@ -202,6 +202,9 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if self.transport is None:  # application data that came with the TLS handshake
             self._early.append(data)
+            if sum(map(len, self._early)) > self.guard.bounds.max_header_bytes:
+                self.guard.refusals.note("request header fields too large", self._address)
+                self.abort()
             return
         # A head that begins with this chunk (or continues) counts all of it; one that begins
         # in the middle (pipelining) counts from the next chunk: the bound stays cap + a read.
@@ -303,7 +306,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if transport is None or transport.is_closing():
             self.abort()
             return
-        if self.cycle is None or not self.cycle.response_started:
+        cycle = self.cycle
+        if cycle is None or cycle.response_complete or not cycle.response_started:
             body = _REASONS[status]
             with contextlib.suppress(RuntimeError):
                 transport.write(

@@ -196,6 +196,9 @@ class _Transfer(asyncio.DatagramProtocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        if self.slot.released:  # dropped before its socket was open
+            transport.close()
+            return
         self._send_window()
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
@@ -250,7 +253,10 @@ class _Listener(asyncio.DatagramProtocol):
         self.transport = transport  # type: ignore[assignment]
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        self.server._request(data, addr)
+        try:
+            self.server._request(data, addr)
+        except Exception:  # a bug must not close the listening socket (uvloop would)
+            log.exception("tftp: request from %s failed", addr[0])
 
     def error_received(self, exc: Exception) -> None:
         log.debug("tftp listener: %s", exc)
