@@ -146,9 +146,27 @@ async def test_silent_connection_and_slow_head_are_closed(
             "limits.phone.idle_timeout": 1.0,
             "limits.phone.header_timeout": 1.5,
             "limits.rest.idle_timeout": 1.0,
+            "limits.rest.body_timeout": 1.0,
+            "limits.phone.max_header_bytes": 2048,
+            "limits.phone.max_request_line": 512,
         },
     )
     try:
+        # the caps are the settings': a 3 KiB head and a 600-byte target are refused here
+        pad = b"X-Pad: " + b"v" * 3000 + b"\r\n"
+        answer = await _ask(_port(srv, "http"), b"GET / HTTP/1.1\r\nHost: x\r\n" + pad + b"\r\n")
+        assert answer.startswith(b"HTTP/1.1 431 ")
+        answer = await _ask(_port(srv, "http"), b"GET /" + b"a" * 600 + b" HTTP/1.1\r\n\r\n")
+        assert answer.startswith(b"HTTP/1.1 414 ")
+        # a body that never ends is cut at body_timeout
+        reader, writer = await open_raw(_port(srv, "rest"))
+        writer.write(
+            b"POST /0.2/dev_mgr/devices HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n"
+            b"X-Auth-Token: " + srv.token.encode() + b"\r\n"
+            b'Content-Type: application/json\r\n\r\n{"device": '
+        )
+        assert (await closed_by_server(reader)).startswith(b"HTTP/1.1 408 ")
+        await close_all([writer])
         # a connection that never sends a byte is closed, without an answer
         for listener in ("http", "rest"):
             reader, writer = await open_raw(_port(srv, listener))
@@ -443,3 +461,17 @@ async def test_serve_on_uvloop_bounds_heads_time_and_connections(
     assert "rest: refused 1 connection(s)/request(s) (listener connection cap)" in output
     assert "http: refused" in output and "request header fields too large" in output
     assert "X-Endless" not in output
+
+
+def test_refusal_log_is_rate_limited(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from provisor.provisioning.limits import RefusalLog
+
+    refusals = RefusalLog(logging.getLogger("provisor.test"), "http", interval=3600)
+    with caplog.at_level(logging.WARNING, logger="provisor.test"):
+        for n in range(1000):
+            refusals.note("per-address connection cap", f"192.0.2.{n % 200}")
+        refusals.note("uri too long", "192.0.2.7")
+    assert refusals.counts == {"per-address connection cap": 1000, "uri too long": 1}
+    assert len(caplog.records) == 2  # one line per reason within the interval

@@ -208,6 +208,7 @@ async def test_flood_of_unacknowledged_requests_leaves_room_for_other_phones(
                 "provisioning.tftp_reserved_transfers": 10,
                 "provisioning.tftp_reserved_per_client": 2,
                 "provisioning.tftp_unacked_timeout": 60.0,
+                "provisioning.tftp_busy_grace": 0.3,
             },
         )
     )
@@ -216,6 +217,7 @@ async def test_flood_of_unacknowledged_requests_leaves_room_for_other_phones(
         tftp = srv.running.tftp
         assert tftp is not None
         port = tftp.port
+        assert tftp.slots.policy.grace == 0.3 and tftp.limits.unacked_timeout == 60.0
         name = "001122334455.cfg"
         # 3 addresses, 16 endpoints each, none ever acknowledging: 48 requests for 40 slots
         for n in (2, 3, 4):
