@@ -39,7 +39,7 @@ async def _server(tmp_path: Path, database_url: str, **overrides: Any) -> Server
 
 
 def _port(srv: Server, listener: str) -> int:
-    return srv.running.ports[listener]
+    return int(srv.running.ports[listener])
 
 
 async def _ask(port: int, request: bytes, source: str = "127.0.0.1") -> bytes:

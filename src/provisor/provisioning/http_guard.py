@@ -286,7 +286,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if self._head_since and now - self._head_since > bounds.header_timeout:
             self._refuse(408, "header timeout")
         elif self._body_since and now - self._body_since > bounds.body_timeout:
-            self._refuse(408, "body timeout", body=True)
+            self._refuse(408, "body timeout", in_body=True)
         elif self._stall_since and now - self._stall_since > bounds.idle_timeout:
             self.guard.refusals.note("client not reading", self._address)
             self.abort()
@@ -298,7 +298,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
                 self.transport.close()  # a normal end of an idle connection: not logged
             self._idle_since = 0.0
 
-    def _refuse(self, status: int, reason: str | None = None, *, body: bool = False) -> None:
+    def _refuse(self, status: int, reason: str | None = None, *, in_body: bool = False) -> None:
         self._refusal = 0
         self._head_since = self._body_since = self._idle_since = 0.0
         self.guard.refusals.note(reason or _REASONS[status].decode().lower(), self._address)
@@ -309,14 +309,12 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         cycle = self.cycle
         # the head of a new request: answer if the previous one is done; the body of the
         # current one: answer if the application has not
-        free = cycle is None or (
-            not cycle.response_started if status == 408 and body else cycle.response_complete
-        )
+        free = cycle is None or (not cycle.response_started if in_body else cycle.response_complete)
         if free:
-            body = _REASONS[status]
+            text = _REASONS[status]
             with contextlib.suppress(RuntimeError):
                 transport.write(
                     b"HTTP/1.1 %d %s\r\ncontent-type: text/plain\r\ncontent-length: %d\r\n"
-                    b"connection: close\r\n\r\n%s" % (status, body, len(body), body)
+                    b"connection: close\r\n\r\n%s" % (status, text, len(text), text)
                 )
         transport.close()
