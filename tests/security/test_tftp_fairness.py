@@ -181,6 +181,38 @@ async def test_retransmitted_request_takes_no_second_slot(make_tftp: MakeTftp) -
         _close([peer])
 
 
+async def test_request_again_after_acknowledging_restarts_the_transfer(
+    make_tftp: MakeTftp,
+) -> None:
+    """A client that acknowledged data and asks again from the same port (it restarted, or the
+    port was reused) gets a new transfer instead of being taken for a retransmission."""
+
+    async def big(req: TftpRequest) -> TftpReply:
+        return TftpReply(data=b"b" * 1500)  # 3 blocks of 512
+
+    server = TftpServer(
+        big, host="127.0.0.1", port=0, limits=TftpLimits(unacked_timeout=60.0, busy_grace=0.1)
+    )
+    await server.start()
+    [peer] = await _peers("127.0.0.2", 1, server.port, "f.cfg")
+    try:
+        assert peer.transport is not None
+        await _answered([peer])
+        first_tid = peer.packets[0][1]
+        peer.transport.sendto(encode_ack(1), first_tid)
+        await wait_until(lambda: peer.data == 2)  # block 2 came: the transfer progressed
+        peer.transport.sendto(
+            encode_request(Opcode.RRQ, "f.cfg", "octet"), ("127.0.0.1", server.port)
+        )
+        await wait_until(lambda: any(a != first_tid for _, a in peer.packets))
+        fresh = [p for p, a in peer.packets if a != first_tid]
+        assert fresh[0][:4] == b"\x00\x03\x00\x01"  # block 1 again, from a new transfer
+        assert server.active_transfers == 1  # the old one was dropped
+    finally:
+        _close([peer])
+        await server.stop()
+
+
 async def test_unacknowledged_transfer_is_dropped_early(make_tftp: MakeTftp) -> None:
     # acknowledged transfers would retransmit 5 times with this policy; never-acknowledged ones
     # stop at unacked_timeout

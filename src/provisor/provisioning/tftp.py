@@ -227,7 +227,8 @@ class _Transfer(asyncio.DatagramProtocol):
             return
         self.base = acked + 1
         self.retries = 0
-        self.acked = True
+        if not self.acked:
+            self.acked = self.slot.progressed = True
         if not self.fixed_timeout:
             self.timeout = self.server.limits.timeout
         self._send_window()
@@ -280,7 +281,9 @@ class TftpServer:
         self._listener: _Listener | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._transfers: set[_Transfer] = set()
-        self.slots = SlotTable(limits.slot_policy())
+        self.slots: SlotTable[TftpRequest] = SlotTable(
+            limits.slot_policy(), self._admit, self._refuse
+        )
         self.refusals = RefusalLog(log, "tftp", limits.refusal_log_interval)
 
     @property
@@ -348,58 +351,60 @@ class TftpServer:
         except ValueError as exc:
             self._reply_error(addr, ErrorCode.ACCESS_VIOLATION, f"access violation: {exc}")
             return
-        request = TftpRequest(filename, addr, req.mode, dict(req.options))
+        self.slots.request(addr, data, TftpRequest(filename, addr, req.mode, dict(req.options)))
 
-        def admit(slot: Slot) -> None:
-            self._spawn(self._serve(slot, request))
+    def _admit(self, slot: Slot, req: TftpRequest) -> None:
+        self._spawn(self._serve(slot, req))
 
-        def refuse(reason: str) -> None:
-            # no file name here: it may carry a tenant key or a device token
-            self.refusals.note(f"busy: {reason}", addr[0])
-            self._reply_error(addr, ErrorCode.UNDEFINED, "server busy, try again later")
-
-        self.slots.request(addr, data, admit, refuse)
+    def _refuse(self, addr: tuple[str, int], reason: str) -> None:
+        # no file name here: it may carry a tenant key or a device token
+        self.refusals.note(f"busy: {reason}", addr[0])
+        self._reply_error(addr, ErrorCode.UNDEFINED, "server busy, try again later")
 
     async def _serve(self, slot: Slot, req: TftpRequest) -> None:
+        transfer: _Transfer | None = None
         try:
-            await self._answer(slot, req)
+            try:
+                reply = await self.handler(req)
+            except Exception:
+                log.exception("tftp: handler failed for a request from %s", req.client[0])
+                self._reply_error(req.client, ErrorCode.UNDEFINED, "internal error")
+                return
+            data = self._payload(slot, req, reply)
+            if data is None:
+                return
+            neg = negotiate(
+                req.options,
+                len(data),
+                max_blksize=self.limits.max_blksize,
+                max_windowsize=self.limits.max_windowsize,
+            )
+            if not neg.acked and neg.blksize != DEFAULT_BLKSIZE:  # pragma: no cover - defensive
+                neg = Negotiated()
+            family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+            transfer = _Transfer(self, slot, data, neg, oack=bool(neg.acked))
+            self._transfers.add(transfer)
+            try:
+                await asyncio.get_running_loop().create_datagram_endpoint(
+                    lambda: transfer, local_addr=(self.host, 0), family=family
+                )
+            except OSError as exc:  # out of descriptors or ports: this request only
+                log.warning("tftp: cannot open a transfer socket: %s", exc)
+                transfer._finish()
+                self._reply_error(req.client, ErrorCode.UNDEFINED, "server busy, try again later")
         finally:
-            if slot.on_abort is None:  # answered without a transfer (error, failure, stop)
+            if transfer is None:  # answered without a transfer (error, refusal, stop)
                 slot.release()
 
-    async def _answer(self, slot: Slot, req: TftpRequest) -> None:
-        try:
-            reply = await self.handler(req)
-        except Exception:
-            log.exception("tftp: handler failed for a request from %s", req.client[0])
-            self._reply_error(req.client, ErrorCode.UNDEFINED, "internal error")
-            return
+    def _payload(self, slot: Slot, req: TftpRequest, reply: TftpReply) -> bytes | None:
+        """The bytes to send, or None once an error has been answered."""
         if slot.released:
-            return  # dropped while rendering (the client moved on, or the server stops)
+            return None  # dropped while rendering (the client moved on, or the server stops)
         if reply.data is None:
             self._reply_error(req.client, reply.error_code, reply.error_message or "not found")
-            return
+            return None
         data = netascii_encode(reply.data) if req.mode == "netascii" else reply.data
         if len(data) > self.limits.max_file_size:
             self._reply_error(req.client, ErrorCode.DISK_FULL, "file too large for TFTP here")
-            return
-        neg = negotiate(
-            req.options,
-            len(data),
-            max_blksize=self.limits.max_blksize,
-            max_windowsize=self.limits.max_windowsize,
-        )
-        if not neg.acked and neg.blksize != DEFAULT_BLKSIZE:  # pragma: no cover - defensive
-            neg = Negotiated()
-        loop = asyncio.get_running_loop()
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        transfer = _Transfer(self, slot, data, neg, oack=bool(neg.acked))
-        self._transfers.add(transfer)
-        try:
-            await loop.create_datagram_endpoint(
-                lambda: transfer, local_addr=(self.host, 0), family=family
-            )
-        except OSError as exc:  # out of descriptors or ports: this request only
-            log.warning("tftp: cannot open a transfer socket: %s", exc)
-            transfer._finish()
-            self._reply_error(req.client, ErrorCode.UNDEFINED, "server busy, try again later")
+            return None
+        return data

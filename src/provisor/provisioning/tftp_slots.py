@@ -10,8 +10,10 @@ exact:
 - a request over a cap waits up to ``grace`` seconds for a slot of its address (or a global one)
   before "server busy", so the ACKs already received in the same loop turn are counted first;
 - a request from an endpoint (address and port) that already has one in flight is the same
-  transfer's retransmitted RRQ and takes no second slot; if after the grace the old transfer
-  still runs and the request differs, the client moved on: the old transfer is dropped.
+  transfer's retransmitted RRQ and takes no second slot, as long as that transfer has had no
+  ACK; if after the grace the old transfer still runs and the request differs, or the client
+  already acknowledged data of it, the client moved on (or its port was reused): the old
+  transfer is dropped and the new request admitted.
 
 Fairness: the last ``reserved`` slots under the total are kept for addresses with fewer than
 ``reserved_per_client`` transfers in flight, so a few addresses flooding unacknowledged
@@ -25,10 +27,12 @@ import asyncio
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
-__all__ = ["Slot", "SlotPolicy", "SlotTable"]
+__all__ = ["Endpoint", "Slot", "SlotPolicy", "SlotTable"]
 
 Endpoint = tuple[str, int]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,14 +49,15 @@ class SlotPolicy:
 class Slot:
     """One admitted request, from its RRQ until its transfer ends."""
 
-    __slots__ = ("_table", "address", "endpoint", "request", "released", "on_abort")
+    __slots__ = ("_table", "address", "endpoint", "request", "released", "progressed", "on_abort")
 
-    def __init__(self, table: SlotTable, endpoint: Endpoint, request: bytes) -> None:
+    def __init__(self, table: SlotTable[object], endpoint: Endpoint, request: bytes) -> None:
         self._table = table
         self.address = endpoint[0]
         self.endpoint = endpoint
         self.request = request
         self.released = False
+        self.progressed = False  # the client acknowledged something of this transfer
         self.on_abort: Callable[[], None] | None = None
 
     def release(self) -> None:
@@ -62,33 +67,37 @@ class Slot:
             self._table._release(self)
 
 
-class _Waiter:
-    __slots__ = ("endpoint", "request", "admit", "refuse", "timer", "done")
+class _Waiter(Generic[T]):
+    __slots__ = ("endpoint", "request", "payload", "timer", "done")
 
-    def __init__(
-        self,
-        endpoint: Endpoint,
-        request: bytes,
-        admit: Callable[[Slot], None],
-        refuse: Callable[[str], None],
-    ) -> None:
+    def __init__(self, endpoint: Endpoint, request: bytes, payload: T) -> None:
         self.endpoint = endpoint
         self.request = request
-        self.admit = admit
-        self.refuse = refuse
+        self.payload = payload
         self.timer: asyncio.TimerHandle | None = None
         self.done = False
 
 
-class SlotTable:
-    """Slots in flight, per address and per endpoint, and the requests waiting for one."""
+class SlotTable(Generic[T]):
+    """Slots in flight, per address and per endpoint, and the requests waiting for one.
 
-    def __init__(self, policy: SlotPolicy) -> None:
+    ``admit(slot, payload)`` starts serving an admitted request, ``refuse(endpoint, reason)``
+    answers "busy"; both are called synchronously, now or when a waiting request is settled.
+    """
+
+    def __init__(
+        self,
+        policy: SlotPolicy,
+        admit: Callable[[Slot, T], None],
+        refuse: Callable[[Endpoint, str], None],
+    ) -> None:
         self.policy = policy
+        self.admit = admit
+        self.refuse = refuse
         self.active = 0
         self.per_address: Counter[str] = Counter()
         self.by_endpoint: dict[Endpoint, Slot] = {}
-        self._waiting: deque[_Waiter] = deque()
+        self._waiting: deque[_Waiter[T]] = deque()
         self._waiting_per_address: Counter[str] = Counter()
         self._drain_scheduled = False
         self._max_waiting = max(256, 4 * policy.max_per_client)
@@ -113,31 +122,25 @@ class SlotTable:
             return "reserved transfers"
         return None
 
-    def request(
-        self,
-        endpoint: Endpoint,
-        request: bytes,
-        admit: Callable[[Slot], None],
-        refuse: Callable[[str], None],
-    ) -> None:
+    def request(self, endpoint: Endpoint, request: bytes, payload: T) -> None:
         """Admit a read request now, or let it wait for a slot, or refuse it."""
         address = endpoint[0]
         existing = self.by_endpoint.get(endpoint)
         if existing is None:
             reason = self.refusal(address)
             if reason is None:
-                admit(self._take(endpoint, request))
+                self.admit(self._take(endpoint, request), payload)
                 return
         else:
             reason = "retransmitted request"
+        waiter = _Waiter(endpoint, request, payload)
         if (
             self.policy.grace <= 0
             or len(self._waiting) >= self._max_waiting
             or self._waiting_per_address[address] >= self.policy.max_per_client
         ):
-            self._give_up(_Waiter(endpoint, request, admit, refuse), reason)
+            self._give_up(waiter, reason)
             return
-        waiter = _Waiter(endpoint, request, admit, refuse)
         waiter.timer = asyncio.get_running_loop().call_later(
             self.policy.grace, self._expire, waiter
         )
@@ -155,7 +158,7 @@ class SlotTable:
     # -- internals -----------------------------------------------------------------------------
 
     def _take(self, endpoint: Endpoint, request: bytes) -> Slot:
-        slot = Slot(self, endpoint, request)
+        slot = Slot(self, endpoint, request)  # type: ignore[arg-type]
         self.active += 1
         self.per_address[slot.address] += 1
         self.by_endpoint[endpoint] = slot
@@ -176,18 +179,18 @@ class SlotTable:
 
     def _drain(self) -> None:
         self._drain_scheduled = False
-        kept: deque[_Waiter] = deque()
+        kept: deque[_Waiter[T]] = deque()
         for waiter in self._waiting:
             if waiter.done:
                 continue
             if waiter.endpoint not in self.by_endpoint and self.refusal(waiter.endpoint[0]) is None:
                 self._settle(waiter)
-                waiter.admit(self._take(waiter.endpoint, waiter.request))
+                self.admit(self._take(waiter.endpoint, waiter.request), waiter.payload)
             else:
                 kept.append(waiter)
         self._waiting = kept
 
-    def _settle(self, waiter: _Waiter) -> None:
+    def _settle(self, waiter: _Waiter[T]) -> None:
         waiter.done = True
         if waiter.timer is not None:
             waiter.timer.cancel()
@@ -198,7 +201,7 @@ class SlotTable:
         else:
             del self._waiting_per_address[address]
 
-    def _expire(self, waiter: _Waiter) -> None:
+    def _expire(self, waiter: _Waiter[T]) -> None:
         if waiter.done:
             return
         self._settle(waiter)
@@ -208,20 +211,20 @@ class SlotTable:
             return
         reason = self.refusal(waiter.endpoint[0])
         if reason is None:
-            waiter.admit(self._take(waiter.endpoint, waiter.request))
+            self.admit(self._take(waiter.endpoint, waiter.request), waiter.payload)
         else:
-            waiter.refuse(reason)
+            self.refuse(waiter.endpoint, reason)
 
-    def _give_up(self, waiter: _Waiter, reason: str) -> None:
+    def _give_up(self, waiter: _Waiter[T], reason: str) -> None:
         existing = self.by_endpoint.get(waiter.endpoint)
         if existing is not None:
-            if existing.request == waiter.request:
+            if existing.request == waiter.request and not existing.progressed:
                 return  # the same transfer's RRQ again: the transfer answers it
             if existing.on_abort is not None:
                 existing.on_abort()  # the client moved on from that transfer
             existing.release()
             reason = self.refusal(waiter.endpoint[0]) or ""
             if not reason:
-                waiter.admit(self._take(waiter.endpoint, waiter.request))
+                self.admit(self._take(waiter.endpoint, waiter.request), waiter.payload)
                 return
-        waiter.refuse(reason)
+        self.refuse(waiter.endpoint, reason)
