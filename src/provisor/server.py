@@ -4,6 +4,11 @@
 port, which the tests use) and stops them all on SIGINT/SIGTERM or :meth:`Running.stop`.
 uvicorn serves HTTP with uvloop and httptools; its own signal handling is disabled so that
 several servers can share one loop and stop together.
+
+Each HTTP listener is guarded (:mod:`provisor.provisioning.http_guard`): connection caps per
+listener and per address, head size caps and deadlines, with TLS started after the connection is
+counted. The file-descriptor limit is raised to the hard limit first, and listeners whose cap
+is not set share it (:func:`provisor.provisioning.limits.fd_budget`).
 """
 
 from __future__ import annotations
@@ -11,9 +16,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import ipaddress
 import logging
 import signal
 import socket
+import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,9 +29,19 @@ import uvicorn
 
 from provisor.api.app import create_api
 from provisor.provisioning.http import PhoneApp
+from provisor.provisioning.http_guard import ListenerBounds, ListenerGuard
+from provisor.provisioning.limits import (
+    ConnectionLimiter,
+    FdBudget,
+    IPNetwork,
+    RefusalLog,
+    fd_budget,
+    raise_fd_limit,
+)
 from provisor.provisioning.pipeline import Pipeline
+from provisor.provisioning.tftp import TftpServer
 from provisor.service import Provisor
-from provisor.settings import Settings
+from provisor.settings import ListenerLimits, Settings
 
 __all__ = ["Running", "serve"]
 
@@ -52,21 +69,55 @@ def _bind_tcp(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _uvicorn(app: Any, **kwargs: Any) -> _Server:
+def _uvicorn(app: Any, guard: ListenerGuard) -> _Server:
     config = uvicorn.Config(
         app,
         loop="none",
-        http="httptools",
+        http=guard.protocol_class(),
+        ws="none",
         lifespan="off",
         access_log=False,
         log_level="warning",
         server_header=False,
         date_header=False,
-        timeout_keep_alive=15,
+        timeout_keep_alive=max(1, int(guard.bounds.idle_timeout)),
         backlog=2048,
-        **kwargs,
     )
     return _Server(config)
+
+
+def _proxies(settings: Settings) -> tuple[IPNetwork, ...]:
+    """Addresses held only to a listener's total: the configured proxies, or loopback when
+    X-Forwarded-For is trusted (a reverse proxy on the same host, wazo's layout)."""
+    configured = settings.limits.proxy_addresses
+    if configured is not None:
+        return tuple(configured)
+    if settings.general.http_proxied_trusted_proxies_count > 0:
+        return (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
+    return ()
+
+
+def _guard(
+    name: str,
+    cfg: ListenerLimits,
+    default_cap: int,
+    settings: Settings,
+    ssl_context: ssl.SSLContext | None = None,
+) -> ListenerGuard:
+    bounds = ListenerBounds(
+        max_connections=cfg.max_connections or default_cap,
+        max_connections_per_address=cfg.max_connections_per_address,
+        max_request_line=cfg.max_request_line,
+        max_header_bytes=cfg.max_header_bytes,
+        idle_timeout=cfg.idle_timeout,
+        header_timeout=cfg.header_timeout,
+        body_timeout=cfg.body_timeout,
+    )
+    limiter = ConnectionLimiter(
+        name, bounds.max_connections, bounds.max_connections_per_address, _proxies(settings)
+    )
+    refusals = RefusalLog(log, name, settings.limits.refusal_log_interval)
+    return ListenerGuard(name, bounds, limiter, refusals, ssl_context)
 
 
 @dataclass
@@ -76,6 +127,9 @@ class Running:
     prov: Provisor
     pipeline: Pipeline
     ports: dict[str, int] = field(default_factory=dict)
+    guards: dict[str, ListenerGuard] = field(default_factory=dict)
+    tftp: TftpServer | None = None
+    budget: FdBudget | None = None
     _servers: list[_Server] = field(default_factory=list)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _closers: list[Any] = field(default_factory=list)
@@ -101,25 +155,35 @@ class Running:
     async def _start_listeners(self, settings: Settings) -> None:
         from provisor.api.extensions import extra_routers
 
+        budget = self.budget = fd_budget(raise_fd_limit())
+        limits = settings.limits
         api = create_api(self.prov, extra_routers=extra_routers())
-        self._add("rest", api, settings.rest_api.ip, settings.rest_api.port, {})
+        rest = _guard("rest", limits.rest, budget.rest, settings)
+        self._add("rest", api, settings.rest_api.ip, settings.rest_api.port, rest)
         pcfg = settings.provisioning
         if pcfg.http_enabled:
-            self._add(
-                "http", PhoneApp(self.pipeline), settings.phone_host, settings.phone_http_port, {}
-            )
+            guard = _guard("http", limits.phone, budget.phone, settings)
+            app = PhoneApp(self.pipeline)
+            self._add("http", app, settings.phone_host, settings.phone_http_port, guard)
         if pcfg.https_enabled:
             if not pcfg.tls_certfile or not pcfg.tls_keyfile:
                 raise ValueError(
                     "provisioning.https_enabled needs provisioning.tls_certfile and tls_keyfile"
                 )
-            self._add(
-                "https",
-                PhoneApp(self.pipeline, secure=True),
-                settings.phone_host,
-                pcfg.https_port,
-                {"ssl_certfile": str(pcfg.tls_certfile), "ssl_keyfile": str(pcfg.tls_keyfile)},
-            )
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(str(pcfg.tls_certfile), str(pcfg.tls_keyfile))
+            guard = _guard("https", limits.phone, budget.phone, settings, context)
+            app = PhoneApp(self.pipeline, secure=True)
+            self._add("https", app, settings.phone_host, pcfg.https_port, guard)
+        log.info(
+            "connection caps (file-descriptor limit %d): %s",
+            budget.nofile,
+            ", ".join(
+                f"{name} {g.bounds.max_connections} ({g.bounds.max_connections_per_address}"
+                " per address)"
+                for name, g in self.guards.items()
+            ),
+        )
         for server in self._servers:
             while not server.started:
                 if server.should_exit:
@@ -128,8 +192,9 @@ class Running:
         if pcfg.tftp_enabled:
             from provisor.provisioning.tftp_front import start_tftp
 
-            tftp = await start_tftp(self.pipeline, settings)
+            tftp = await start_tftp(self.pipeline, settings, max_transfers=budget.tftp)
             self.ports["tftp"] = tftp.port
+            self.tftp = tftp
             self._closers.append(tftp.stop)
         self.prov.feed.start(self.prov.reload_changed)  # other nodes' writes, within a second
         if settings.bus.enabled:
@@ -160,10 +225,12 @@ class Running:
             state["tftp"] = True  # bound and serving until stop(), which ends the process
         return state
 
-    def _add(self, name: str, app: Any, host: str, port: int, kwargs: dict[str, Any]) -> None:
+    def _add(self, name: str, app: Any, host: str, port: int, guard: ListenerGuard) -> None:
         sock = _bind_tcp(host, port)
         self.ports[name] = sock.getsockname()[1]
-        server = _uvicorn(app, **kwargs)
+        server = _uvicorn(app, guard)
+        guard.start()
+        self.guards[name] = guard
         self._servers.append(server)
         self._tasks.append(asyncio.get_running_loop().create_task(server.serve(sockets=[sock])))
 
@@ -171,6 +238,8 @@ class Running:
         """Stop every listener and close the store."""
         for server in self._servers:
             server.should_exit = True
+        for guard in self.guards.values():
+            guard.stop()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         for closer in self._closers:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, ValidationError
 
 from provisor.errors import InvalidInput
 from provisor.settings_wazo import translate_wazo_keys
@@ -27,6 +27,8 @@ __all__ = [
     "AuthSettings",
     "DatabaseSettings",
     "GeneralSettings",
+    "LimitsSettings",
+    "ListenerLimits",
     "PluginsSettings",
     "ProvisioningSettings",
     "RestApiSettings",
@@ -89,6 +91,15 @@ class ProvisioningSettings(_Section):
     tftp_max_blksize: int = Field(1468, ge=8, le=65464)
     tftp_max_transfers: int = Field(2000, ge=1)
     tftp_max_transfers_per_client: int = Field(64, ge=1)
+    """Transfers in flight from one address (requests being answered included)."""
+    tftp_reserved_transfers: int = Field(200, ge=0)
+    """The last slots under ``tftp_max_transfers``, kept for addresses with few transfers."""
+    tftp_reserved_per_client: int = Field(4, ge=1)
+    """Below this many transfers in flight an address may use the reserved slots."""
+    tftp_unacked_timeout: float = Field(3.0, gt=0)
+    """A transfer whose first packet is never acknowledged is dropped after this (seconds)."""
+    tftp_busy_grace: float = Field(0.2, ge=0)
+    """How long a request over a cap waits for a slot before "server busy" (seconds)."""
     auto_create: bool = True
     auto_create_per_source: int = Field(100, ge=0)
     """Devices one source address may auto-create per ``auto_create_window`` seconds."""
@@ -104,6 +115,39 @@ class ProvisioningSettings(_Section):
     stale_if_error: float = Field(86400.0, ge=0)
     """While the database is unreachable, a phone gets again the file it was last served if
     that was at most this many seconds ago (0: never; a 503 instead)."""
+
+
+class ListenerLimits(_Section):
+    """What one connection may make an HTTP listener spend (each listener counts its own)."""
+
+    max_connections: int | None = Field(None, ge=1)
+    """Open connections; null: a share of the file-descriptor limit (30 % phone, 10 % REST)."""
+    max_connections_per_address: int = Field(256, ge=1)
+    max_request_line: int = Field(8192, ge=64)
+    """Bytes of the request target (path and query); beyond it: 414."""
+    max_header_bytes: int = Field(32768, ge=1024)
+    """Bytes of the request line and headers together; beyond it: 431."""
+    idle_timeout: float = Field(15.0, gt=0)
+    """Seconds a connection may stay silent before its request starts (new or kept alive)."""
+    header_timeout: float = Field(10.0, gt=0)
+    """Seconds from a request's first byte (or the TLS handshake's) to its last header."""
+    body_timeout: float = Field(30.0, gt=0)
+    """Seconds from the end of the headers to the end of the body."""
+
+
+class LimitsSettings(_Section):
+    """Bounds on what anonymous clients can make the HTTP listeners spend."""
+
+    phone: ListenerLimits = Field(default_factory=ListenerLimits)
+    """The phone HTTP listener and the phone HTTPS listener, each."""
+    rest: ListenerLimits = Field(
+        default_factory=lambda: ListenerLimits.model_validate({"max_connections_per_address": 64})
+    )
+    proxy_addresses: list[IPvAnyNetwork] | None = None
+    """Addresses held only to the listener's cap, not the per-address one (reverse proxies);
+    null: loopback when ``general.http_proxied_trusted_proxies_count`` > 0, else none."""
+    refusal_log_interval: float = Field(10.0, gt=0)
+    """Refusals are logged at most once per this many seconds per listener and reason."""
 
 
 class SyncSettings(_Section):
@@ -212,6 +256,7 @@ class Settings(_Section):
     sync: SyncSettings = Field(default_factory=SyncSettings)
     bus: BusSettings = Field(default_factory=BusSettings)
     syncdb: SyncdbSettings = Field(default_factory=SyncdbSettings)
+    limits: LimitsSettings = Field(default_factory=LimitsSettings)
     plugins: PluginsSettings = Field(default_factory=PluginsSettings)
     plugin_config: dict[str, dict[str, Any]] = Field(default_factory=dict)
     proxy: dict[Literal["http", "https", "ftp"], str | None] = Field(default_factory=dict)

@@ -7,8 +7,12 @@ select-based, py3tftp is file-centric and unmaintained, fbtftp forks a process p
 One listening socket takes requests; each transfer gets its own ephemeral socket (its TID), an
 in-memory reply, a sliding window (RFC 7440, 1 by default) and a retransmission timer with
 exponential backoff. Duplicate ACKs never trigger resends (no sorcerer's apprentice); an ACK
-for an earlier block inside the window rewinds the window to it. Caps on concurrent transfers,
-in total and per client address, keep a boot storm from exhausting the host.
+for an earlier block inside the window rewinds the window to it. A transfer whose first packet
+is never acknowledged (a flood of requests, spoofed addresses) is dropped after
+``unacked_timeout`` instead of after the whole backoff (31 s by default). Slots are given by
+:mod:`provisor.provisioning.tftp_slots`: caps in total and per address, fair under a flood,
+counted exactly; refusals are logged at most once per interval, without the file name (a path
+may carry a tenant key or a device token).
 The wire format lives in :mod:`provisor.provisioning.tftp_packets`.
 """
 
@@ -17,11 +21,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
-from provisor.provisioning.security import redact_path
+from provisor.provisioning.limits import RefusalLog
 from provisor.provisioning.tftp_packets import (
     DEFAULT_BLKSIZE,
     ErrorCode,
@@ -36,6 +40,7 @@ from provisor.provisioning.tftp_packets import (
     normalise_path,
     parse_request,
 )
+from provisor.provisioning.tftp_slots import Slot, SlotPolicy, SlotTable
 
 __all__ = [
     "TftpHandler",
@@ -82,7 +87,22 @@ class TftpLimits:
     max_retries: int = 5
     max_transfers: int = 2000
     max_transfers_per_client: int = 64
+    reserved_transfers: int = 200
+    reserved_per_client: int = 4
+    unacked_timeout: float = 3.0
+    busy_grace: float = 0.2
     max_file_size: int = 64 * 1024 * 1024
+    refusal_log_interval: float = 10.0
+
+    def slot_policy(self) -> SlotPolicy:
+        """The admission caps of these limits."""
+        return SlotPolicy(
+            max_transfers=self.max_transfers,
+            max_per_client=self.max_transfers_per_client,
+            reserved=self.reserved_transfers,
+            reserved_per_client=self.reserved_per_client,
+            grace=self.busy_grace,
+        )
 
 
 class _Transfer(asyncio.DatagramProtocol):
@@ -91,13 +111,14 @@ class _Transfer(asyncio.DatagramProtocol):
     def __init__(
         self,
         server: TftpServer,
-        client: tuple[str, int],
+        slot: Slot,
         data: bytes,
         neg: Negotiated,
         oack: bool,
     ) -> None:
         self.server = server
-        self.client = client
+        self.slot = slot
+        self.client = slot.endpoint
         self.data = memoryview(data)
         self.blksize = neg.blksize
         self.window = neg.windowsize
@@ -111,7 +132,9 @@ class _Transfer(asyncio.DatagramProtocol):
         self.loop = asyncio.get_running_loop()
         self.timer: asyncio.TimerHandle | None = None
         self.deadline = 0.0
-        self.done = self.loop.create_future()
+        self.acked = False  # until the first ACK, the client may not exist at all
+        self.abandon_at = self.loop.time() + server.limits.unacked_timeout
+        slot.on_abort = self._finish
 
     # -- sending -------------------------------------------------------------------------------
 
@@ -134,6 +157,8 @@ class _Transfer(asyncio.DatagramProtocol):
         # timer, when it fires early, sleeps again until it (rescheduling a timer on every
         # packet costs more than the packet).
         self.deadline = self.loop.time() + self.timeout
+        if not self.acked and self.deadline > self.abandon_at:
+            self.deadline = self.abandon_at
         if self.timer is None:
             self.timer = self.loop.call_at(self.deadline, self._tick)
 
@@ -145,6 +170,10 @@ class _Transfer(asyncio.DatagramProtocol):
         self._expired()
 
     def _expired(self) -> None:
+        if not self.acked and self.loop.time() >= self.abandon_at:
+            log.debug("tftp: transfer to %s:%s never acknowledged, dropped", *self.client)
+            self._finish()
+            return
         self.retries += 1
         if self.retries > self.server.limits.max_retries:
             log.info("tftp: transfer to %s:%s timed out", *self.client)
@@ -160,13 +189,16 @@ class _Transfer(asyncio.DatagramProtocol):
             self.timer = None
         if self.transport is not None:
             self.transport.close()
-        if not self.done.done():
-            self.done.set_result(None)
+        self.server._transfers.discard(self)
+        self.slot.release()
 
     # -- protocol ------------------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        if self.slot.released:  # dropped before its socket was open
+            transport.close()
+            return
         self._send_window()
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
@@ -195,6 +227,8 @@ class _Transfer(asyncio.DatagramProtocol):
             return
         self.base = acked + 1
         self.retries = 0
+        if not self.acked:
+            self.acked = self.slot.progressed = True
         if not self.fixed_timeout:
             self.timeout = self.server.limits.timeout
         self._send_window()
@@ -220,7 +254,10 @@ class _Listener(asyncio.DatagramProtocol):
         self.transport = transport  # type: ignore[assignment]
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        self.server._spawn(self.server._request(data, addr))
+        try:
+            self.server._request(data, addr)
+        except Exception:  # a bug must not close the listening socket (uvloop would)
+            log.exception("tftp: request from %s failed", addr[0])
 
     def error_received(self, exc: Exception) -> None:
         log.debug("tftp listener: %s", exc)
@@ -244,8 +281,10 @@ class TftpServer:
         self._listener: _Listener | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._transfers: set[_Transfer] = set()
-        self._per_client: Counter[str] = Counter()
-        self._pending = 0
+        self.slots: SlotTable[TftpRequest] = SlotTable(
+            limits.slot_policy(), self._admit, self._refuse
+        )
+        self.refusals = RefusalLog(log, "tftp", limits.refusal_log_interval)
 
     @property
     def port(self) -> int:
@@ -255,7 +294,7 @@ class TftpServer:
     @property
     def active_transfers(self) -> int:
         """Transfers in progress (including requests being answered)."""
-        return len(self._transfers) + self._pending
+        return self.slots.active
 
     async def start(self) -> None:
         """Bind the listening socket."""
@@ -271,14 +310,15 @@ class TftpServer:
         """Close the listener and every transfer."""
         if self._listener is not None and self._listener.transport is not None:
             self._listener.transport.close()
+        self.slots.close()
         for transfer in list(self._transfers):
             transfer._finish()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    def _spawn(self, coro: Awaitable[None]) -> None:
-        task = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -286,7 +326,9 @@ class TftpServer:
         if self._listener is not None and self._listener.transport is not None:
             self._listener.transport.sendto(encode_error(code, message), addr)
 
-    async def _request(self, data: bytes, addr: tuple[str, int]) -> None:
+    def _request(self, data: bytes, addr: tuple[str, int]) -> None:
+        # Synchronous up to the admission, so that slots are counted in the order packets are
+        # read (see tftp_slots); only admitted requests cost a task.
         if len(data) >= 2 and int.from_bytes(data[:2], "big") == Opcode.WRQ:
             self._reply_error(
                 addr,
@@ -309,37 +351,27 @@ class TftpServer:
         except ValueError as exc:
             self._reply_error(addr, ErrorCode.ACCESS_VIOLATION, f"access violation: {exc}")
             return
-        ip = addr[0]
-        if self.active_transfers >= self.limits.max_transfers or (
-            self._per_client[ip] >= self.limits.max_transfers_per_client
-        ):
-            log.info("tftp: busy, refusing %s from %s", redact_path(filename), ip)
-            self._reply_error(addr, ErrorCode.UNDEFINED, "server busy, try again later")
-            return
-        self._per_client[ip] += 1
-        self._pending += 1
-        try:
-            await self._serve(TftpRequest(filename, addr, req.mode, dict(req.options)))
-        finally:
-            self._per_client[ip] -= 1
-            if self._per_client[ip] <= 0:
-                del self._per_client[ip]
+        self.slots.request(addr, data, TftpRequest(filename, addr, req.mode, dict(req.options)))
 
-    async def _serve(self, req: TftpRequest) -> None:
-        pending = True
+    def _admit(self, slot: Slot, req: TftpRequest) -> None:
+        self._spawn(self._serve(slot, req))
+
+    def _refuse(self, addr: tuple[str, int], reason: str) -> None:
+        # no file name here: it may carry a tenant key or a device token
+        self.refusals.note(f"busy: {reason}", addr[0])
+        self._reply_error(addr, ErrorCode.UNDEFINED, "server busy, try again later")
+
+    async def _serve(self, slot: Slot, req: TftpRequest) -> None:
+        transfer: _Transfer | None = None
         try:
             try:
                 reply = await self.handler(req)
             except Exception:
-                log.exception("tftp: handler failed for %s", redact_path(req.filename))
+                log.exception("tftp: handler failed for a request from %s", req.client[0])
                 self._reply_error(req.client, ErrorCode.UNDEFINED, "internal error")
                 return
-            if reply.data is None:
-                self._reply_error(req.client, reply.error_code, reply.error_message or "not found")
-                return
-            data = netascii_encode(reply.data) if req.mode == "netascii" else reply.data
-            if len(data) > self.limits.max_file_size:
-                self._reply_error(req.client, ErrorCode.DISK_FULL, "file too large for TFTP here")
+            data = self._payload(slot, req, reply)
+            if data is None:
                 return
             neg = negotiate(
                 req.options,
@@ -349,19 +381,30 @@ class TftpServer:
             )
             if not neg.acked and neg.blksize != DEFAULT_BLKSIZE:  # pragma: no cover - defensive
                 neg = Negotiated()
-            loop = asyncio.get_running_loop()
             family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-            transfer = _Transfer(self, req.client, data, neg, oack=bool(neg.acked))
-            self._pending -= 1
-            pending = False
+            transfer = _Transfer(self, slot, data, neg, oack=bool(neg.acked))
             self._transfers.add(transfer)
             try:
-                await loop.create_datagram_endpoint(
+                await asyncio.get_running_loop().create_datagram_endpoint(
                     lambda: transfer, local_addr=(self.host, 0), family=family
                 )
-                await transfer.done
-            finally:
-                self._transfers.discard(transfer)
+            except OSError as exc:  # out of descriptors or ports: this request only
+                log.warning("tftp: cannot open a transfer socket: %s", exc)
+                transfer._finish()
+                self._reply_error(req.client, ErrorCode.UNDEFINED, "server busy, try again later")
         finally:
-            if pending:
-                self._pending -= 1
+            if transfer is None:  # answered without a transfer (error, refusal, stop)
+                slot.release()
+
+    def _payload(self, slot: Slot, req: TftpRequest, reply: TftpReply) -> bytes | None:
+        """The bytes to send, or None once an error has been answered."""
+        if slot.released:
+            return None  # dropped while rendering (the client moved on, or the server stops)
+        if reply.data is None:
+            self._reply_error(req.client, reply.error_code, reply.error_message or "not found")
+            return None
+        data = netascii_encode(reply.data) if req.mode == "netascii" else reply.data
+        if len(data) > self.limits.max_file_size:
+            self._reply_error(req.client, ErrorCode.DISK_FULL, "file too large for TFTP here")
+            return None
+        return data

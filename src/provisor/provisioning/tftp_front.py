@@ -6,12 +6,16 @@ file is TFTP error 1 ("Nowhere to route this request."), a plugin failure error 
 
 from __future__ import annotations
 
+import logging
+
 from provisor.provisioning.pipeline import Pipeline
 from provisor.provisioning.request import FileRequest
 from provisor.provisioning.tftp import TftpLimits, TftpReply, TftpRequest, TftpServer
 from provisor.settings import Settings
 
 __all__ = ["start_tftp", "tftp_handler"]
+
+log = logging.getLogger(__name__)
 
 
 def tftp_handler(pipeline: Pipeline):  # type: ignore[no-untyped-def]
@@ -33,13 +37,31 @@ def tftp_handler(pipeline: Pipeline):  # type: ignore[no-untyped-def]
     return handle
 
 
-async def start_tftp(pipeline: Pipeline, settings: Settings) -> TftpServer:
-    """Start the TFTP listener configured in the settings."""
+async def start_tftp(
+    pipeline: Pipeline, settings: Settings, *, max_transfers: int | None = None
+) -> TftpServer:
+    """Start the TFTP listener configured in the settings.
+
+    ``max_transfers`` is the file-descriptor share of TFTP (a socket per transfer): the
+    configured cap is lowered to it so a flood of requests cannot starve the HTTP listeners.
+    """
     cfg = settings.provisioning
+    total = cfg.tftp_max_transfers
+    if max_transfers is not None and max_transfers < total:
+        log.warning(
+            "tftp: at most %d transfers at once (the file-descriptor limit's share), not %d",
+            max_transfers,
+            total,
+        )
+        total = max_transfers
     limits = TftpLimits(
         max_blksize=cfg.tftp_max_blksize,
-        max_transfers=cfg.tftp_max_transfers,
+        max_transfers=total,
         max_transfers_per_client=cfg.tftp_max_transfers_per_client,
+        reserved_transfers=min(cfg.tftp_reserved_transfers, total // 2),
+        reserved_per_client=cfg.tftp_reserved_per_client,
+        unacked_timeout=cfg.tftp_unacked_timeout,
+        busy_grace=cfg.tftp_busy_grace,
     )
     server = TftpServer(
         tftp_handler(pipeline), host=settings.phone_host, port=settings.tftp_port, limits=limits
