@@ -23,6 +23,9 @@ if [ ${#need[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null;
     || { echo "apt-get install failed; see /tmp/provisor-apt.log"; tail -5 /tmp/provisor-apt.log; }
 fi
 
+echo "== mypy --strict over src/"
+$BIN/mypy
+
 echo "== test suite on SQLite"
 $BIN/pytest -q -p no:randomly "$@"
 
