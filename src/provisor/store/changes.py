@@ -48,7 +48,7 @@ class ChangeFeed:
             if not result.rowcount:
                 with contextlib.suppress(IntegrityError):
                     await conn.execute(insert(changes).values(name=name, value=1))
-            value = (
+            value: int = (
                 await conn.execute(select(changes.c.value).where(changes.c.name == name))
             ).scalar_one()
         self.seen[name] = int(value)

@@ -36,9 +36,10 @@ class PointReader:
     def for_engine(cls, engine: AsyncEngine) -> PointReader | None:
         """A reader on the engine's SQLite file; None for PostgreSQL or an in-memory database."""
         url = engine.url
-        if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        database = url.database
+        if url.get_backend_name() != "sqlite" or database is None or database in ("", ":memory:"):
             return None
-        return cls(url.database)
+        return cls(database)
 
     def _open(self) -> sqlite3.Connection:
         conn = sqlite3.connect(
