@@ -14,6 +14,7 @@ import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import urlsplit
 from typing import Any, Literal
 
 import yaml
@@ -309,6 +310,18 @@ class Settings(_Section):
         """
         url = self.general.advertised_https_url
         return (url or f"https://{self.phone_host}:{self.provisioning.https_port}").rstrip("/")
+
+    @property
+    def advertised_path_prefixes(self) -> tuple[str, ...]:
+        """The paths of the advertised URLs (``device/provisioning`` in Wazo's remote
+        provisioning guide): a phone asks for ``/<prefix>/<key>/<file>`` and provisor's own
+        listeners must answer it as ``/<key>/<file>``, with no reverse proxy in front."""
+        found = []
+        for url in (self.advertised_http_url, self.advertised_https_url):
+            path = urlsplit(url).path.strip("/")
+            if path and path not in found:
+                found.append(path)
+        return tuple(found)
 
     @property
     def security_log(self) -> Path:

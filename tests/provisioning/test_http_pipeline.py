@@ -198,6 +198,46 @@ async def test_url_key_strategy(tmp_path: Path, database_url: str) -> None:
         await srv.close()
 
 
+async def test_advertised_url_path_is_served_without_a_proxy(
+    tmp_path: Path, database_url: str
+) -> None:
+    """Wazo's remote provisioning URL, https://host/device/provisioning/<key>/…: the phone is
+    told that path and provisor's own listener answers it (no nginx in front)."""
+    srv = await start_server(
+        make_settings(
+            tmp_path,
+            database_url,
+            **{
+                "general.http_auth_strategy": "url_key",
+                "general.advertised_http_url": "http://127.0.0.1:8667/device/provisioning/",
+            },
+        )
+    )
+    try:
+        tenant = (await srv.prov.tenants.create("a")).uuid
+        await srv.prov.tenants.set_key(tenant, "key-of-a-123")
+        r = await srv.phone.get(
+            "/device/provisioning/key-of-a-123/tp/common.cfg", headers={"User-Agent": UA}
+        )
+        assert r.status_code == 200, r.text
+        told = b"http://127.0.0.1:8667/device/provisioning/key-of-a-123"
+        assert told in r.content
+        [device] = await devices(srv)
+        assert device["tenant_uuid"] == tenant
+        # the URL the file gives is one provisor answers; the bare form keeps working
+        r = await srv.phone.get(
+            "/device/provisioning/key-of-a-123/001122334455.cfg", headers={"User-Agent": UA}
+        )
+        assert r.status_code == 200
+        r = await srv.phone.get("/key-of-a-123/tp/common.cfg", headers={"User-Agent": UA})
+        assert r.status_code == 200
+        # the prefix is not a key: without one the answer is the same refusal as ever
+        r = await srv.phone.get("/device/provisioning/tp/common.cfg", headers={"User-Agent": UA})
+        assert r.status_code == 404
+    finally:
+        await srv.close()
+
+
 async def test_device_token_strategy(tmp_path: Path, database_url: str) -> None:
     srv = await start_server(
         make_settings(tmp_path, database_url, **{"general.http_auth_strategy": "device_token"})

@@ -59,6 +59,7 @@ class Pipeline:
         cfg = prov.settings.provisioning
         self.strategy = prov.settings.general.http_auth_strategy
         self.trusted_proxies = prov.settings.general.http_proxied_trusted_proxies_count
+        self.prefixes = tuple(f"{p}/" for p in prov.settings.advertised_path_prefixes)
         self.devices = DeviceCache()
         self.renders = RenderCache()
         self.stale = StaleFiles(cfg.stale_if_error)
@@ -230,8 +231,13 @@ class Pipeline:
         if self.failures.is_banned(req.client_ip):
             self.security.refused_banned(req.client_ip)
             return FileResult.not_found("address banned after repeated failures")
+        path = req.path
+        for prefix in self.prefixes:  # the advertised URL's own path, as phones were told
+            if path.startswith(prefix):
+                path = path[len(prefix) :]
+                break
         creds = await read_credentials(
-            req.path, self.prov.tenants.by_key, self.strategy, lambda t: self._device_by("token", t)
+            path, self.prov.tenants.by_key, self.strategy, lambda t: self._device_by("token", t)
         )
         entry.path = creds.path
         if creds.refused:
