@@ -434,3 +434,24 @@ async def test_phone_files_carry_their_own_tenants_secrets(fresh_world: World) -
         for o in others:
             for s in o.secrets:
                 assert s.encode() not in r.content
+
+
+async def test_phone_file_never_uses_a_config_its_tenant_may_not(fresh_world: World) -> None:
+    """A device whose config id now belongs to another tenant (the API refuses to create it,
+    but a second node's race or a direct import can) renders without that config."""
+    w = fresh_world
+    a, b = w.a, w.b
+    dangling = "dangling-id"
+    doc = dict(a.snapshot, config=dangling)
+    await w.server.prov.devices.store.replace(doc)
+    stolen = line_config(dangling, "B-secret-pw-7", "B-admin-7")["config"]
+    await w.server.prov.configs.store.insert(stolen, b.uuid)
+    w.server.prov.configs.invalidate()
+    w.server.pipeline.renders.clear()
+    keyed = w.server.prov.settings.general.http_auth_strategy == "url_key"
+    r = await w.server.phone.get(
+        f"{'/' + a.key if keyed else ''}/{a.mac.replace(':', '')}.cfg",
+        headers={"User-Agent": f"TestPhone-TP100/1.2.3 ({a.mac})"},
+    )
+    assert b"B-secret-pw-7" not in r.content and b"B-admin-7" not in r.content
+    assert r.status_code == 404  # the device has no config it may use

@@ -607,7 +607,13 @@ class Pipeline:
         secure: bool = False,
     ) -> FileResult:
         prov = self.prov
-        raw = await prov.configs.effective(device.get("config"))
+        config_id = device.get("config")
+        # the device's config must still be one its tenant may use: an id deleted and re-created
+        # by another tenant never lends that tenant's secrets (cached, no query)
+        usable = bool(config_id) and await prov.configs.referable(
+            None, device["tenant_uuid"], str(config_id)
+        )
+        raw = await prov.configs.effective(config_id) if usable else None
         if raw is None:
             if route.spec.kind == "device":
                 return FileResult.not_found("device has no config")
