@@ -15,7 +15,6 @@ setup: $(BIN)/provisor
 
 ## Install and run the server with embedded defaults (SQLite, 127.0.0.1).
 run: setup
-	$(BIN)/provisor plugin install-bundled --quiet || true
 	$(BIN)/provisor serve
 
 ## Install and run the whole test suite (SQLite, then PostgreSQL when it can be started).

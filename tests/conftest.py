@@ -241,6 +241,7 @@ def make_settings(tmp_path: Path, database_url: str, **overrides: Any) -> Settin
         "provisioning.tftp_enabled": False,
         "general.plugin_dirs": [str(TEST_PLUGINS)],
         "general.advertised_http_url": "http://127.0.0.1:8667",
+        "general.install_bundled_plugins": False,
     }
     dotted.update(overrides)
     return load_settings(None, environ={}, overrides=dotted)

@@ -130,9 +130,14 @@ def serve(
         try:
             import uvloop
         except ImportError:  # pragma: no cover - uvicorn[standard] brings it
-            asyncio.run(run_server(settings))
+            runner: Callable[[Any], Any] = asyncio.run
         else:
-            uvloop.run(run_server(settings))
+            runner = uvloop.run
+        try:
+            runner(run_server(settings))
+        except ProvisorError as exc:  # one line naming the setting or listener, no traceback
+            typer.echo(f"provisor: cannot start: {exc.message}", err=True)
+            raise typer.Exit(1) from None
 
 
 DEVICE_FIELDS = (

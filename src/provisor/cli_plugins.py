@@ -187,15 +187,10 @@ def install_bundled(
 ) -> None:
     """Install every plugin shipped with provisor that is not installed yet (offline)."""
 
-    async def work(manager: Any, prov: Any) -> list[str]:
-        manager.force_server = str(manager.bundled_repository())
-        await manager.update()
-        done = []
-        for pid in sorted(manager.installable()):
-            if pid not in prov.plugins:
-                await _install(manager, prov, pid, False, True)
-                done.append(pid)
-        return done
+    async def work(_manager: Any, prov: Any) -> list[str]:
+        from provisor.plugins.bundled import install_bundled
+
+        return await install_bundled(prov)
 
     done = _with_manager(config, data_dir, work)
     if not quiet:

@@ -28,6 +28,7 @@ __all__ = [
     "PluginError",
     "ProvisorError",
     "Unauthorized",
+    "StartupError",
     "Unavailable",
     "UnsupportedMedia",
 ]
@@ -105,3 +106,7 @@ class Unavailable(ProvisorError):
     def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class StartupError(ProvisorError):
+    """The server cannot start: a listener cannot bind, a TLS file is missing (one line)."""

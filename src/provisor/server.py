@@ -28,6 +28,9 @@ from typing import Any
 import uvicorn
 
 from provisor.api.app import create_api
+from provisor.errors import StartupError
+from provisor.plugins.bundled import install_bundled_at_first_start
+from provisor.preflight import check_advertised_urls
 from provisor.provisioning.http import PhoneApp
 from provisor.provisioning.http_guard import ListenerBounds, ListenerGuard
 from provisor.provisioning.limits import (
@@ -137,7 +140,14 @@ class Running:
     @classmethod
     async def start(cls, settings: Settings, *, prov: Provisor | None = None) -> Running:
         """Open the store and start every enabled listener."""
-        prov = prov or await Provisor.open(settings)
+        check_advertised_urls(settings)
+        if prov is None:
+            prov = await Provisor.open(settings)
+            try:
+                await install_bundled_at_first_start(prov)
+            except BaseException:
+                await prov.close()
+                raise
         pipeline = Pipeline(prov)
         prov.extra["pipeline"] = pipeline
         if settings.general.sync_service_type != "none":
@@ -167,11 +177,19 @@ class Running:
             self._add("http", app, settings.phone_host, settings.phone_http_port, guard)
         if pcfg.https_enabled:
             if not pcfg.tls_certfile or not pcfg.tls_keyfile:
-                raise ValueError(
-                    "provisioning.https_enabled needs provisioning.tls_certfile and tls_keyfile"
+                raise StartupError(
+                    "https listener: provisioning.https_enabled needs provisioning.tls_certfile"
+                    " and tls_keyfile"
                 )
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            context.load_cert_chain(str(pcfg.tls_certfile), str(pcfg.tls_keyfile))
+            try:
+                context.load_cert_chain(str(pcfg.tls_certfile), str(pcfg.tls_keyfile))
+            except (OSError, ssl.SSLError) as exc:
+                raise StartupError(
+                    f"https listener {settings.phone_host}:{pcfg.https_port}: cannot load"
+                    f" provisioning.tls_certfile {pcfg.tls_certfile} /"
+                    f" tls_keyfile {pcfg.tls_keyfile}: {getattr(exc, 'strerror', None) or exc}"
+                ) from None
             guard = _guard("https", limits.phone, budget.phone, settings, context)
             app = PhoneApp(self.pipeline, secure=True)
             self._add("https", app, settings.phone_host, pcfg.https_port, guard)
@@ -192,7 +210,13 @@ class Running:
         if pcfg.tftp_enabled:
             from provisor.provisioning.tftp_front import start_tftp
 
-            tftp = await start_tftp(self.pipeline, settings, max_transfers=budget.tftp)
+            try:
+                tftp = await start_tftp(self.pipeline, settings, max_transfers=budget.tftp)
+            except OSError as exc:
+                raise StartupError(
+                    f"tftp listener {settings.phone_host}:{settings.tftp_port}:"
+                    f" {exc.strerror or exc}"
+                ) from None
             self.ports["tftp"] = tftp.port
             self.tftp = tftp
             self._closers.append(tftp.stop)
@@ -226,7 +250,10 @@ class Running:
         return state
 
     def _add(self, name: str, app: Any, host: str, port: int, guard: ListenerGuard) -> None:
-        sock = _bind_tcp(host, port)
+        try:
+            sock = _bind_tcp(host, port)
+        except OSError as exc:
+            raise StartupError(f"{name} listener {host}:{port}: {exc.strerror or exc}") from None
         self.ports[name] = sock.getsockname()[1]
         server = _uvicorn(app, guard)
         guard.start()

@@ -67,6 +67,11 @@ class GeneralSettings(_Section):
     base_raw_config: dict[str, Any] = Field(default_factory=dict)
     plugin_dirs: list[Path] = Field(default_factory=list)
     """Extra folders of plugins loaded as they are (development, tests), after installed ones."""
+    install_bundled_plugins: bool = True
+    """A fresh data directory gets the plugins shipped with provisor at first start (offline)."""
+    check_advertised_url: bool = True
+    """Refuse to start when phones could not use the advertised URLs (wildcard or loopback
+    host while the phone listeners are reachable from elsewhere)."""
 
 
 class RestApiSettings(_Section):
