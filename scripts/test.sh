@@ -27,7 +27,7 @@ echo "== mypy --strict over src/"
 $BIN/mypy
 
 echo "== test suite on SQLite"
-$BIN/pytest -q -p no:randomly "$@"
+$BIN/pytest -q -rs -p no:randomly "$@"
 
 if [ "${PROVISOR_SKIP_PG:-0}" = 1 ]; then
   echo "PROVISOR_SKIP_PG=1: PostgreSQL run skipped"
@@ -36,4 +36,4 @@ fi
 PGURL=$(bash scripts/pg-start.sh) || { echo "could not start PostgreSQL"; exit 1; }
 trap 'bash scripts/pg-stop.sh' EXIT
 echo "== test suite on PostgreSQL ($PGURL)"
-PROVISOR_TEST_DATABASE_URL="$PGURL" $BIN/pytest -q -p no:randomly "$@"
+PROVISOR_TEST_DATABASE_URL="$PGURL" $BIN/pytest -q -rs -p no:randomly "$@"

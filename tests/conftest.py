@@ -164,6 +164,24 @@ def _log_files() -> list[Path]:
     return files
 
 
+#: A skip for one of these reasons means a tool the run should have installed is missing.
+_MISSING_TOOL = re.compile(r"not installed|no initdb found|are not installed")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """In CI (``CI=true``), a test skipped for a missing tool fails: CI installs every tool the
+    suite uses (scripts/test.sh), so such a skip hides a broken install step."""
+    outcome: Any = yield
+    report = outcome.get_result()
+    if os.environ.get("CI") != "true" or not report.skipped:
+        return
+    reason = str(report.longrepr[2]) if isinstance(report.longrepr, tuple) else ""
+    if _MISSING_TOOL.search(reason):
+        report.outcome = "failed"
+        report.longrepr = f"CI=true and a tool the suite needs is missing: {reason}"
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Fail the run when any log the suite wrote holds a secret."""
     if _log_handler is not None:

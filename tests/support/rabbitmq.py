@@ -26,9 +26,11 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@contextmanager
-def rabbitmq(tmp: Path) -> Iterator[int]:
-    """Start a broker with its own node name, ports and folders; yields its AMQP port."""
+class _PortTaken(Exception):
+    """The broker exited before listening (most often: a port taken meanwhile)."""
+
+
+def _start(tmp: Path) -> tuple[subprocess.Popen[bytes], int]:
     tmp.mkdir(parents=True, exist_ok=True)
     port, dist = _free_port(), _free_port()
     (tmp / "enabled_plugins").write_text("[].\n")
@@ -45,39 +47,59 @@ def rabbitmq(tmp: Path) -> Iterator[int]:
         "RABBITMQ_ENABLED_PLUGINS_FILE": str(tmp / "enabled_plugins"),
         "RABBITMQ_CONFIG_FILE": str(tmp / "rabbitmq"),
     }
-    log = (tmp / "broker.log").open("w")
-    proc = subprocess.Popen(
-        [str(SERVER)], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
+    with (tmp / "broker.log").open("w") as log:  # the broker keeps its own copy of the fd
+        proc = subprocess.Popen(
+            [str(SERVER)], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return proc, port
+        except OSError:
+            if proc.poll() is not None:
+                _stop(proc, tmp)
+                raise _PortTaken((tmp / "broker.log").read_text()[-500:]) from None
+            time.sleep(0.3)
+    _stop(proc, tmp)
+    raise RuntimeError("rabbitmq-server did not listen within 90 s")
+
+
+def _stop(proc: subprocess.Popen[bytes], tmp: Path) -> None:
+    import signal
+
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)  # the script, erl and beam share the session
+        except ProcessLookupError:
+            break
+        try:
+            proc.wait(timeout=15)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    subprocess.run(["pkill", "-f", f"beam.smp.*{tmp}"], check=False)
+    epmd = shutil.which("epmd") or "/usr/lib/erlang/bin/epmd"
+    subprocess.run([epmd, "-kill"], capture_output=True, check=False)
+
+
+@contextmanager
+def rabbitmq(tmp: Path) -> Iterator[int]:
+    """Start a broker with its own node name, ports and folders; yields its AMQP port.
+
+    Free ports are picked by binding port 0 and closing it, so another process may take one
+    before the broker binds it: the broker then exits, and the start is tried again with new
+    ports (three times at most).
+    """
+    for attempt in range(3):
+        try:
+            proc, port = _start(tmp / f"try{attempt}")
+        except _PortTaken:
+            continue
+        break
+    else:
+        raise RuntimeError("rabbitmq-server: its ports were taken three times in a row")
     try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                    break
-            except OSError:
-                if proc.poll() is not None:
-                    raise RuntimeError(
-                        "rabbitmq-server exited: " + (tmp / "broker.log").read_text()[-500:]
-                    ) from None
-                time.sleep(0.3)
-        else:
-            raise RuntimeError("rabbitmq-server did not listen within 90 s")
         yield port
     finally:
-        import signal
-
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            try:
-                os.killpg(proc.pid, sig)  # the script, erl and beam share the session
-            except ProcessLookupError:
-                break
-            try:
-                proc.wait(timeout=15)
-                break
-            except subprocess.TimeoutExpired:
-                continue
-        subprocess.run(["pkill", "-f", f"beam.smp.*{tmp}"], check=False)
-        log.close()
-        epmd = shutil.which("epmd") or "/usr/lib/erlang/bin/epmd"
-        subprocess.run([epmd, "-kill"], capture_output=True, check=False)
+        _stop(proc, tmp / f"try{attempt}")
