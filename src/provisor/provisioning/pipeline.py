@@ -31,6 +31,7 @@ from provisor.provisioning.cache import DeviceCache, RenderCache, Rendered, serv
 from provisor.provisioning.credentials import Credentials, read_credentials
 from provisor.provisioning.defence import FailureTracker, RateWindow
 from provisor.provisioning.dhcpinfo import parse_dhcp_info
+from provisor.provisioning.renderer import Renderer, RenderRefused
 from provisor.provisioning.request import FileRequest, FileResult
 from provisor.provisioning.security import SecurityLog
 from provisor.provisioning.trace import Trace, TraceEntry
@@ -53,7 +54,8 @@ class Pipeline:
         self.strategy = prov.settings.general.http_auth_strategy
         self.trusted_proxies = prov.settings.general.http_proxied_trusted_proxies_count
         self.devices = DeviceCache()
-        self.renders = RenderCache()
+        self.renders = RenderCache(max_item_bytes=prov.settings.render.max_bytes)
+        self.renderer = Renderer(prov.settings.render, prov.param_store.list_overrides)
         self.failures = FailureTracker(cfg.ban_threshold, cfg.ban_window, cfg.ban_duration)
         self.creations = RateWindow(cfg.auto_create_per_source, cfg.auto_create_window)
         self.trace = Trace(cfg.trace_size)
@@ -80,8 +82,9 @@ class Pipeline:
         self.devices.forget(dict(doc))
 
     def close(self) -> None:
-        """Release the security log."""
+        """Release the security log and the render workers."""
         self.security.close()
+        self.renderer.close()
 
     # -- entry points ---------------------------------------------------------------------------
 
@@ -563,7 +566,9 @@ class Pipeline:
             plugin_root=plugin.root,
         )
         try:
-            body = plugin.render(ctx)
+            body = await self.renderer.render(plugin, ctx, key)
+        except RenderRefused as exc:  # logged once by the renderer, remembered for this key
+            return FileResult.error(exc.message)
         except PluginError as exc:
             log.error("device %s: %s", device["id"], exc.message)
             return FileResult.error(exc.message)
