@@ -103,6 +103,9 @@ class RenderSettings(_Section):
 
     cpu_seconds: float = Field(1.0, gt=0, le=60)
     """CPU time one render may use before it is stopped (that file fails, nothing else)."""
+    inline_cpu_seconds: float = Field(0.05, gt=0, le=60)
+    """CPU time a shipped template may use on the event loop; past it, the render is redone in
+    a worker process with the full ``cpu_seconds``."""
     max_bytes: int = Field(4 * 1024 * 1024, ge=1024, le=256 * 1024 * 1024)
     """Largest rendered file; a render that grows past it is stopped and never cached."""
     workers: int = Field(2, ge=1, le=64)

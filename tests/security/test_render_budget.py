@@ -16,6 +16,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from provisor.errors import InvalidInput
@@ -148,6 +149,12 @@ async def _tftp(srv: Server, path: str, out: Path) -> subprocess.CompletedProces
     )
 
 
+async def _slow_fetch(srv: Server, path: str, headers: dict[str, str]) -> httpx.Response:
+    """A fetch that may wait for a render to be stopped (the machine may be loaded)."""
+    async with httpx.AsyncClient(base_url=srv.http_url, timeout=120) as client:
+        return await client.get(f"/{path}", headers=headers)
+
+
 def _largest_cached(srv: Server) -> int:
     items = srv.pipeline.renders._items.values()
     return max((len(item.body) for item in items), default=0)
@@ -209,7 +216,7 @@ async def test_others_are_answered_while_a_runaway_render_is_stopped(
     fresh through its own override) are answered while the bad render is still in progress;
     the bad one gets its error afterwards. Then the same after a restart (the override is
     stored)."""
-    settings = _settings(tmp_path, database_url, **{"render.cpu_seconds": 4.0})
+    settings = _settings(tmp_path, database_url, **{"render.cpu_seconds": 3.0})
     srv = await start_server(settings)
     ctx = await _setup(srv)
     try:
@@ -222,7 +229,7 @@ async def test_others_are_answered_while_a_runaway_render_is_stopped(
             await ctx["b"].put(OVERRIDE, json={"template": {"source": victim}})
         ).status_code == 204
         pool = srv.pipeline.renderer.pool
-        bad = asyncio.create_task(srv.phone.get(f"/{FILE_A}", headers=PHONE_A))
+        bad = asyncio.create_task(_slow_fetch(srv, FILE_A, PHONE_A))
         for _ in range(3000):  # until the bad render is in a worker (bounded)
             if pool.busy:
                 break
@@ -246,7 +253,7 @@ async def test_others_are_answered_while_a_runaway_render_is_stopped(
     # the override is stored: after a restart it fails its file again, nothing else
     srv = await start_server(settings)
     try:
-        bad = asyncio.create_task(srv.phone.get(f"/{FILE_A}", headers=PHONE_A))
+        bad = asyncio.create_task(_slow_fetch(srv, FILE_A, PHONE_A))
         pool = srv.pipeline.renderer.pool
         for _ in range(3000):
             if pool.busy:
@@ -279,6 +286,32 @@ async def test_shipped_templates_have_the_budget_too(tmp_path: Path, database_ur
         assert _largest_cached(srv) <= 4096
         r = await srv.phone.get(f"/{FILE_B}", headers=PHONE_B)
         assert r.status_code == 200
+    finally:
+        await _close(ctx)
+        await srv.close()
+
+
+async def test_a_long_shipped_render_leaves_the_event_loop(
+    tmp_path: Path, database_url: str
+) -> None:
+    """A shipped template over a huge config: the in-process attempt stops at
+    inline_cpu_seconds, the worker renders it with the full budget, the phone gets its file."""
+    srv = await start_server(
+        _settings(tmp_path, database_url, **{"render.inline_cpu_seconds": 0.001})
+    )
+    ctx = await _setup(srv)
+    try:
+        lines = {str(n): {"username": f"u{n}", "password": f"pw{n}"} for n in range(1, 5001)}
+        raw = {"ip": "127.0.0.1", "http_port": 8667, "sip_lines": lines}
+        r = await ctx["a"].put(
+            "/0.2/cfg_mgr/configs/cfg-a",
+            json={"config": {"id": "cfg-a", "parent_ids": [], "raw_config": raw}},
+        )
+        assert r.status_code == 204, r.text
+        assert srv.pipeline.renderer.pool.spawned == 0
+        r = await srv.phone.get(f"/{FILE_A}", headers=PHONE_A)
+        assert r.status_code == 200 and b"line5000.password = pw5000" in r.content
+        assert srv.pipeline.renderer.pool.spawned == 1
     finally:
         await _close(ctx)
         await srv.close()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import pickle
 import signal
 import sys
@@ -27,6 +28,10 @@ from provisor.plugins.render_worker import HEADER
 __all__ = ["PoolLimits", "RenderPool"]
 
 log = logging.getLogger(__name__)
+
+#: What a worker inherits of the environment: enough to start Python, none of the server's
+#: settings (database URL, AMI secret…) for a template that escaped the sandbox to read.
+_WORKER_ENV = frozenset({"PATH", "PYTHONPATH", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "HOME"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +61,12 @@ class _Worker:
         if self.proc.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 self.proc.kill()
-        await self.proc.wait()
+        code = await self.proc.wait()
+        log.info(
+            "render worker %s ended (status %s); the next render starts a new one",
+            self.proc.pid,
+            code,
+        )
 
     async def render(self, job: RenderJob, limits: PoolLimits) -> str:
         request = pickle.dumps(
@@ -136,6 +146,7 @@ class RenderPool:
             str(self.limits.memory_bytes),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
+            env={k: v for k, v in os.environ.items() if k in _WORKER_ENV},
         )
         self.spawned += 1
         worker = _Worker(proc)

@@ -89,7 +89,11 @@ def serve(inp: BinaryIO, out: BinaryIO) -> None:
         if len(head) < HEADER.size:
             return
         (size,) = HEADER.unpack(head)
-        job = pickle.loads(inp.read(size))
+        try:
+            job = pickle.loads(inp.read(size))
+        except Exception as exc:  # a plugin variable of a class only the server can import
+            _answer(out, b"E", f"variables not transferable to the render worker: {exc}")
+            continue
         try:
             status, text = _render(job, envs)
         except MemoryError:

@@ -1,8 +1,10 @@
 """Where a file's template is rendered, under which budget, and what a refusal costs.
 
 Shipped plugin templates (trusted, reviewed with their golden files) render in this process in
-the counting sandbox: a few hundred microseconds, no inter-process hop for a boot storm. As soon
-as a tenant has overridden one of the plugin's templates, the render goes to a worker process
+the counting sandbox: tens of microseconds, no inter-process hop for a boot storm. The event
+loop lends them only ``inline_cpu_seconds``: a render that needs more (a tenant's huge config)
+is redone in a worker process with the full budget. As soon as a tenant has overridden one of
+the plugin's templates, the render goes to a worker process
 (:class:`provisor.plugins.render_pool.RenderPool`) that the kernel stops on CPU time and memory.
 Either way the output is capped, a failure fails that file only, is logged once (device,
 plugin, template, override scope; never the template's text or a value) and is remembered for
@@ -39,6 +41,9 @@ class Renderer:
 
     def __init__(self, settings: RenderSettings, override_rows: OverrideRows) -> None:
         self.limits = RenderLimits(settings.cpu_seconds, settings.max_bytes)
+        self.inline_limits = RenderLimits(
+            min(settings.inline_cpu_seconds, settings.cpu_seconds), settings.max_bytes
+        )
         self.pool = RenderPool(
             PoolLimits(
                 self.limits,
@@ -56,12 +61,17 @@ class Renderer:
         if failed is not None:
             raise RenderRefused(failed)
         try:
-            if ctx.route.spec.kind == "static" or not ctx.template_overrides:
-                body = plugin.render(ctx, self.limits)
+            if ctx.route.spec.kind == "static":
+                body = plugin.render(ctx)
+            elif ctx.template_overrides:
+                body = await self._in_worker(plugin, ctx)
             else:
-                job = plugin.render_job(ctx)
-                tenant = str(ctx.device.get("tenant_uuid") or "")
-                body = (await self.pool.render(job, tenant)).encode("utf-8")
+                try:
+                    body = plugin.render(ctx, self.inline_limits)
+                except RenderLimitError as exc:
+                    if exc.kind != "cpu":
+                        raise
+                    body = await self._in_worker(plugin, ctx)  # too long for the event loop
             if len(body) > self.limits.max_bytes:
                 raise RenderLimitError(
                     "output",
@@ -75,6 +85,11 @@ class Renderer:
                 self._failed.popitem(last=False)
             raise RenderRefused(message) from exc
         return body
+
+    async def _in_worker(self, plugin: Plugin, ctx: RenderContext) -> bytes:
+        job = plugin.render_job(ctx)
+        tenant = str(ctx.device.get("tenant_uuid") or "")
+        return (await self.pool.render(job, tenant)).encode("utf-8")
 
     async def _log(self, plugin: Plugin, ctx: RenderContext, exc: PluginError) -> str:
         spec = ctx.route.spec
