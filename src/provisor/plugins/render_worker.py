@@ -8,6 +8,7 @@ counter runs, and a thread cannot be stopped; a process can:
 - each render arms ``ITIMER_PROF`` with the default ``SIGPROF`` action, so the kernel ends
   the process once the render has used its CPU time, whatever it is doing;
 - ``RLIMIT_AS`` bounds its memory (a too large allocation is a ``MemoryError``);
+- it runs at a lower priority (``nice`` 10), so a runaway render yields the CPU to the server;
 - the counting sandbox (:mod:`provisor.plugins.budget`) stops loops and outsized values first
   with a clean error, so the process usually survives a refused template.
 
@@ -108,6 +109,7 @@ def main() -> None:
     memory = int(sys.argv[1]) if len(sys.argv) > 1 else 0
     signal.signal(signal.SIGPROF, signal.SIG_DFL)  # the kernel's action: end the process
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server stops its workers itself
+    os.nice(10)  # on a busy machine the server's event loop goes first
     if memory > 0:
         resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
     # the protocol owns the real stdout; anything else printed goes to stderr
