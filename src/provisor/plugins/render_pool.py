@@ -25,13 +25,17 @@ from provisor.plugins.base import RenderJob
 from provisor.plugins.budget import RenderLimitError, RenderLimits
 from provisor.plugins.render_worker import HEADER
 
-__all__ = ["PoolLimits", "RenderPool"]
+__all__ = ["PoolLimits", "RenderPool", "WorkerLost"]
 
 log = logging.getLogger(__name__)
 
 #: What a worker inherits of the environment: enough to start Python, none of the server's
 #: settings (database URL, AMI secret…) for a template that escaped the sandbox to read.
 _WORKER_ENV = frozenset({"PATH", "PYTHONPATH", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "HOME"})
+
+
+class WorkerLost(PluginError):
+    """A worker ended or misbehaved for a reason other than the render's budget."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +93,7 @@ class _Worker:
                 # a worker is not trusted with the server's memory either
                 if size > 4 * limits.render.max_bytes + 4096:
                     await self.kill()
-                    raise PluginError("render worker answered an oversized reply")
+                    raise WorkerLost("render worker answered an oversized reply")
                 text = (await self.stdout.readexactly(size)).decode("utf-8", "replace")
         except TimeoutError:
             await self.kill()
@@ -109,7 +113,7 @@ class _Worker:
         if status == b"E":
             raise PluginError(f"rendering {job.name} failed: {text}")
         await self.kill()
-        raise PluginError("render worker answered garbage")
+        raise WorkerLost("render worker answered garbage")
 
     def _death(self, limits: PoolLimits) -> PluginError:
         code = self.proc.returncode
@@ -121,7 +125,7 @@ class _Worker:
             )
         if code == -signal.SIGKILL:
             return RenderLimitError("memory", "render stopped: the render worker was killed")
-        return PluginError(f"render worker exited with status {code}")
+        return WorkerLost(f"render worker exited with status {code}")
 
 
 class RenderPool:

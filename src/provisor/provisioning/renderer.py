@@ -22,7 +22,7 @@ from provisor.errors import PluginError
 from provisor.plugins.base import Plugin
 from provisor.plugins.budget import RenderLimitError, RenderLimits
 from provisor.plugins.contract import RenderContext
-from provisor.plugins.render_pool import PoolLimits, RenderPool
+from provisor.plugins.render_pool import PoolLimits, RenderPool, WorkerLost
 from provisor.settings import RenderSettings
 
 __all__ = ["RenderRefused", "Renderer"]
@@ -80,9 +80,10 @@ class Renderer:
                 )
         except PluginError as exc:
             message = await self._log(plugin, ctx, exc)
-            self._failed[key] = message
-            if len(self._failed) > 10_000:
-                self._failed.popitem(last=False)
+            if not isinstance(exc, WorkerLost):  # the template's fault: the same again fails
+                self._failed[key] = message
+                if len(self._failed) > 10_000:
+                    self._failed.popitem(last=False)
             raise RenderRefused(message) from exc
         return body
 
