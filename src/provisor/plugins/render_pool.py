@@ -51,8 +51,11 @@ class PoolLimits:
 class _Worker:
     """One child process and its pipes."""
 
-    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+    def __init__(
+        self, proc: asyncio.subprocess.Process, transport: asyncio.SubprocessTransport
+    ) -> None:
         self.proc = proc
+        self.transport = transport
         assert proc.stdin is not None and proc.stdout is not None
         self.stdin = proc.stdin
         self.stdout = proc.stdout
@@ -66,6 +69,7 @@ class _Worker:
             with contextlib.suppress(ProcessLookupError):
                 self.proc.kill()
         code = await self.proc.wait()
+        self.transport.close()
         log.info(
             "render worker %s ended (status %s); the next render starts a new one",
             self.proc.pid,
@@ -143,17 +147,23 @@ class RenderPool:
         """Renders in flight in a worker right now."""
 
     async def _spawn(self) -> _Worker:
-        proc = await asyncio.create_subprocess_exec(
+        # asyncio.create_subprocess_exec's own steps, keeping the transport: close() must be
+        # able to close it while the loop runs (a transport collected later warns and fails)
+        loop = asyncio.get_running_loop()
+        transport, protocol = await loop.subprocess_exec(
+            lambda: asyncio.subprocess.SubprocessStreamProtocol(limit=2**16, loop=loop),
             sys.executable,
             "-m",
             "provisor.plugins.render_worker",
             str(self.limits.memory_bytes),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
+            stderr=None,
             env={k: v for k, v in os.environ.items() if k in _WORKER_ENV},
         )
+        proc = asyncio.subprocess.Process(transport, protocol, loop)
         self.spawned += 1
-        worker = _Worker(proc)
+        worker = _Worker(proc, transport)
         self._all.add(worker)
         return worker
 
@@ -205,7 +215,4 @@ class RenderPool:
         workers, self._all, self._idle = list(self._all), set(), []
         for worker in workers:
             with contextlib.suppress(Exception):
-                worker.stdin.close()
-            if worker.proc.returncode is None:
-                with contextlib.suppress(ProcessLookupError):
-                    worker.proc.kill()
+                worker.transport.close()  # kills a running process, closes its pipes

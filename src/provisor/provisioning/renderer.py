@@ -14,6 +14,7 @@ the same inputs, so a phone retrying a broken file does not burn the budget agai
 from __future__ import annotations
 
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any
@@ -28,6 +29,9 @@ from provisor.settings import RenderSettings
 __all__ = ["RenderRefused", "Renderer"]
 
 log = logging.getLogger(__name__)
+
+#: Seconds before the same refusal (device, template, overrides, reason) is logged again.
+LOG_AGAIN_AFTER = 600.0
 
 OverrideRows = Callable[[str, str], Awaitable[list[dict[str, Any]]]]
 
@@ -54,9 +58,14 @@ class Renderer:
         )
         self._override_rows = override_rows
         self._failed: OrderedDict[Hashable, str] = OrderedDict()
+        self._logged: OrderedDict[tuple[Any, ...], float] = OrderedDict()
 
     async def render(self, plugin: Plugin, ctx: RenderContext, key: Hashable) -> bytes:
         """The file's bytes; RenderRefused when it cannot be rendered within the budget."""
+        if ctx.device.get("mac") == "00:11:22:aa:00:01":
+            import sys
+
+            print("KEYDBG", key, file=sys.stderr)
         failed = self._failed.get(key)
         if failed is not None:
             raise RenderRefused(failed)
@@ -95,8 +104,25 @@ class Renderer:
     async def _log(self, plugin: Plugin, ctx: RenderContext, exc: PluginError) -> str:
         spec = ctx.route.spec
         name = (spec.template or "").format(**ctx.route.params)
-        scopes = await self._scopes(plugin, ctx)
         message = exc.message
+        # once per device, template, override set and reason: the render key also moves with
+        # unrelated change counters, which must not repeat the line
+        seen = (
+            ctx.device.get("id"),
+            plugin.id,
+            name,
+            hash(tuple(sorted(ctx.template_overrides.items()))),
+            message,
+        )
+        now = time.monotonic()
+        last = self._logged.get(seen)
+        if last is not None and now - last < LOG_AGAIN_AFTER:
+            return message
+        self._logged[seen] = now
+        self._logged.move_to_end(seen)
+        if len(self._logged) > 10_000:
+            self._logged.popitem(last=False)
+        scopes = await self._scopes(plugin, ctx)
         log.error(
             "render refused: device %s, plugin %s, template %s, overrides %s: %s",
             ctx.device.get("id"),
