@@ -64,6 +64,20 @@ class _Worker:
     def alive(self) -> bool:
         return self.proc.returncode is None
 
+    async def reap(self) -> None:
+        """Wait for a worker that is ending by itself (EOF, memory); kill it if it lingers.
+
+        Killing it at once would race the child watcher: Popen checks with waitpid before
+        signalling, reaps the dead child, and the watcher then reports status 255 instead of
+        the signal that ended it (the kernel's SIGPROF).
+        """
+        try:
+            async with asyncio.timeout(5):
+                await self.proc.wait()
+        except TimeoutError:
+            pass
+        await self.kill()
+
     async def kill(self) -> None:
         if self.proc.returncode is None:
             with contextlib.suppress(ProcessLookupError):
@@ -105,14 +119,14 @@ class _Worker:
                 "cpu", f"render stopped: no answer within {limits.wall_seconds:g} s"
             ) from None
         except (asyncio.IncompleteReadError, ConnectionError, BrokenPipeError):
-            await self.kill()
+            await self.reap()
             raise self._death(limits) from None
         if status == b"O":
             return text
         if status == b"L":
             kind, _, message = text.partition("\0")
             if kind == "memory":
-                await self.kill()  # it exits after answering: never hand it another job
+                await self.reap()  # it exits after answering: never hand it another job
             raise RenderLimitError(kind, message)
         if status == b"E":
             raise PluginError(f"rendering {job.name} failed: {text}")
