@@ -386,12 +386,17 @@ def render_capped(
     total = 0
     limit = limits.max_bytes
     with budget_scope(budget):
-        chunks = env.get_template(name).generate(variables)
-        # counted in batches at C speed: one value is already size-checked, so a batch
-        # overshoots the limit by at most OUTPUT_BATCH checked values
-        while batch := list(islice(chunks, OUTPUT_BATCH)):
-            total += sum(map(len, batch))
-            if total > limit:
-                budget.size(total, "rendered file")
-            parts += batch
+        template = env.get_template(name)
+        # the root render function itself, as Template.render does: generate() would add a
+        # generator frame per output chunk
+        chunks = template.root_render_func(template.new_context(dict(variables)))
+        try:
+            # counted in batches at C speed; one value is already size-checked
+            while batch := list(islice(chunks, OUTPUT_BATCH)):
+                total += sum(map(len, batch))
+                if total > limit:
+                    budget.size(total, "rendered file")
+                parts += batch
+        except Exception:
+            env.handle_exception()  # re-raises with the template's own line numbers
     return "".join(parts)
