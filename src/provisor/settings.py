@@ -32,6 +32,7 @@ __all__ = [
     "ListenerLimits",
     "PluginsSettings",
     "ProvisioningSettings",
+    "RenderSettings",
     "RestApiSettings",
     "Settings",
     "SyncSettings",
@@ -156,6 +157,24 @@ class LimitsSettings(_Section):
     """Refusals are logged at most once per this many seconds per listener and reason."""
 
 
+class RenderSettings(_Section):
+    """The budget of one template render (docs/plugins.md, "Render budget")."""
+
+    cpu_seconds: float = Field(1.0, gt=0, le=60)
+    """CPU time one render may use before it is stopped (that file fails, nothing else)."""
+    inline_cpu_seconds: float = Field(0.05, gt=0, le=60)
+    """CPU time a shipped template may use on the event loop; past it, the render is redone in
+    a worker process with the full ``cpu_seconds``."""
+    max_bytes: int = Field(4 * 1024 * 1024, ge=1024, le=256 * 1024 * 1024)
+    """Largest rendered file; a render that grows past it is stopped and never cached."""
+    workers: int = Field(2, ge=1, le=64)
+    """Worker processes rendering tenants' template overrides (each tenant uses one at most)."""
+    worker_memory_bytes: int = Field(512 * 1024 * 1024, ge=128 * 1024 * 1024)
+    """Address-space limit of a render worker process."""
+    wall_seconds: float = Field(30.0, gt=0)
+    """Backstop: a worker that has not answered after this long is killed and replaced."""
+
+
 class SyncSettings(_Section):
     """How phones are told to resync (SIP NOTIFY directly, or through Asterisk's AMI)."""
 
@@ -257,6 +276,7 @@ class Settings(_Section):
     general: GeneralSettings = Field(default_factory=GeneralSettings)
     rest_api: RestApiSettings = Field(default_factory=RestApiSettings)
     provisioning: ProvisioningSettings = Field(default_factory=ProvisioningSettings)
+    render: RenderSettings = Field(default_factory=RenderSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     sync: SyncSettings = Field(default_factory=SyncSettings)

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from provisor.domain.values import normalize_mac
 from provisor.errors import InvalidInput, PluginError
+from provisor.plugins.budget import RenderLimitError, RenderLimits, template_failure
 from provisor.plugins.contract import (
     COMPLETE,
     EXACT,
@@ -28,7 +30,7 @@ from provisor.plugins.contract import (
 )
 from provisor.plugins.sandbox import TemplateSet, render_template
 
-__all__ = ["LINE_SECRET_KEYS", "SECRET_KEYS", "Plugin", "redact_secrets"]
+__all__ = ["LINE_SECRET_KEYS", "SECRET_KEYS", "Plugin", "RenderJob", "redact_secrets"]
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,19 @@ def redact_secrets(raw: Mapping[str, Any]) -> dict[str, Any]:
             for n, line in lines.items()
         }
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class RenderJob:
+    """One template render, ready to run in this process or in a render worker."""
+
+    plugin_id: str
+    templates_root: str
+    name: str
+    """The template to render (after the route's parameters are filled in)."""
+    overrides: tuple[tuple[str, str], ...]
+    """Tenant overrides as (template name, source); empty for the shipped templates alone."""
+    variables: dict[str, Any]
 
 
 class Plugin:
@@ -172,11 +187,25 @@ class Plugin:
         """Hook: the vendor's ``XX_`` template variables derived from the raw config."""
         return {}
 
-    def render(self, ctx: RenderContext) -> bytes:
-        """The bytes of the routed file for this device and effective raw config."""
+    def render(self, ctx: RenderContext, limits: RenderLimits | None = None) -> bytes:
+        """The bytes of the routed file, rendered here under ``limits`` (default budget)."""
         spec = ctx.route.spec
         if spec.kind == "static":
             return self._read_static(spec.template or "", ctx.route)
+        job = self.render_job(ctx)
+        env = self.templates.environment(ctx.template_overrides)
+        try:
+            return render_template(env, job.name, job.variables, limits).encode("utf-8")
+        except RenderLimitError:
+            raise
+        except Exception as exc:
+            raise PluginError(
+                f"plugin {self.id}: rendering {job.name} failed: {template_failure(exc)}"
+            ) from exc
+
+    def render_job(self, ctx: RenderContext) -> RenderJob:
+        """The template and variables of a device/common file (the plugin's code runs here)."""
+        spec = ctx.route.spec
         raw = ctx.raw_config if ctx.with_secrets else redact_secrets(ctx.raw_config)
         variables: dict[str, Any] = dict(raw)
         variables.update(
@@ -186,12 +215,13 @@ class Plugin:
             plugin={"id": self.id, "version": self.version, "vendor": self.manifest.vendor},
         )
         variables.update(self.variables(ctx, raw))
-        name = (spec.template or "").format(**ctx.route.params)
-        env = self.templates.environment(ctx.template_overrides)
-        try:
-            return render_template(env, name, variables).encode("utf-8")
-        except Exception as exc:
-            raise PluginError(f"plugin {self.id}: rendering {name} failed: {exc}") from exc
+        return RenderJob(
+            plugin_id=self.id,
+            templates_root=self.templates.root,
+            name=(spec.template or "").format(**ctx.route.params),
+            overrides=tuple(sorted(ctx.template_overrides.items())),
+            variables=variables,
+        )
 
     def _read_static(self, template: str, route: FileRoute) -> bytes:
         name = template.format(**route.params)

@@ -3,7 +3,9 @@
 Templates are data a tenant administrator may upload, so they run in Jinja2's
 ``SandboxedEnvironment``: no attribute access to Python internals, no unsafe callables.
 Plugin templates and overrides share one rendering path so an override can never do more
-than a shipped template.
+than a shipped template. The environment counts each render's work and caps its output
+(:mod:`provisor.plugins.budget`); overrides are rendered in a worker process
+(:mod:`provisor.plugins.render_pool`).
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ from jinja2 import (
 from jinja2.sandbox import SandboxedEnvironment
 
 from provisor.errors import InvalidInput
+from provisor.plugins.budget import BudgetedEnvironment, RenderLimits, render_capped
 
-__all__ = ["TemplateSet", "check_template", "render_template"]
+__all__ = ["MAX_TEMPLATE_SOURCE", "TemplateSet", "check_template", "make_env", "render_template"]
 
 
 def _filters() -> dict[str, Any]:
@@ -36,8 +39,13 @@ def _filters() -> dict[str, Any]:
     }
 
 
-def _make_env(loader: BaseLoader) -> SandboxedEnvironment:
-    env = SandboxedEnvironment(
+#: Largest template override source accepted (parsing runs in the API's request).
+MAX_TEMPLATE_SOURCE = 256 * 1024
+
+
+def make_env(loader: BaseLoader) -> SandboxedEnvironment:
+    """The budgeted sandbox every plugin template and override renders in."""
+    env = BudgetedEnvironment(
         loader=loader,
         autoescape=False,
         keep_trailing_newline=True,
@@ -62,32 +70,41 @@ class TemplateSet:
         """The sandbox for the plugin's templates, with per-tenant overrides first."""
         if not overrides:
             if self._plain is None:
-                self._plain = _make_env(FileSystemLoader(self.root))
+                self._plain = make_env(FileSystemLoader(self.root))
             return self._plain
         key = tuple(sorted(overrides.items()))
         env = self._overridden.get(key)
         if env is None:
             if len(self._overridden) > 256:
                 self._overridden.clear()
-            env = _make_env(
-                ChoiceLoader([DictLoader(dict(overrides)), FileSystemLoader(self.root)])
-            )
+            env = make_env(ChoiceLoader([DictLoader(dict(overrides)), FileSystemLoader(self.root)]))
             self._overridden[key] = env
         return env
 
 
-def render_template(env: SandboxedEnvironment, name: str, variables: Mapping[str, Any]) -> str:
-    """Render one template of the environment with the given variables."""
-    return env.get_template(name).render(variables)
+def render_template(
+    env: SandboxedEnvironment,
+    name: str,
+    variables: Mapping[str, Any],
+    limits: RenderLimits | None = None,
+) -> str:
+    """Render one template of the environment under a CPU and output budget."""
+    return render_capped(env, name, variables, limits or RenderLimits())
 
 
 def check_template(source: str) -> None:
     """Refuse a template override that does not compile; InvalidInput says where."""
-    env = _make_env(DictLoader({}))
+    if len(source) > MAX_TEMPLATE_SOURCE:
+        raise InvalidInput(
+            f"template.source: {len(source)} characters, more than {MAX_TEMPLATE_SOURCE}"
+        )
+    env = make_env(DictLoader({}))
     env.undefined = StrictUndefined
     try:
         env.parse(source)
     except TemplateSyntaxError as exc:
         raise InvalidInput(f"template: line {exc.lineno}: {exc.message}") from None
+    except RecursionError:
+        raise InvalidInput("template: nested too deeply") from None
     except TemplateError as exc:  # pragma: no cover - parse raises only syntax errors
         raise InvalidInput(f"template: {exc}") from None

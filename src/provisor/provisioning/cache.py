@@ -32,9 +32,16 @@ class Rendered:
 class RenderCache:
     """LRU of rendered files, bounded by entries and total bytes."""
 
-    def __init__(self, max_entries: int = 50_000, max_bytes: int = 256 * 1024 * 1024) -> None:
+    def __init__(
+        self,
+        max_entries: int = 50_000,
+        max_bytes: int = 256 * 1024 * 1024,
+        max_item_bytes: int = 4 * 1024 * 1024,
+    ) -> None:
         self.max_entries = max_entries
         self.max_bytes = max_bytes
+        #: the render output limit: a larger body is never kept (it was refused anyway)
+        self.max_item_bytes = min(max_item_bytes, max_bytes // 4)
         self._items: OrderedDict[Hashable, Rendered] = OrderedDict()
         self._bytes = 0
         self.hits = 0
@@ -52,7 +59,7 @@ class RenderCache:
 
     def put(self, key: Hashable, item: Rendered) -> None:
         """Store a render, evicting the least recently used past the bounds."""
-        if len(item.body) > self.max_bytes // 4:
+        if len(item.body) > self.max_item_bytes:
             return
         old = self._items.pop(key, None)
         if old is not None:

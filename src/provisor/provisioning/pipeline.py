@@ -37,6 +37,7 @@ from provisor.provisioning.defence import (
     identifying_mac,
 )
 from provisor.provisioning.dhcpinfo import parse_dhcp_info
+from provisor.provisioning.renderer import Renderer, RenderRefused
 from provisor.provisioning.request import FileRequest, FileResult
 from provisor.provisioning.security import SecurityLog, redact_path
 from provisor.provisioning.trace import Trace, TraceEntry
@@ -61,7 +62,8 @@ class Pipeline:
         self.trusted_proxies = prov.settings.general.http_proxied_trusted_proxies_count
         self.prefixes = tuple(f"{p}/" for p in prov.settings.advertised_path_prefixes)
         self.devices = DeviceCache()
-        self.renders = RenderCache()
+        self.renders = RenderCache(max_item_bytes=prov.settings.render.max_bytes)
+        self.renderer = Renderer(prov.settings.render, prov.param_store.list_overrides)
         self.stale = StaleFiles(cfg.stale_if_error)
         self.failures = FailureTracker(cfg.ban_threshold, cfg.ban_window, cfg.ban_duration)
         self.creations = RateWindow(cfg.auto_create_per_source, cfg.auto_create_window)
@@ -90,8 +92,9 @@ class Pipeline:
         self.devices.forget(dict(doc))
 
     def close(self) -> None:
-        """Release the security log."""
+        """Release the security log and the render workers."""
         self.security.close()
+        self.renderer.close()
 
     # -- entry points ---------------------------------------------------------------------------
 
@@ -637,7 +640,9 @@ class Pipeline:
             plugin_root=plugin.root,
         )
         try:
-            body = plugin.render(ctx)
+            body = await self.renderer.render(plugin, ctx, key)
+        except RenderRefused as exc:  # logged once by the renderer, remembered for this key
+            return FileResult.error(exc.message)
         except PluginError as exc:
             log.error("device %s: %s", device["id"], exc.message)
             return FileResult.error(exc.message)
