@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from provisor.errors import StartupError
 from provisor.tls import write_self_signed
 from tests.conftest import make_settings, start_server
 from tests.provisioning.test_http_pipeline import UA
@@ -51,5 +52,5 @@ async def test_https_without_certificate_is_a_clear_error(
     tmp_path: Path, database_url: str
 ) -> None:
     settings = make_settings(tmp_path, database_url, **{"provisioning.https_enabled": True})
-    with pytest.raises(ValueError, match="tls_certfile"):
+    with pytest.raises(StartupError, match="https listener: .*tls_certfile"):
         await start_server(settings)
