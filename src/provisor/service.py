@@ -135,7 +135,7 @@ class Provisor:
         await configs.ensure_system(system_configs(settings))
         await _refresh_base(configs, base)
         if plugins is None:
-            plugins = PluginSet.from_folders(plugin_folders(settings))
+            plugins = PluginSet.from_folders(plugin_folders(settings), wazo=settings.wazo)
         devices = DeviceService(DeviceStore(engine), configs, plugins, tenants)
         tokens = TokenStore(engine)
         param_store = ParamStore(engine)
@@ -192,6 +192,7 @@ class Provisor:
         await self.feed.stop()
         await self.operations.close()
         await self.auth.close()
+        self.plugins.close()  # wazo plugin workers
         self.devices.store.close()
         await self.engine.dispose()
 

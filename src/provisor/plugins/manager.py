@@ -22,6 +22,11 @@ from provisor.plugins.loader import load_plugin, version_key
 from provisor.plugins.repository import IndexEntry, download, fetch_index, parse_index, safe_extract
 from provisor.service import Provisor
 from provisor.services.operations import Operation
+from provisor.settings import WazoSettings
+from provisor.wazo.index import WazoEntry, fetch_plugins_db, parse_plugins_db, repository_kind
+
+#: An entry of either repository format (provisor's index.json or wazo's plugins.db).
+Entry = IndexEntry | WazoEntry
 
 __all__ = ["PluginManager", "get_manager"]
 
@@ -75,11 +80,18 @@ class PluginManager:
             "https": await self.prov.params.get("https_proxy", ""),
         }
 
-    async def update(self, op: Operation | None = None) -> dict[str, IndexEntry]:
-        """Fetch the repository index and cache it."""
+    async def update(self, op: Operation | None = None) -> dict[str, Entry]:
+        """Fetch the repository index (index.json, or a wazo plugins.db) and cache it."""
         server = await self.server()
-        index = await fetch_index(server, await self._proxies())
+        proxies = await self._proxies()
         self.index_file.parent.mkdir(parents=True, exist_ok=True)
+        if await repository_kind(server, proxies) == "wazo":
+            entries = await fetch_plugins_db(server, proxies)
+            doc = {"format": 1, "kind": "wazo", "server": server}
+            doc["plugins"] = {pid: e.cached() for pid, e in entries.items()}
+            self.index_file.write_text(json.dumps(doc))
+            return dict(entries)
+        index = await fetch_index(server, proxies)
         raw = {
             "format": 1,
             "server": server,
@@ -97,13 +109,17 @@ class PluginManager:
             },
         }
         self.index_file.write_text(json.dumps(raw))
-        return index
+        return dict(index)
 
-    def installable(self) -> dict[str, IndexEntry]:
+    def installable(self) -> dict[str, Entry]:
         """The cached index (empty until the first update)."""
         if not self.index_file.exists():
             return {}
-        return parse_index(self.index_file.read_bytes())
+        data = self.index_file.read_bytes()
+        doc = json.loads(data)
+        if isinstance(doc, dict) and doc.get("kind") == "wazo":
+            return dict(parse_plugins_db(json.dumps(doc.get("plugins", {})).encode()))
+        return dict(parse_index(data))
 
     def installed(self) -> dict[str, dict[str, Any]]:
         """Loaded plugins with their version, description and capabilities."""
@@ -125,7 +141,7 @@ class PluginManager:
     def _lock(self, plugin_id: str) -> asyncio.Lock:
         return self._locks.setdefault(plugin_id, asyncio.Lock())
 
-    def check_install(self, plugin_id: str, *, upgrade: bool) -> IndexEntry:
+    def check_install(self, plugin_id: str, *, upgrade: bool) -> Entry:
         """Refuse what cannot start (unknown, already installed, not installed, busy)."""
         entry = self.installable().get(plugin_id)
         if entry is None:
@@ -148,11 +164,15 @@ class PluginManager:
             archive = self.cache / entry.file
             sub = op.sub("download")
             sub.progress(0, entry.size)
+            algorithm, digest = (
+                entry.checksum if isinstance(entry, WazoEntry) else ("sha256", entry.sha256)
+            )
             await download(
                 f"{server.rstrip('/')}/{entry.file}",
                 archive,
                 size=entry.size,
-                sha256=entry.sha256,
+                sha256=digest,
+                algorithm=algorithm,
                 proxies=await self._proxies(),
                 progress=lambda done, total: sub.progress(done, total),
             )
@@ -161,14 +181,17 @@ class PluginManager:
             staging = Path(tempfile.mkdtemp(prefix=f".{plugin_id}-", dir=self.root))
             try:
                 folder = safe_extract(archive, staging, plugin_id)
-                load_plugin_at(folder, plugin_id)  # refuse what does not load, before any swap
+                probe = load_plugin_at(folder, plugin_id, self.prov.settings.wazo)
+                probe_close = getattr(probe, "close", None)
+                if callable(probe_close):
+                    probe_close()  # a wazo plugin's worker runs from the final folder only
                 target = self.root / plugin_id
                 old = self.root / f".{plugin_id}.old"
                 shutil.rmtree(old, ignore_errors=True)
                 if target.exists():
                     target.rename(old)
                 folder.rename(target)
-                self.prov.plugins.add(load_plugin(target))
+                self.prov.plugins.add(load_plugin(target, self.prov.settings.wazo))
                 shutil.rmtree(old, ignore_errors=True)
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
@@ -189,7 +212,7 @@ class PluginManager:
         if not target.is_dir():
             raise InvalidInput(f"plugin {plugin_id!r} is not installed")
         try:
-            self.prov.plugins.add(load_plugin(target))
+            self.prov.plugins.add(load_plugin(target, self.prov.settings.wazo))
         except PluginError as exc:
             raise InvalidInput(f"plugin {plugin_id!r} failed to load: {exc.message}") from None
 
@@ -276,10 +299,10 @@ class PluginManager:
         (base / "installed.json").write_text(json.dumps(state))
 
 
-def load_plugin_at(folder: Path, plugin_id: str) -> Any:
+def load_plugin_at(folder: Path, plugin_id: str, wazo: WazoSettings | None = None) -> Any:
     """Load a freshly extracted plugin; InvalidInput when it does not load."""
     try:
-        plugin = load_plugin(folder)
+        plugin = load_plugin(folder, wazo)
     except PluginError as exc:
         raise InvalidInput(f"plugin {plugin_id!r} does not load: {exc.message}") from None
     if plugin.id != plugin_id:

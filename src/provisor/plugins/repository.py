@@ -158,10 +158,15 @@ async def download(
     sha256: str,
     proxies: Mapping[str, str | None],
     progress: Progress | None = None,
+    algorithm: str = "sha256",
 ) -> None:
-    """Download ``url`` to ``dest``, checking size and sha256; the file exists only if valid."""
+    """Download ``url`` to ``dest``, checking size and digest; the file exists only if valid.
+
+    ``sha256`` is the expected hex digest; ``algorithm`` names another hash when a repository
+    format uses one (wazo's plugins.db gives sha1).
+    """
     tmp = dest.with_name(dest.name + ".part")
-    digest = hashlib.sha256()
+    digest = hashlib.new(algorithm)
     done = 0
 
     def take(chunk: bytes, out: Any) -> None:
@@ -196,7 +201,7 @@ async def download(
         if done != size:
             raise InvalidInput(f"{url}: got {done} bytes, the index says {size} (truncated?)")
         if digest.hexdigest() != sha256.lower():
-            raise InvalidInput(f"{url}: sha256 mismatch, the download is refused")
+            raise InvalidInput(f"{url}: {algorithm} mismatch, the download is refused")
         tmp.replace(dest)
     finally:
         tmp.unlink(missing_ok=True)

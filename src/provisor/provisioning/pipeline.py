@@ -18,12 +18,13 @@ import json
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from provisor.domain.raw_config import apply_defaults, validate_raw_config
 from provisor.domain.values import normalize_ip
-from provisor.errors import InvalidInput, PluginError
+from provisor.errors import InvalidInput, NotFound, PluginError
 from provisor.flight import BatchLoader, single_flight
 from provisor.plugins.base import Plugin
 from provisor.plugins.contract import FileRoute, ProbeRequest, RenderContext
@@ -42,6 +43,16 @@ __all__ = ["Pipeline"]
 T = TypeVar("T")
 
 log = logging.getLogger(__name__)
+
+#: Threads for calls into wazo plugin workers (each call waits on a pipe, not on the CPU).
+_WORKER_CALLS = ThreadPoolExecutor(max_workers=16, thread_name_prefix="wazo-call")
+
+
+async def _blocking(remote: bool, fn: Callable[..., T], *args: Any) -> T:
+    """Run ``fn`` off the event loop when it may wait on a plugin worker (wazo plugins)."""
+    if not remote:
+        return fn(*args)
+    return await asyncio.get_running_loop().run_in_executor(_WORKER_CALLS, fn, *args)
 
 
 class Pipeline:
@@ -161,7 +172,7 @@ class Pipeline:
             return
         ip, mac, options = lease
         probe = ProbeRequest(protocol="dhcp", client_ip=ip, dhcp_options=options, mac=mac)
-        found = self.prov.plugins.extract(probe)
+        found = await _blocking(self.prov.plugins.has_remote, self.prov.plugins.extract, probe)
         if "vendor" not in found:
             # No vendor class (Kea's run_script passes none): the MAC prefix may name one.
             vendor = self.prov.plugins.vendor_of_mac(mac)
@@ -196,7 +207,7 @@ class Pipeline:
             return self._fail(req, creds.refused)
         if req.protocol == "tftp" and creds.tenant is not None and not creds.tenant.tftp_enabled:
             return self._fail(req, "TFTP is turned off for this tenant")
-        info = self._identify(req, creds.path)
+        info = await self._identify(req, creds.path)
         entry.identified = dict(info)
         device, created = await self._resolve(req, creds, info, entry)
         if device is None:
@@ -212,7 +223,7 @@ class Pipeline:
         if plugin is None:
             return self._fail(req, "device has no plugin", counts=False)
         entry.plugin = plugin.id
-        route = plugin.route(creds.path)
+        route = await _blocking(getattr(plugin, "remote", False), plugin.route, creds.path)
         if route is None:
             return self._fail(
                 req, "the plugin has no such file", counts=not self._expected(plugin, creds.path)
@@ -230,7 +241,9 @@ class Pipeline:
         if route.spec.sensitive:
             self._log_sensitive(req.client_ip, creds.path)
         if route.spec.kind == "firmware":
-            root = self.prov.settings.data_dir / "firmware" / plugin.id
+            root = getattr(plugin, "firmware_root", None) or (
+                self.prov.settings.data_dir / "firmware" / plugin.id
+            )
             return FileResult.from_store(root, route.path, route.spec.content_type)
         return await self._render(plugin, route, device, creds, with_secrets)
 
@@ -245,12 +258,12 @@ class Pipeline:
             self._sensitive_logged.popitem(last=False)
         self.security.sensitive_file(ip, path)
 
-    def _identify(self, req: FileRequest, path: str) -> dict[str, str]:
+    async def _identify(self, req: FileRequest, path: str) -> dict[str, str]:
         """Device info from the UA (preferred) and then the path (memoised: phones repeat)."""
         key = (req.protocol, path, req.user_agent)
         found = self._identified.get(key)
         if found is None or self._plugins_version != len(self.prov.plugins):
-            found = self._extract(req, path)
+            found = await _blocking(self.prov.plugins.has_remote, self._extract, req, path)
             self._identified[key] = found
             self._plugins_version = len(self.prov.plugins)
             if len(self._identified) > 50_000:
@@ -402,7 +415,7 @@ class Pipeline:
         }
         with contextlib.suppress(InvalidInput):
             body["ip"] = normalize_ip(client_ip)
-        best = self.prov.plugins.best_for(body)
+        best = await _blocking(self.prov.plugins.has_remote, self.prov.plugins.best_for, body)
         if best is not None:
             # one insert, already associated: a new phone costs one write, not three
             body["plugin"] = best.id
@@ -456,7 +469,11 @@ class Pipeline:
         if ip_changed:
             doc["ip"] = ip
         if not doc.get("plugin"):
-            best = self.prov.plugins.best_for({k: v for k, v in doc.items() if isinstance(v, str)})
+            best = await _blocking(
+                self.prov.plugins.has_remote,
+                self.prov.plugins.best_for,
+                {k: v for k, v in doc.items() if isinstance(v, str)},
+            )
             if best is not None:
                 doc["plugin"] = best.id
         if not doc.get("config") and doc.get("plugin"):
@@ -539,7 +556,10 @@ class Pipeline:
         key: tuple[Any, ...],
     ) -> FileResult:
         prov = self.prov
-        raw = await prov.configs.effective(device.get("config"))
+        remote = getattr(plugin, "remote", False)
+        # a wazo plugin's common files are written from the base config only (shared by all)
+        common_only = remote and route.spec.kind == "common"
+        raw = None if common_only else await prov.configs.effective(device.get("config"))
         if raw is None:
             if route.spec.kind == "device":
                 return FileResult.not_found("device has no config")
@@ -563,7 +583,9 @@ class Pipeline:
             plugin_root=plugin.root,
         )
         try:
-            body = plugin.render(ctx)
+            body = await _blocking(remote, plugin.render, ctx)
+        except NotFound as exc:
+            return FileResult.not_found(exc.message)
         except PluginError as exc:
             log.error("device %s: %s", device["id"], exc.message)
             return FileResult.error(exc.message)
