@@ -41,15 +41,19 @@ def load_wazo_plugin(root: Path, settings: WazoSettings | None = None) -> WazoPl
         raise PluginError(f"plugin {root.name!r}: entry.py is missing")
     for sub in ("var/tftpboot", "var/templates", "var/cache", "var/installed"):
         (root / sub).mkdir(parents=True, exist_ok=True)
-    worker = WazoWorker(
-        root,
-        timeout=cfg.worker_timeout,
-        start_timeout=cfg.worker_start_timeout,
-        memory_mb=cfg.worker_memory_mb,
+    # two processes: identification never waits behind a configure (the second starts on use)
+    ident, worker = (
+        WazoWorker(
+            root,
+            timeout=cfg.worker_timeout,
+            start_timeout=cfg.worker_start_timeout,
+            memory_mb=cfg.worker_memory_mb,
+        )
+        for _ in range(2)
     )
     try:
-        worker.start()
+        ident.start()
     except WorkerError as exc:
-        worker.close()
+        ident.close()
         raise PluginError(f"plugin {root.name!r}: {exc}") from None
-    return WazoPlugin(root, worker, info)
+    return WazoPlugin(root, ident, worker, info)

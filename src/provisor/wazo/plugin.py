@@ -114,9 +114,15 @@ class WazoPlugin(Plugin):
     remote = True
     """Calls may block (a worker round trip): the pipeline runs them off the event loop."""
 
-    def __init__(self, root: Path, worker: WazoWorker, info: Mapping[str, Any]) -> None:
+    def __init__(
+        self, root: Path, ident: WazoWorker, worker: WazoWorker, info: Mapping[str, Any]
+    ) -> None:
         super().__init__(manifest_from_info(root.name, info), root)
+        self.ident = ident
+        """Identification calls (extract, associate, file-name rules): quick, never blocked by
+        a configure that hangs in the other worker."""
         self.worker = worker
+        """configure / configure_common / synchronize: may be slow, has its own process."""
         self.tftpboot = root / "var" / "tftpboot"
         self.firmware_root = self.tftpboot
         self._sensitive: OrderedDict[str, bool] = OrderedDict()
@@ -124,7 +130,8 @@ class WazoPlugin(Plugin):
         self._common_ready = False
 
     def close(self) -> None:
-        """Stop the worker (uninstall, upgrade, shutdown)."""
+        """Stop the workers (uninstall, upgrade, shutdown)."""
+        self.ident.close()
         self.worker.close()
 
     def _call(self, op: str, **args: Any) -> Any:
@@ -145,7 +152,7 @@ class WazoPlugin(Plugin):
             options = {"60": option60.decode("latin-1").rstrip("\x00")} if option60 else {}
             args.update(mac=req.mac or "", options=options)
         try:
-            found = self.worker.call("extract", req=args)
+            found = self.ident.call("extract", req=args)
         except WorkerError as exc:
             log.warning("plugin %s: extractor unavailable: %s", self.id, exc)
             return None
@@ -163,7 +170,7 @@ class WazoPlugin(Plugin):
         """The plugin associator's support level (same 0..600 scale as native scores)."""
         keys = ("vendor", "model", "version")
         try:
-            level = self.worker.call(
+            level = self.ident.call(
                 "associate", req={"info": {k: info[k] for k in keys if info.get(k)}}
             )
         except WorkerError as exc:
@@ -204,7 +211,7 @@ class WazoPlugin(Plugin):
         if name in self._sensitive:
             return bool(self._sensitive[name])
         try:
-            answer = bool(self.worker.call("sensitive", req={"filename": name}))
+            answer = bool(self.ident.call("sensitive", req={"filename": name}))
         except WorkerError:
             return True  # unknown: treat as secret (served only under device credentials)
         return bool(_remember(self._sensitive, name, answer))
@@ -213,7 +220,7 @@ class WazoPlugin(Plugin):
         if mac in self._triggers:
             return self._triggers[mac]
         try:
-            name = self.worker.call("trigger", req={"device": {"mac": mac}})
+            name = self.ident.call("trigger", req={"device": {"mac": mac}})
         except WorkerError:
             return None
         return _remember(self._triggers, mac, name if isinstance(name, str) else None)  # type: ignore[no-any-return]

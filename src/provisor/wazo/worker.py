@@ -64,7 +64,8 @@ class WazoWorker:
         self.memory_bytes = memory_mb * 1024 * 1024
         self.gen_cfg = gen_cfg or {}
         self.info: dict[str, Any] = {}
-        self.restarts = 0
+        self.failures = 0
+        """Times the worker was killed or found dead (it is started again on the next call)."""
         self._proc: subprocess.Popen[bytes] | None = None
         self._buffer = b""
         self._lock = threading.Lock()
@@ -114,8 +115,8 @@ class WazoWorker:
         if self._proc is not None and self._proc.poll() is None:
             return
         if self._proc is not None:
-            self._stop()
-            self.restarts += 1
+            self._stop()  # it exited on its own between calls
+            self.failures += 1
         if time.monotonic() < self._broken_until:
             raise WorkerError(f"worker for {self.plugin_dir.name} is backing off after a failure")
         memory = self.memory_bytes
@@ -166,6 +167,7 @@ class WazoWorker:
 
     def _fail(self, message: str) -> Any:
         self._stop()
+        self.failures += 1
         self._backoff = min(max(self._backoff * 2, 1.0), 60.0)
         self._broken_until = time.monotonic() + self._backoff
         log.warning("wazo plugin %s: %s", self.plugin_dir.name, message)
