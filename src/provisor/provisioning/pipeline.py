@@ -276,12 +276,23 @@ class Pipeline:
         plugins = self.prov.plugins
         by_ua = (
             plugins.extract(
-                ProbeRequest(req.protocol, "", req.user_agent, req.query, req.client_ip)
+                ProbeRequest(
+                    req.protocol, "", req.user_agent, req.query, req.client_ip, request_path=path
+                )
             )
             if req.user_agent
             else {}
         )
-        by_path = plugins.extract(ProbeRequest(req.protocol, path, None, req.query, req.client_ip))
+        by_path = plugins.extract(
+            ProbeRequest(
+                req.protocol,
+                path,
+                None,
+                req.query,
+                req.client_ip,
+                has_user_agent=bool(req.user_agent),
+            )
+        )
         return {**by_path, **by_ua}
 
     async def _device_by(self, kind: str, value: str) -> dict[str, Any] | None:

@@ -138,6 +138,9 @@ class WazoPlugin(Plugin):
         try:
             return self.worker.call(op, **args)
         except WorkerError as exc:
+            if exc.plugin_raised:
+                # as on wazo-provd: a configure that raises leaves the device without a file
+                raise NotFound(f"plugin {self.id}: {exc}") from None
             raise PluginError(f"plugin {self.id}: {exc}") from None
 
     # -- identification -------------------------------------------------------------------
@@ -146,7 +149,10 @@ class WazoPlugin(Plugin):
         """The plugin's extractor for this protocol, run in the worker; None on failure."""
         args: dict[str, Any] = {"protocol": req.protocol, "path": req.path, "ip": req.client_ip}
         if req.protocol == "http":
-            args.update(ua=req.user_agent, query=urlencode(dict(req.query)))
+            if req.user_agent is None and req.has_user_agent:
+                return None  # wazo extractors saw this request whole, on the User-Agent probe
+            path = req.request_path if req.user_agent is not None else req.path
+            args.update(ua=req.user_agent, path=path or "", query=urlencode(dict(req.query)))
         elif req.protocol == "dhcp":
             option60 = req.dhcp_options.get(60)
             options = {"60": option60.decode("latin-1").rstrip("\x00")} if option60 else {}

@@ -31,6 +31,11 @@ _PR_SET_PDEATHSIG = 1
 class WorkerError(Exception):
     """The worker failed, timed out, or is backing off after a failure."""
 
+    def __init__(self, message: str, *, plugin_raised: bool = False) -> None:
+        super().__init__(message)
+        self.plugin_raised = plugin_raised
+        """True when the plugin's code raised (the worker is fine and keeps running)."""
+
 
 def _child_setup(memory_bytes: int) -> None:
     """In the child before exec: die with the server, and cap the address space."""
@@ -99,7 +104,7 @@ class WazoWorker:
             answer = self._read(self.timeout, op)
             self._backoff = 0.0
             if not answer.get("ok"):
-                raise WorkerError(f"{op}: {answer.get('error', 'failed')}")
+                raise WorkerError(f"{op}: {answer.get('error', 'failed')}", plugin_raised=True)
             return answer.get("result")
         finally:
             self._lock.release()
