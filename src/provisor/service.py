@@ -20,6 +20,7 @@ from provisor.auth.base import AuthBackend
 from provisor.auth.builtin import BuiltinAuthBackend
 from provisor.errors import Unauthorized
 from provisor.plugins.loader import PluginSet
+from provisor.wazo.lifecycle import deconfigure_listener
 from provisor.services.configs import ConfigService
 from provisor.services.devices import DeviceService
 from provisor.services.operations import OperationRegistry
@@ -137,6 +138,7 @@ class Provisor:
         if plugins is None:
             plugins = PluginSet.from_folders(plugin_folders(settings), wazo=settings.wazo)
         devices = DeviceService(DeviceStore(engine), configs, plugins, tenants)
+        devices.listeners.append(deconfigure_listener(plugins))  # wazo plugins' deconfigure
         tokens = TokenStore(engine)
         param_store = ParamStore(engine)
         defaults: dict[str, Any] = {"plugin_server": settings.general.plugin_server, "NAT": 0}

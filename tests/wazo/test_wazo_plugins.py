@@ -155,6 +155,19 @@ async def test_install_identify_serve_uninstall(
         r = await srv.phone.get(f"/{FILE}", headers={"User-Agent": UA})
         assert r.text == "overridden carol"  # Jinja2 drops the final newline
 
+        # a device that moves away from the plugin is deconfigured: its file is removed
+        written = srv.prov.settings.data_dir / "plugins" / "wazo-testphone" / "var" / "tftpboot"
+        assert (written / FILE).is_file()
+        doc = (await srv.api.get(f"/0.2/dev_mgr/devices/{device['id']}")).json()["device"]
+        doc["plugin"] = ""
+        r = await srv.api.put(f"/0.2/dev_mgr/devices/{device['id']}", json={"device": doc})
+        assert r.status_code == 204, r.text
+        for _ in range(100):
+            if not (written / FILE).exists():
+                break
+            await asyncio.sleep(0.05)
+        assert not (written / FILE).exists()
+
         # uninstall: the worker stops, its device is unconfigured, nothing is served
         worker_pid = plugin.worker.pid  # type: ignore[attr-defined]
         assert worker_pid is not None
@@ -184,5 +197,27 @@ async def test_bad_sha1_is_refused(
         assert op["status"].startswith("install|fail") and "sha1 mismatch" in op["reason"], op
         assert "wazo-testphone" not in (await srv.api.get("/0.2/pg_mgr/plugins")).json()["plugins"]
         assert not (srv.prov.settings.data_dir / "plugins" / "wazo-testphone").exists()
+    finally:
+        await srv.close()
+
+
+async def test_wazo_files_need_the_tenant_key(
+    tmp_path: Path, database_url: str, web_root: tuple[Path, str]
+) -> None:
+    www, url = web_root
+    publish_wazo(www, wazo_source(tmp_path))
+    srv = await wazo_server(tmp_path, database_url, **{"general.http_auth_strategy": "url_key"})
+    try:
+        await use_repository(srv, url)
+        assert (await install(srv, "wazo-testphone"))["status"].startswith("install|success")
+        await srv.prov.tenants.set_key(srv.master, "wazo-key-0001")
+        headers = {"User-Agent": UA}
+        assert (await srv.phone.get(f"/{FILE}", headers=headers)).status_code == 404
+        assert (await srv.phone.get("/twz-common.cfg", headers=headers)).status_code == 404
+        r = await srv.phone.get(f"/wazo-key-0001/{FILE}", headers=headers)
+        assert r.status_code == 200 and "line1.user = anonymous" in r.text
+        # the refusals were counted by the scan defence and traced
+        reasons = [e["reason"] for e in srv.pipeline.trace.query(limit=10)]
+        assert any("key" in reason for reason in reasons), reasons
     finally:
         await srv.close()

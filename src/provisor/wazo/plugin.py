@@ -128,6 +128,8 @@ class WazoPlugin(Plugin):
         self._sensitive: OrderedDict[str, bool] = OrderedDict()
         self._triggers: OrderedDict[str, str | None] = OrderedDict()
         self._common_ready = False
+        self._configured: dict[str, dict[str, Any]] = {}
+        """Device id → the device document its files were last written for (to deconfigure)."""
 
     def close(self) -> None:
         """Stop the workers (uninstall, upgrade, shutdown)."""
@@ -245,6 +247,7 @@ class WazoPlugin(Plugin):
             if ctx.route.spec.sensitive and not ctx.with_secrets:
                 raise NotFound(f"{ctx.route.path} holds secrets and needs the device's credentials")
             device = json.loads(json.dumps(dict(ctx.device), default=str))
+            self._configured[str(device.get("id"))] = device
             answer = self._call(
                 "render",
                 req={"device": device, "raw_config": raw, "key": key, "filename": ctx.route.path},
@@ -256,6 +259,20 @@ class WazoPlugin(Plugin):
         if not isinstance(answer, dict) or "data" not in answer:
             raise NotFound(f"plugin {self.id} wrote no {ctx.route.path}")
         return base64.b64decode(answer["data"])
+
+    def device_changed(self, doc: Mapping[str, Any], *, deleted: bool) -> None:
+        """Run the plugin's ``deconfigure`` when a device it configured is deleted, moves to
+        another plugin or loses its config (as wazo-provd does); blocking, call off the loop."""
+        device_id = str(doc.get("id"))
+        if device_id not in self._configured:
+            return
+        if not deleted and doc.get("plugin") == self.id and doc.get("config"):
+            return
+        old = self._configured.pop(device_id)
+        try:
+            self.worker.call("deconfigure", req={"device": old})
+        except WorkerError as exc:
+            log.warning("plugin %s: deconfigure of %s failed: %s", self.id, device_id, exc)
 
     def sync_event(self, device: Mapping[str, Any]) -> str:
         """The NOTIFY event the plugin's ``synchronize`` asks for (check-sync when none)."""
