@@ -20,7 +20,6 @@ from provisor.auth.base import AuthBackend
 from provisor.auth.builtin import BuiltinAuthBackend
 from provisor.errors import Unauthorized
 from provisor.plugins.loader import PluginSet
-from provisor.wazo.lifecycle import deconfigure_listener
 from provisor.services.configs import ConfigService
 from provisor.services.devices import DeviceService
 from provisor.services.operations import OperationRegistry
@@ -30,6 +29,7 @@ from provisor.store.changes import ChangeFeed
 from provisor.store.db import create_engine, migrate
 from provisor.store.documents import ConfigStore, DeviceStore
 from provisor.store.tenancy import ParamStore, TenantStore, TokenStore
+from provisor.wazo.lifecycle import deconfigure_listener
 
 __all__ = ["Provisor", "base_raw_config", "system_configs"]
 
