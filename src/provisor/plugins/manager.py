@@ -24,6 +24,13 @@ from provisor.service import Provisor
 from provisor.services.operations import Operation
 from provisor.settings import WazoSettings
 from provisor.wazo.index import WazoEntry, fetch_plugins_db, parse_plugins_db, repository_kind
+from provisor.wazo.packages import (
+    install_package,
+    installed_packages,
+    read_packages,
+    uninstall_package,
+)
+from provisor.wazo.plugin import WazoPlugin
 
 #: An entry of either repository format (provisor's index.json or wazo's plugins.db).
 Entry = IndexEntry | WazoEntry
@@ -232,15 +239,36 @@ class PluginManager:
         plugin = self.prov.plugins.get(plugin_id)
         if plugin is None:
             raise NotFound("No such resource")
+        if isinstance(plugin, WazoPlugin):
+            return {k: p.public() for k, p in read_packages(plugin.root).items()}
         return {k: dict(v) for k, v in plugin.manifest.firmware.items() if isinstance(v, dict)}
 
     def installed_packages(self, plugin_id: str) -> dict[str, dict[str, Any]]:
         """Firmware packages installed for a plugin."""
+        plugin = self.prov.plugins.get(plugin_id)
+        if isinstance(plugin, WazoPlugin):
+            return {
+                k: {"version": v.get("version", ""), "description": v.get("description", "")}
+                for k, v in installed_packages(plugin.root).items()
+            }
         state = self.firmware / plugin_id / "installed.json"
         return dict(json.loads(state.read_text())) if state.exists() else {}
 
     async def install_firmware(self, plugin_id: str, pkg_id: str, op: Operation) -> None:
         """Download a firmware package, verify it, and place its files for phones to fetch."""
+        wazo = self.prov.plugins.get(plugin_id)
+        if isinstance(wazo, WazoPlugin):
+            found = read_packages(wazo.root).get(pkg_id)
+            if found is None:
+                raise InvalidInput(f"plugin {plugin_id!r} has no package {pkg_id!r}")
+            sub = op.sub("download")
+            sub.progress(0, found.size)
+            root = await asyncio.to_thread(wazo.package_root)
+            await install_package(
+                wazo.root, root, found, self.cache, await self._proxies(), sub.progress
+            )
+            sub.state = "success"
+            return
         pkg = self.packages(plugin_id).get(pkg_id)
         if pkg is None:
             raise InvalidInput(f"plugin {plugin_id!r} has no firmware package {pkg_id!r}")
@@ -286,6 +314,10 @@ class PluginManager:
 
     async def uninstall_firmware(self, plugin_id: str, pkg_id: str) -> None:
         """Forget a firmware package and remove its files."""
+        wazo = self.prov.plugins.get(plugin_id)
+        if isinstance(wazo, WazoPlugin):
+            uninstall_package(wazo.root, pkg_id)
+            return
         state = self.installed_packages(plugin_id)
         if pkg_id not in state:
             raise InvalidInput(f"firmware package {pkg_id!r} is not installed")

@@ -274,6 +274,14 @@ class WazoPlugin(Plugin):
         except WorkerError as exc:
             log.warning("plugin %s: deconfigure of %s failed: %s", self.id, device_id, exc)
 
+    def package_root(self) -> Path:
+        """The folder the plugin installs its packages into (inside the plugin)."""
+        answer = self._call("package_root", req={})
+        root = Path(str(answer)).resolve()
+        if not root.is_relative_to(self.root.resolve()):
+            raise PluginError(f"plugin {self.id}: package folder {root} is outside the plugin")
+        return root
+
     def sync_event(self, device: Mapping[str, Any]) -> str:
         """The NOTIFY event the plugin's ``synchronize`` asks for (check-sync when none)."""
         doc = json.loads(json.dumps(dict(device), default=str))

@@ -45,6 +45,7 @@ _OPS = frozenset(
     {
         "extract",
         "associate",
+        "package_root",
         "configure_common",
         "render",
         "render_common",
@@ -203,6 +204,16 @@ class Worker:
         _settle(self.plugin.synchronize(dict(req["device"]), dict(req["raw_config"])))
         asked = synchronize.pop_requests()
         return {"event": asked[0]["event"] if asked else None}
+
+    def op_package_root(self, req: dict[str, Any]) -> str:
+        """Where the plugin wants its packages' files (its FetchfwPluginHelper's root_dir)."""
+        services = self.plugin.services or {}
+        root = (
+            getattr(services.get("install"), "root_dir", None)
+            if isinstance(services, dict)
+            else None
+        )
+        return str(root or self.tftpboot)
 
     def op_ping(self, req: dict[str, Any]) -> str:
         return "pong"
