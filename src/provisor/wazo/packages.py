@@ -225,7 +225,10 @@ async def install_package(
         folders = {"a": Path(scratch) / "a"}
         folders["a"].mkdir()
         for f in pkg.files:
-            base = done
+
+            def report(got: int, _total: int, base: int = done) -> None:
+                progress(base + got, pkg.size)
+
             await download(
                 f.url,
                 folders["a"] / f.name,
@@ -233,7 +236,7 @@ async def install_package(
                 sha256=f.sha1,
                 algorithm="sha1",
                 proxies=proxies,
-                progress=lambda d, _t, base=base: progress(base + d, pkg.size),
+                progress=report,
             )
             done += f.size
         last = "a"
