@@ -5,6 +5,10 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
+from provisor.settings import WazoSettings
+from provisor.wazo.loading import load_wazo_plugin
 from tests.conftest import TEST_PLUGINS, Server
 from tests.wazo.conftest import publish_wazo, wazo_source
 from tests.wazo.test_wazo_plugins import give_config, install, use_repository, wazo_server
@@ -110,3 +114,21 @@ async def test_crash_in_configure_and_extract(
         assert native.status_code == 200
     finally:
         await srv.close()
+
+
+def test_worker_environment_carries_no_secret(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Third-party code in a worker cannot read the server's secrets from its environment."""
+    monkeypatch.setenv("PROVISOR_DATABASE_URL", "postgresql://u:Very-Secret@db/provisor")
+    monkeypatch.setenv("PROVISOR_SYNC__AMI_SECRET", "ami-Secret")
+    root = wazo_source(tmp_path)
+    (root / "entry.py").write_text(
+        (root / "entry.py").read_text()
+        + "\nimport os\nassert not any('Secret' in v for v in os.environ.values()), 'leak'\n"
+    )
+    plugin = load_wazo_plugin(root, WazoSettings(worker_timeout=10))
+    try:
+        assert plugin.ident.pid is not None  # entry.py ran its check and loaded
+    finally:
+        plugin.close()

@@ -28,6 +28,17 @@ _MAX_ANSWER = 8 * 1024 * 1024
 _PR_SET_PDEATHSIG = 1
 
 
+#: The only environment a worker gets: the server's may hold secrets (database URL, AMI
+#: secret, PROVISOR_* keys) that third-party plugin code has no business reading.
+_ENV_KEEP = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR")
+
+
+def _worker_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k in _ENV_KEEP}
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env
+
+
 class WorkerError(Exception):
     """The worker failed, timed out, or is backing off after a failure."""
 
@@ -136,7 +147,7 @@ class WazoWorker:
             stdout=subprocess.PIPE,
             stderr=None,
             cwd=str(self.plugin_dir),
-            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+            env=_worker_env(),
             preexec_fn=lambda: _child_setup(memory),  # noqa: PLW1509 - no threads touch it
         )
         self._buffer = b""
