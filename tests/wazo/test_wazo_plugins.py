@@ -221,3 +221,24 @@ async def test_wazo_files_need_the_tenant_key(
         assert any("key" in reason for reason in reasons), reasons
     finally:
         await srv.close()
+
+
+async def test_dhcp_lease_identified_by_the_wazo_extractor(
+    tmp_path: Path, database_url: str, web_root: tuple[Path, str]
+) -> None:
+    www, url = web_root
+    publish_wazo(www, wazo_source(tmp_path))
+    srv = await wazo_server(tmp_path, database_url)
+    try:
+        await use_repository(srv, url)
+        assert (await install(srv, "wazo-testphone"))["status"].startswith("install|success")
+        option60 = ".".join(f"{b:02x}" for b in b"TestWazo TW100")
+        info = {"op": "commit", "ip": "10.3.0.7", "mac": "00:11:22:aa:cc:01"}
+        info["options"] = [f"060.{option60}"]
+        r = await srv.api.post("/0.2/dev_mgr/dhcpinfo", json={"dhcp_info": info})
+        assert r.status_code == 204, r.text
+        [device] = (await srv.api.get("/0.2/dev_mgr/devices")).json()["devices"]
+        assert device["vendor"] == "TestWazo" and device["model"] == "TW100"
+        assert device["plugin"] == "wazo-testphone" and device["ip"] == "10.3.0.7"
+    finally:
+        await srv.close()

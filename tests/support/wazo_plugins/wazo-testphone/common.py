@@ -50,6 +50,15 @@ class TestWazoTFTPExtractor:
         return defer.succeed(_from_path(request["packet"]["filename"].decode("ascii")))
 
 
+class TestWazoDHCPExtractor:
+    def extract(self, request, request_type):
+        vdi = request["options"].get(60, "")
+        m = re.match(r"^TestWazo (TW\d+)$", vdi)
+        if m:
+            return defer.succeed({"vendor": "TestWazo", "model": m.group(1)})
+        return defer.succeed(None)
+
+
 def _from_path(path):
     m = _PATH.match(path)
     if m:
@@ -77,6 +86,7 @@ class BaseTestWazoPlugin(StandardPlugin):
 
     http_dev_info_extractor = TestWazoHTTPExtractor()
     tftp_dev_info_extractor = TestWazoTFTPExtractor()
+    dhcp_dev_info_extractor = TestWazoDHCPExtractor()
 
     def __init__(self, app, plugin_dir, gen_cfg, spec_cfg):
         super().__init__(app, plugin_dir, gen_cfg, spec_cfg)
