@@ -10,6 +10,8 @@ from pathlib import Path
 from tests.wazo.conftest import publish_wazo, wazo_source
 from tests.wazo.test_wazo_plugins import UA, install, use_repository, wait_op, wazo_server
 
+CACHED = b"cached\n"
+CACHED_SHA1 = hashlib.sha1(CACHED).hexdigest()
 FW = bytes(range(256)) * 2600  # 650 KiB: streamed from disk like firmware
 
 
@@ -45,6 +47,21 @@ description: Needs a command provisor does not run
 version: 1
 files: tw-fw
 install: tw-shell
+
+[pkg_tw-cached]
+description: Shipped in the plugin's var/cache
+version: 1
+files: tw-cached
+install: tw-cached
+
+[install_tw-cached]
+a-b: include tw-cached.txt
+
+[file_tw-cached]
+filename: tw-cached.txt
+url:
+size: 7
+sha1sum: {CACHED_SHA1}
 
 [install_tw-fw]
 a-b: cp $FILE1 firmware/
@@ -85,6 +102,8 @@ async def test_packages_install_serve_uninstall(
     (www / "tw-lang.zip").write_bytes(zip_data)
     source = wazo_source(tmp_path)
     (source / "pkgs").mkdir()
+    (source / "var" / "cache").mkdir(parents=True)
+    (source / "var" / "cache" / "tw-cached.txt").write_bytes(CACHED)
     (source / "pkgs" / "pkgs.db").write_text(_pkgs_db(url, hashlib.sha1(FW).hexdigest(), zip_data))
     publish_wazo(www, source)
     srv = await wazo_server(tmp_path, database_url)
@@ -98,15 +117,17 @@ async def test_packages_install_serve_uninstall(
             "description": "Firmware for TW phones",
             "dsize": len(FW),
         }
-        assert set(pkgs) == {"tw-fw", "tw-lang", "tw-bad", "tw-shell"}
+        assert set(pkgs) == {"tw-fw", "tw-lang", "tw-bad", "tw-shell", "tw-cached"}
 
-        for pkg in ("tw-fw", "tw-lang"):
+        for pkg in ("tw-fw", "tw-lang", "tw-cached"):
             r = await srv.api.post(f"{base}/install", json={"id": pkg})
             assert r.status_code == 201, r.text
             op = await wait_op(srv, r.headers["location"])
             assert op["status"].startswith("install_pkg|success(download|success"), op
         installed = (await srv.api.get(f"{base}/installed")).json()["pkgs"]
-        assert set(installed) == {"tw-fw", "tw-lang"}
+        assert set(installed) == {"tw-fw", "tw-lang", "tw-cached"}
+        r = await srv.phone.get("/tw-cached.txt", headers={"User-Agent": UA})
+        assert r.status_code == 200 and r.content == b"cached\n"
 
         # phones fetch them from the plugin's var/tftpboot through the pipeline
         r = await srv.phone.get("/firmware/TW-1.2.3.rom", headers={"User-Agent": UA})
@@ -124,7 +145,11 @@ async def test_packages_install_serve_uninstall(
             r = await srv.api.post(f"{base}/install", json={"id": pkg})
             op = await wait_op(srv, r.headers["location"])
             assert op["status"].startswith("install_pkg|fail") and reason in op["reason"], op
-        assert set((await srv.api.get(f"{base}/installed")).json()["pkgs"]) == {"tw-fw", "tw-lang"}
+        assert set((await srv.api.get(f"{base}/installed")).json()["pkgs"]) == {
+            "tw-fw",
+            "tw-lang",
+            "tw-cached",
+        }
 
         assert (await srv.api.post(f"{base}/uninstall", json={"id": "tw-fw"})).status_code == 204
         assert (

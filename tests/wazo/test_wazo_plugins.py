@@ -242,3 +242,25 @@ async def test_dhcp_lease_identified_by_the_wazo_extractor(
         assert device["plugin"] == "wazo-testphone" and device["ip"] == "10.3.0.7"
     finally:
         await srv.close()
+
+
+async def test_synchronize_honours_the_plugin(
+    tmp_path: Path, database_url: str, web_root: tuple[Path, str]
+) -> None:
+    """The plugin's own synchronize runs: TW100 needs no NOTIFY (success, nothing sent)."""
+    www, url = web_root
+    publish_wazo(www, wazo_source(tmp_path))
+    srv = await wazo_server(tmp_path, database_url)
+    try:
+        await use_repository(srv, url)
+        assert (await install(srv, "wazo-testphone"))["status"].startswith("install|success")
+        mac = "00:11:22:aa:dd:01"
+        await srv.phone.get("/x.cfg", headers={"User-Agent": f"TestWazo TW100 1.2.3 {mac}"})
+        [device] = (await srv.api.get("/0.2/dev_mgr/devices")).json()["devices"]
+        await give_config(srv, device["id"])
+        r = await srv.api.post("/0.2/dev_mgr/synchronize", json={"id": device["id"]})
+        assert r.status_code == 201
+        op = await wait_op(srv, r.headers["location"])
+        assert op["status"].startswith("success"), op
+    finally:
+        await srv.close()

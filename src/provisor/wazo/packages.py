@@ -6,8 +6,8 @@ steps ``a-b: <command> <args>`` move files from one working folder to the next: 
 downloads, the last folder is copied into the plugin's package root (its ``var/tftpboot`` or the
 folder its FetchfwPluginHelper names). Only the two commands the published plugins use are
 supported, written here without a shell: ``cp SRC... DEST`` (globs in the source folder, DEST a
-folder when it ends with ``/`` or is ``./``) and ``unzip ZIP``; anything else is refused by
-name. Downloads are checked against size and SHA-1; archives are extracted with caps and no
+folder when it ends with ``/`` or is ``./``), ``unzip ZIP`` and ``include FILE...``; anything
+else is refused by name. A file with an empty ``url`` is taken from the plugin's ``var/cache``. Downloads are checked against size and SHA-1; archives are extracted with caps and no
 path may leave its folder.
 """
 
@@ -191,9 +191,17 @@ def _expand(arg: str, downloads: list[str]) -> str:
     return glob.escape(downloads[index])
 
 
+def _include(src_dir: Path, dst_dir: Path, args: tuple[str, ...], downloads: list[str]) -> None:
+    """Take files as they are into the next folder (``include NAME...``)."""
+    if not args:
+        raise InvalidInput("package step: include needs a file")
+    _cp(src_dir, dst_dir, (*args, "./"), downloads)
+
+
 _COMMANDS: Mapping[str, Callable[[Path, Path, tuple[str, ...], list[str]], None]] = {
     "cp": _cp,
     "unzip": _unzip,
+    "include": _include,
 }
 
 
@@ -229,8 +237,10 @@ async def install_package(
             def report(got: int, _total: int, base: int = done) -> None:
                 progress(base + got, pkg.size)
 
+            # a file without a URL ships in the plugin's var/cache (checked all the same)
+            source = f.url or str(plugin_root / "var" / "cache" / f.name)
             await download(
-                f.url,
+                source,
                 folders["a"] / f.name,
                 size=f.size,
                 sha256=f.sha1,

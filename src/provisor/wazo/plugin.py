@@ -283,8 +283,9 @@ class WazoPlugin(Plugin):
         return root
 
     def sync_event(self, device: Mapping[str, Any]) -> str:
-        """The NOTIFY event the plugin's ``synchronize`` asks for (check-sync when none)."""
+        """The NOTIFY event the plugin's ``synchronize`` asks for; "" when it succeeded without
+        asking for one (it did its own thing, provisor sends nothing)."""
         doc = json.loads(json.dumps(dict(device), default=str))
         answer = self._call("synchronize", req={"device": doc, "raw_config": {}})
         event = answer.get("event") if isinstance(answer, dict) else None
-        return str(event) if event else self.manifest.sync_event
+        return str(event) if event else ""

@@ -130,6 +130,8 @@ class BaseTestWazoPlugin(StandardPlugin):
             os.remove(os.path.join(self._tftpboot_dir, self._filename(device)))
 
     def synchronize(self, device, raw_config):
+        if device.get("model") == "TW100":
+            return defer.succeed(None)  # resynchronised by its own means: no NOTIFY wanted
         return synchronize.standard_sip_synchronize(device, event="testwazo-resync")
 
     def get_remote_state_trigger_filename(self, device):
