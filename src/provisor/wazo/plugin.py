@@ -26,6 +26,8 @@ from provisor.domain.values import normalize_mac
 from provisor.errors import InvalidInput, NotFound, PluginError
 from provisor.plugins.base import Plugin
 from provisor.plugins.contract import (
+    EXACT,
+    INFO_KEYS,
     NONE,
     DeviceInfo,
     FileRoute,
@@ -48,6 +50,7 @@ _MAC_IN_PATH = re.compile(
     r"(?<![0-9A-Fa-f])([0-9A-Fa-f]{2}(?:[:\-]?[0-9A-Fa-f]{2}){5})(?![0-9A-Fa-f])"
 )
 _MEMO = 10_000
+_MAX_INFO = 128
 
 
 def manifest_from_info(plugin_id: str, info: Mapping[str, Any]) -> Manifest:
@@ -166,7 +169,8 @@ class WazoPlugin(Plugin):
             return None
         if not isinstance(found, dict) or not found:
             return None
-        info: DeviceInfo = {k: str(v) for k, v in found.items()}
+        # the worker runs third-party code: keep only device-info keys, of sane length
+        info: DeviceInfo = {k: str(v)[:_MAX_INFO] for k, v in found.items() if k in INFO_KEYS and v}
         if "mac" in info:
             try:
                 info["mac"] = normalize_mac(info["mac"])
@@ -184,7 +188,8 @@ class WazoPlugin(Plugin):
         except WorkerError as exc:
             log.warning("plugin %s: associator unavailable: %s", self.id, exc)
             return NONE
-        return int(level) if isinstance(level, int) else NONE
+        # clamped: a plugin cannot outbid every other one for every device
+        return min(max(level, NONE), EXACT) if isinstance(level, int) else NONE
 
     # -- files ----------------------------------------------------------------------------
 
