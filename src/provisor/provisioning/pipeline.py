@@ -18,8 +18,7 @@ import json
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from provisor.domain.raw_config import apply_defaults, validate_raw_config
@@ -28,6 +27,7 @@ from provisor.errors import InvalidInput, NotFound, PluginError
 from provisor.flight import BatchLoader, single_flight
 from provisor.plugins.base import Plugin
 from provisor.plugins.contract import FileRoute, ProbeRequest, RenderContext
+from provisor.plugins.offload import call_plugin
 from provisor.provisioning.cache import DeviceCache, RenderCache, Rendered, served
 from provisor.provisioning.credentials import Credentials, read_credentials
 from provisor.provisioning.defence import FailureTracker, RateWindow
@@ -43,16 +43,6 @@ __all__ = ["Pipeline"]
 T = TypeVar("T")
 
 log = logging.getLogger(__name__)
-
-#: Threads for calls into wazo plugin workers (each call waits on a pipe, not on the CPU).
-_WORKER_CALLS = ThreadPoolExecutor(max_workers=16, thread_name_prefix="wazo-call")
-
-
-async def _blocking(remote: bool, fn: Callable[..., T], *args: Any) -> T:
-    """Run ``fn`` off the event loop when it may wait on a plugin worker (wazo plugins)."""
-    if not remote:
-        return fn(*args)
-    return await asyncio.get_running_loop().run_in_executor(_WORKER_CALLS, fn, *args)
 
 
 class Pipeline:
@@ -172,7 +162,7 @@ class Pipeline:
             return
         ip, mac, options = lease
         probe = ProbeRequest(protocol="dhcp", client_ip=ip, dhcp_options=options, mac=mac)
-        found = await _blocking(self.prov.plugins.has_remote, self.prov.plugins.extract, probe)
+        found = await call_plugin(self.prov.plugins.has_remote, self.prov.plugins.extract, probe)
         if "vendor" not in found:
             # No vendor class (Kea's run_script passes none): the MAC prefix may name one.
             vendor = self.prov.plugins.vendor_of_mac(mac)
@@ -223,7 +213,7 @@ class Pipeline:
         if plugin is None:
             return self._fail(req, "device has no plugin", counts=False)
         entry.plugin = plugin.id
-        route = await _blocking(getattr(plugin, "remote", False), plugin.route, creds.path)
+        route = await call_plugin(getattr(plugin, "remote", False), plugin.route, creds.path)
         if route is None:
             return self._fail(
                 req, "the plugin has no such file", counts=not self._expected(plugin, creds.path)
@@ -263,7 +253,7 @@ class Pipeline:
         key = (req.protocol, path, req.user_agent)
         found = self._identified.get(key)
         if found is None or self._plugins_version != len(self.prov.plugins):
-            found = await _blocking(self.prov.plugins.has_remote, self._extract, req, path)
+            found = await call_plugin(self.prov.plugins.has_remote, self._extract, req, path)
             self._identified[key] = found
             self._plugins_version = len(self.prov.plugins)
             if len(self._identified) > 50_000:
@@ -273,27 +263,12 @@ class Pipeline:
     _plugins_version = -1
 
     def _extract(self, req: FileRequest, path: str) -> dict[str, str]:
-        plugins = self.prov.plugins
-        by_ua = (
-            plugins.extract(
-                ProbeRequest(
-                    req.protocol, "", req.user_agent, req.query, req.client_ip, request_path=path
-                )
-            )
-            if req.user_agent
-            else {}
-        )
-        by_path = plugins.extract(
-            ProbeRequest(
-                req.protocol,
-                path,
-                None,
-                req.query,
-                req.client_ip,
-                has_user_agent=bool(req.user_agent),
-            )
-        )
-        return {**by_path, **by_ua}
+        plugins, ua, rest = self.prov.plugins, req.user_agent, (req.query, req.client_ip)
+        by_ua: dict[str, str] = {}
+        if ua:  # wazo extractors read UA and path together: the UA probe carries the path too
+            by_ua = plugins.extract(ProbeRequest(req.protocol, "", ua, *rest, request_path=path))
+        probe = ProbeRequest(req.protocol, path, None, *rest, has_user_agent=bool(ua))
+        return {**plugins.extract(probe), **by_ua}
 
     async def _device_by(self, kind: str, value: str) -> dict[str, Any] | None:
         hit, doc = self.devices.get(kind, value)
@@ -426,7 +401,7 @@ class Pipeline:
         }
         with contextlib.suppress(InvalidInput):
             body["ip"] = normalize_ip(client_ip)
-        best = await _blocking(self.prov.plugins.has_remote, self.prov.plugins.best_for, body)
+        best = await call_plugin(self.prov.plugins.has_remote, self.prov.plugins.best_for, body)
         if best is not None:
             # one insert, already associated: a new phone costs one write, not three
             body["plugin"] = best.id
@@ -480,11 +455,8 @@ class Pipeline:
         if ip_changed:
             doc["ip"] = ip
         if not doc.get("plugin"):
-            best = await _blocking(
-                self.prov.plugins.has_remote,
-                self.prov.plugins.best_for,
-                {k: v for k, v in doc.items() if isinstance(v, str)},
-            )
+            plugins, known = self.prov.plugins, {k: v for k, v in doc.items() if isinstance(v, str)}
+            best = await call_plugin(plugins.has_remote, plugins.best_for, known)
             if best is not None:
                 doc["plugin"] = best.id
         if not doc.get("config") and doc.get("plugin"):
@@ -594,7 +566,7 @@ class Pipeline:
             plugin_root=plugin.root,
         )
         try:
-            body = await _blocking(remote, plugin.render, ctx)
+            body = await call_plugin(remote, plugin.render, ctx)
         except NotFound as exc:
             return FileResult.not_found(exc.message)
         except PluginError as exc:
