@@ -3,8 +3,9 @@
 Reads wazo-provd's storage directory (``jsondb/devices/<id>``, ``jsondb/configs/<id>``, one
 JSON document per file, and ``app.json`` with the parameters and the tenants' provisioning
 keys), and writes devices, configs, parameters, tenants and keys. Running it again updates
-what it wrote (idempotent). Plugin ids are mapped to provisor's plugins where a mapping exists;
-everything it could not import is reported with the reason, and nothing else stops.
+what it wrote (idempotent). A device keeps its wazo plugin when that plugin is installed in
+provisor (wazo-format plugins run in workers); other plugin ids are mapped to provisor's
+plugins where a mapping exists; everything it could not import is reported with the reason, and nothing else stops.
 """
 
 from __future__ import annotations
@@ -169,7 +170,8 @@ async def import_wazo_provd(prov: Provisor, root: Path) -> ImportReport:
     for doc in devices:
         try:
             wazo_plugin = doc.get("plugin")
-            mapped = map_plugin(wazo_plugin)
+            # the same wazo plugin installed here (provisor runs wazo-format plugins) is kept
+            mapped = wazo_plugin if wazo_plugin in prov.plugins else map_plugin(wazo_plugin)
             if wazo_plugin and mapped is None:
                 report.unmapped_plugins[wazo_plugin] = (
                     report.unmapped_plugins.get(wazo_plugin, 0) + 1

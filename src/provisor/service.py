@@ -31,6 +31,7 @@ from provisor.store.changes import ChangeFeed
 from provisor.store.db import create_engine, migrate
 from provisor.store.documents import ConfigStore, DeviceStore
 from provisor.store.tenancy import ParamStore, TenantStore, TokenStore
+from provisor.wazo.lifecycle import deconfigure_listener
 
 __all__ = ["Provisor", "base_raw_config", "system_configs"]
 
@@ -144,8 +145,9 @@ class Provisor:
         await configs.ensure_system(system_configs(settings))
         await _refresh_base(configs, base)
         if plugins is None:
-            plugins = PluginSet.from_folders(plugin_folders(settings))
+            plugins = PluginSet.from_folders(plugin_folders(settings), wazo=settings.wazo)
         devices = DeviceService(DeviceStore(engine), configs, plugins, tenants)
+        devices.listeners.append(deconfigure_listener(plugins))  # wazo plugins' deconfigure
         tokens = TokenStore(engine)
         param_store = ParamStore(engine)
         defaults: dict[str, Any] = {"plugin_server": settings.general.plugin_server, "NAT": 0}
@@ -208,6 +210,7 @@ class Provisor:
         await self.feed.stop()
         await self.operations.close()
         await self.auth.close()
+        self.plugins.close()  # wazo plugin workers
         self.devices.store.close()
         await self.engine.dispose()
 

@@ -218,6 +218,17 @@ class SyncdbSettings(_Section):
     interval_sec: float = Field(86400.0, gt=0)
 
 
+class WazoSettings(_Section):
+    """Workers running wazo-format plugins (third-party code, one process per plugin)."""
+
+    worker_timeout: float = Field(5.0, gt=0, le=300)
+    """Seconds a worker has to answer one call before it is killed (and restarted later)."""
+    worker_start_timeout: float = Field(30.0, gt=0, le=600)
+    """Seconds a worker has to load its plugin."""
+    worker_memory_mb: int = Field(1024, ge=0)
+    """Address-space cap of a worker process in MiB (0: none)."""
+
+
 class DatabaseSettings(_Section):
     """Where the store lives; SQLite in the data directory unless a URL is given."""
 
@@ -284,6 +295,7 @@ class Settings(_Section):
     syncdb: SyncdbSettings = Field(default_factory=SyncdbSettings)
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
     plugins: PluginsSettings = Field(default_factory=PluginsSettings)
+    wazo: WazoSettings = Field(default_factory=WazoSettings)
     plugin_config: dict[str, dict[str, Any]] = Field(default_factory=dict)
     proxy: dict[Literal["http", "https", "ftp"], str | None] = Field(default_factory=dict)
     """wazo-provd's initial proxy parameters (http_proxy…); a value set through the API wins."""

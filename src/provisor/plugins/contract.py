@@ -69,6 +69,10 @@ class ProbeRequest:
     """DHCP lease options by code (60 = vendor class identifier)."""
     mac: str | None = None
     """A MAC known from the transport (DHCP lease), normalised."""
+    request_path: str | None = None
+    """On the User-Agent probe: the path requested with it (wazo extractors read both)."""
+    has_user_agent: bool = False
+    """On the path probe: the request also had a User-Agent (probed separately)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,9 @@
 
 A plugin folder holds ``manifest.toml``, optionally ``plugin.py`` (imported as a module, never
 ``exec``'d) defining ``class Plugin(provisor.plugins.base.Plugin)``, ``templates/`` and
-``static/``. A plugin that fails to load is reported and skipped: the others keep serving.
+``static/``. A folder with wazo's ``plugin-info`` instead is a wazo-format plugin: it runs in a
+worker process (provisor.wazo). A plugin that fails to load is reported and skipped: the others
+keep serving.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import sys
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from packaging.version import InvalidVersion, Version
 
@@ -21,6 +24,9 @@ from provisor.errors import PluginError
 from provisor.plugins.base import Plugin
 from provisor.plugins.contract import PROBABLE, ProbeRequest
 from provisor.plugins.manifest import load_manifest
+
+if TYPE_CHECKING:
+    from provisor.settings import WazoSettings
 
 __all__ = ["LoadError", "PluginSet", "load_plugin", "version_key"]
 
@@ -35,13 +41,26 @@ def version_key(version: str) -> tuple[int, Version | str]:
         return (0, version)
 
 
-def load_plugin(root: Path, *, serve_from: Path | None = None) -> Plugin:
+def is_plugin_folder(root: Path) -> bool:
+    """True for a native (manifest.toml) or wazo-format (plugin-info) plugin folder."""
+    return (root / "manifest.toml").is_file() or (root / "plugin-info").is_file()
+
+
+def load_plugin(
+    root: Path, wazo: WazoSettings | None = None, *, serve_from: Path | None = None
+) -> Plugin:
     """Load the plugin in ``root``; raise PluginError naming the problem.
 
     ``serve_from`` is the folder the plugin will serve its files from when that is not
     ``root`` yet: an install loads the staged copy, then moves it there and swaps the plugin
     in at once, so no request ever sees an old plugin with new files or no folder at all.
+    A wazo-format plugin (``plugin-info``) is loaded by :mod:`provisor.wazo` into worker
+    processes; the server never imports its code.
     """
+    if not (root / "manifest.toml").is_file() and (root / "plugin-info").is_file():
+        from provisor.wazo.loading import load_wazo_plugin  # only when one is installed
+
+        return load_wazo_plugin(root, wazo)
     manifest = load_manifest(root)
     home = serve_from or root
     if manifest.id != home.name:
@@ -93,13 +112,13 @@ class PluginSet:
         """Bumped on every add/remove: caches of plugin output key on it."""
 
     @classmethod
-    def from_folders(cls, folders: Iterable[Path]) -> PluginSet:
+    def from_folders(cls, folders: Iterable[Path], wazo: WazoSettings | None = None) -> PluginSet:
         """Load every plugin under the given parent folders; later folders win on id clash."""
         found = cls()
         for parent in folders:
             if not parent.is_dir():
                 continue
-            for root in sorted(p for p in parent.iterdir() if (p / "manifest.toml").is_file()):
+            for root in sorted(p for p in parent.iterdir() if is_plugin_folder(p)):
                 if root.name.startswith("."):
                     continue  # an install's staging or replaced folder, not a plugin
                 if not is_plugin_id(root.name):
@@ -108,7 +127,7 @@ class PluginSet:
                     found.errors.append(LoadError(root.name, message))
                     continue
                 try:
-                    found.add(load_plugin(root))
+                    found.add(load_plugin(root, wazo))
                 except PluginError as exc:
                     log.error("plugin not loaded: %s", exc.message)
                     found.errors.append(LoadError(root.name, exc.message))
@@ -116,13 +135,29 @@ class PluginSet:
 
     def add(self, plugin: Plugin) -> None:
         """Add or replace a plugin (an upgrade swaps the object atomically)."""
+        old = self._plugins.get(plugin.id)
         self._plugins[plugin.id] = plugin
         self.generation += 1
+        if old is not None and old is not plugin:
+            _close(old)
 
     def remove(self, plugin_id: str) -> Plugin | None:
         """Unload a plugin; returns it if it was loaded."""
         self.generation += 1
-        return self._plugins.pop(plugin_id, None)
+        plugin = self._plugins.pop(plugin_id, None)
+        if plugin is not None:
+            _close(plugin)
+        return plugin
+
+    @property
+    def has_remote(self) -> bool:
+        """True when a plugin runs in a worker (its calls must leave the event loop)."""
+        return any(getattr(p, "remote", False) for p in self._plugins.values())
+
+    def close(self) -> None:
+        """Stop every plugin worker."""
+        for plugin in self._plugins.values():
+            _close(plugin)
 
     def get(self, plugin_id: str | None) -> Plugin | None:
         """The plugin with this id, if loaded."""
@@ -176,3 +211,12 @@ class PluginSet:
             if best is None or key > best:
                 best, chosen = key, plugin
         return chosen
+
+
+def _close(plugin: Plugin) -> None:
+    close = getattr(plugin, "close", None)
+    if callable(close):
+        try:
+            close()
+        except Exception:
+            log.exception("plugin %s: close failed", plugin.id)

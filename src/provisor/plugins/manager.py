@@ -31,6 +31,18 @@ from provisor.plugins.loader import load_plugin, version_key
 from provisor.plugins.repository import IndexEntry, download, fetch_index, parse_index
 from provisor.service import Provisor
 from provisor.services.operations import Operation
+from provisor.settings import WazoSettings
+from provisor.wazo.index import WazoEntry, fetch_plugins_db, parse_plugins_db, repository_kind
+from provisor.wazo.packages import (
+    install_package,
+    installed_packages,
+    read_packages,
+    uninstall_package,
+)
+from provisor.wazo.plugin import WazoPlugin
+
+#: An entry of either repository format (provisor's index.json or wazo's plugins.db).
+Entry = IndexEntry | WazoEntry
 
 __all__ = ["PluginManager", "get_manager"]
 
@@ -100,11 +112,18 @@ class PluginManager:
             "https": await self.prov.params.get("https_proxy", ""),
         }
 
-    async def update(self, op: Operation | None = None) -> dict[str, IndexEntry]:
-        """Fetch the repository index and cache it."""
+    async def update(self, op: Operation | None = None) -> dict[str, Entry]:
+        """Fetch the repository index (index.json, or a wazo plugins.db) and cache it."""
         server = await self.server()
-        index = await fetch_index(server, await self._proxies())
+        proxies = await self._proxies()
         self.index_file.parent.mkdir(parents=True, exist_ok=True)
+        if await repository_kind(server, proxies) == "wazo":
+            entries = await fetch_plugins_db(server, proxies)
+            doc = {"format": 1, "kind": "wazo", "server": server}
+            doc["plugins"] = {pid: e.cached() for pid, e in entries.items()}
+            self.index_file.write_text(json.dumps(doc))
+            return dict(entries)
+        index = await fetch_index(server, proxies)
         raw = {
             "format": 1,
             "server": server,
@@ -124,13 +143,17 @@ class PluginManager:
         tmp = self.index_file.with_name(self.index_file.name + ".part")
         tmp.write_text(json.dumps(raw))
         tmp.replace(self.index_file)
-        return index
+        return dict(index)
 
-    def installable(self) -> dict[str, IndexEntry]:
+    def installable(self) -> dict[str, Entry]:
         """The cached index (empty until the first update)."""
         if not self.index_file.exists():
             return {}
-        return parse_index(self.index_file.read_bytes())
+        data = self.index_file.read_bytes()
+        doc = json.loads(data)
+        if isinstance(doc, dict) and doc.get("kind") == "wazo":
+            return dict(parse_plugins_db(json.dumps(doc.get("plugins", {})).encode()))
+        return dict(parse_index(data))
 
     def installed(self) -> dict[str, dict[str, Any]]:
         """Loaded plugins with their version, description and capabilities."""
@@ -152,7 +175,7 @@ class PluginManager:
     def _lock(self, plugin_id: str) -> asyncio.Lock:
         return self._locks.setdefault(plugin_id, asyncio.Lock())
 
-    def check_install(self, plugin_id: str, *, upgrade: bool) -> IndexEntry:
+    def check_install(self, plugin_id: str, *, upgrade: bool) -> Entry:
         """Refuse what cannot start (bad id, unknown, already installed, not installed, busy)."""
         ids.plugin_id(plugin_id)
         entry = self.installable().get(plugin_id)
@@ -181,11 +204,15 @@ class PluginManager:
             archive = self._under(self.cache, entry.file)
             sub = op.sub("download")
             sub.progress(0, entry.size)
+            algorithm, digest = (
+                entry.checksum if isinstance(entry, WazoEntry) else ("sha256", entry.sha256)
+            )
             await download(
                 f"{server.rstrip('/')}/{entry.file}",
                 archive,
                 size=entry.size,
-                sha256=entry.sha256,
+                sha256=digest,
+                algorithm=algorithm,
                 proxies=await self._proxies(),
                 progress=lambda done, total: sub.progress(done, total),
             )
@@ -203,20 +230,29 @@ class PluginManager:
                     lambda done: extract.progress(done),
                 )
                 extract.state = "success"
+                wazo = self.prov.settings.wazo
                 # plugin.py is third-party code: import it off the event loop too
                 plugin = await asyncio.to_thread(
-                    load_plugin_at, folder, plugin_id, self.plugin_dir(plugin_id)
+                    load_plugin_at, folder, plugin_id, self.plugin_dir(plugin_id), wazo
                 )
                 old = self._under(self.root, f".{plugin_id}.old")
                 await asyncio.to_thread(shutil.rmtree, old, True)
-                self._swap(folder, plugin, old)
+                if isinstance(plugin, WazoPlugin):
+                    # a probe: a wazo plugin's workers run from its final folder only
+                    plugin.close()
+                    self._swap(folder, None, old, plugin_id)
+                    self.prov.plugins.add(
+                        await asyncio.to_thread(load_plugin, self.plugin_dir(plugin_id), wazo)
+                    )
+                else:
+                    self._swap(folder, plugin, old, plugin_id)
                 await asyncio.to_thread(shutil.rmtree, old, True)
             finally:
                 await asyncio.to_thread(shutil.rmtree, staging, True)
 
-    def _swap(self, folder: Path, plugin: Plugin, old: Path) -> None:
+    def _swap(self, folder: Path, plugin: Plugin | None, old: Path, plugin_id: str) -> None:
         """Move the staged folder into place and swap the plugin in, with no await between."""
-        target = self.plugin_dir(plugin.id)
+        target = self.plugin_dir(plugin_id)
         if target.exists():
             target.rename(old)
         try:
@@ -225,7 +261,8 @@ class PluginManager:
             if old.exists():
                 old.rename(target)
             raise
-        self.prov.plugins.add(plugin)
+        if plugin is not None:
+            self.prov.plugins.add(plugin)
 
     async def uninstall(self, plugin_id: str) -> None:
         """Remove a plugin; its devices become unconfigured."""
@@ -252,7 +289,7 @@ class PluginManager:
         if not target.is_dir():
             raise InvalidInput(f"plugin {plugin_id!r} is not installed")
         try:
-            plugin = await asyncio.to_thread(load_plugin, target)
+            plugin = await asyncio.to_thread(load_plugin, target, self.prov.settings.wazo)
         except PluginError as exc:
             raise InvalidInput(f"plugin {plugin_id!r} failed to load: {exc.message}") from None
         self.prov.plugins.add(plugin)
@@ -273,6 +310,8 @@ class PluginManager:
         plugin = self.prov.plugins.get(ids.plugin_id(plugin_id, "plugin_id"))
         if plugin is None:
             raise NotFound("No such resource")
+        if isinstance(plugin, WazoPlugin):
+            return {k: p.public() for k, p in read_packages(plugin.root).items()}
         return {k: dict(v) for k, v in plugin.manifest.firmware.items() if isinstance(v, dict)}
 
     def _state_file(self, plugin_id: str) -> Path:
@@ -280,6 +319,12 @@ class PluginManager:
 
     def installed_packages(self, plugin_id: str) -> dict[str, dict[str, Any]]:
         """Firmware packages installed for a plugin."""
+        plugin = self.prov.plugins.get(ids.plugin_id(plugin_id, "plugin_id"))
+        if isinstance(plugin, WazoPlugin):
+            return {
+                k: {"version": v.get("version", ""), "description": v.get("description", "")}
+                for k, v in installed_packages(plugin.root).items()
+            }
         state = self._state_file(plugin_id)
         return dict(json.loads(state.read_text())) if state.exists() else {}
 
@@ -304,6 +349,19 @@ class PluginManager:
     async def install_firmware(self, plugin_id: str, pkg_id: str, op: Operation) -> None:
         """Download a firmware package, verify it, and place its files for phones to fetch."""
         ids.package_id(pkg_id)
+        wazo = self.prov.plugins.get(ids.plugin_id(plugin_id, "plugin_id"))
+        if isinstance(wazo, WazoPlugin):
+            found = read_packages(wazo.root).get(pkg_id)
+            if found is None:
+                raise InvalidInput(f"plugin {plugin_id!r} has no package {pkg_id!r}")
+            sub = op.sub("download")
+            sub.progress(0, found.size)
+            root = await asyncio.to_thread(wazo.package_root)
+            await install_package(
+                wazo.root, root, found, self.cache, await self._proxies(), sub.progress
+            )
+            sub.state = "success"
+            return
         pkg = self.packages(plugin_id).get(pkg_id)
         if pkg is None:
             raise InvalidInput(f"plugin {plugin_id!r} has no firmware package {pkg_id!r}")
@@ -341,6 +399,10 @@ class PluginManager:
     async def uninstall_firmware(self, plugin_id: str, pkg_id: str) -> None:
         """Forget a firmware package and remove its files."""
         ids.package_id(pkg_id)
+        wazo = self.prov.plugins.get(ids.plugin_id(plugin_id, "plugin_id"))
+        if isinstance(wazo, WazoPlugin):
+            uninstall_package(wazo.root, pkg_id)
+            return
         state = self.installed_packages(plugin_id)
         if pkg_id not in state:
             raise InvalidInput(f"firmware package {pkg_id!r} is not installed")
@@ -352,10 +414,12 @@ class PluginManager:
         self._write_state(plugin_id, state)
 
 
-def load_plugin_at(folder: Path, plugin_id: str, serve_from: Path) -> Plugin:
+def load_plugin_at(
+    folder: Path, plugin_id: str, serve_from: Path, wazo: WazoSettings | None = None
+) -> Plugin:
     """Load a freshly extracted plugin that will serve from ``serve_from``; InvalidInput if not."""
     try:
-        plugin = load_plugin(folder, serve_from=serve_from)
+        plugin = load_plugin(folder, wazo, serve_from=serve_from)
     except PluginError as exc:
         raise InvalidInput(f"plugin {plugin_id!r} does not load: {exc.message}") from None
     if plugin.id != plugin_id:

@@ -183,12 +183,19 @@ async def _fetch_small(url: str, base: str, proxies: Mapping[str, str | None]) -
 class _Sink:
     """Where a download goes: counted, hashed and written, refused past the expected size."""
 
-    def __init__(self, url: str, out: IO[bytes], size: int, progress: Progress | None) -> None:
+    def __init__(
+        self,
+        url: str,
+        out: IO[bytes],
+        size: int,
+        progress: Progress | None,
+        algorithm: str = "sha256",
+    ) -> None:
         self.url = url
         self.out = out
         self.size = size
         self.progress = progress
-        self.digest = hashlib.sha256()
+        self.digest = hashlib.new(algorithm)
         self.done = 0
 
     def take(self, chunk: bytes) -> None:
@@ -218,16 +225,19 @@ async def download(
     sha256: str,
     proxies: Mapping[str, str | None],
     progress: Progress | None = None,
+    algorithm: str = "sha256",
 ) -> None:
-    """Download ``url`` to ``dest``, checking size and sha256; the file exists only if valid.
+    """Download ``url`` to ``dest``, checking size and digest; the file exists only if valid.
 
-    A local file is copied and hashed in a worker thread; an HTTP body is hashed chunk by
-    chunk (64 KiB at a time) as it arrives, so the event loop is never held for long.
+    ``sha256`` is the expected hex digest; ``algorithm`` names another hash when a repository
+    format uses one (wazo's plugins.db gives sha1). A local file is copied and hashed in a
+    worker thread; an HTTP body is hashed chunk by chunk (64 KiB at a time) as it arrives, so
+    the event loop is never held for long.
     """
     tmp = dest.with_name(dest.name + ".part")
     try:
         with tmp.open("wb") as out:
-            sink = _Sink(url, out, size, progress)
+            sink = _Sink(url, out, size, progress, algorithm)
             local = _local(url)
             if local is not None:
                 await asyncio.to_thread(sink.copy_file, local)
@@ -243,7 +253,7 @@ async def download(
         if sink.done != size:
             raise InvalidInput(f"{url}: got {sink.done} bytes, the index says {size} (truncated?)")
         if sink.digest.hexdigest() != sha256.lower():
-            raise InvalidInput(f"{url}: sha256 mismatch, the download is refused")
+            raise InvalidInput(f"{url}: {algorithm} mismatch, the download is refused")
         tmp.replace(dest)
     finally:
         tmp.unlink(missing_ok=True)

@@ -24,10 +24,11 @@ from typing import Any, TypeVar
 
 from provisor.domain.raw_config import apply_defaults, validate_raw_config
 from provisor.domain.values import normalize_ip
-from provisor.errors import InvalidInput, PluginError
+from provisor.errors import InvalidInput, NotFound, PluginError
 from provisor.flight import BatchLoader, single_flight
 from provisor.plugins.base import Plugin
 from provisor.plugins.contract import FileRoute, ProbeRequest, RenderContext
+from provisor.plugins.offload import call_plugin
 from provisor.provisioning.cache import DeviceCache, RenderCache, Rendered, StaleFiles, served
 from provisor.provisioning.credentials import Credentials, read_credentials
 from provisor.provisioning.defence import (
@@ -202,7 +203,7 @@ class Pipeline:
             return
         ip, mac, options = lease
         probe = ProbeRequest(protocol="dhcp", client_ip=ip, dhcp_options=options, mac=mac)
-        found = self.prov.plugins.extract(probe)
+        found = await call_plugin(self.prov.plugins.has_remote, self.prov.plugins.extract, probe)
         if "vendor" not in found:
             # No vendor class (Kea's run_script passes none): the MAC prefix may name one.
             vendor = self.prov.plugins.vendor_of_mac(mac)
@@ -249,7 +250,7 @@ class Pipeline:
             return self._fail(req, creds.refused)
         if req.protocol == "tftp" and creds.tenant is not None and not creds.tenant.tftp_enabled:
             return self._fail(req, "TFTP is turned off for this tenant")
-        info = self._identify(req, creds.path)
+        info = await self._identify(req, creds.path)
         entry.identified = dict(info)
         device, created = await self._resolve(req, creds, info, entry)
         if device is None:  # an unknown device has no plugin: its misses are failures
@@ -271,7 +272,7 @@ class Pipeline:
         if plugin is None:
             return self._fail(req, "device has no plugin", counts=False)
         entry.plugin = plugin.id
-        route = plugin.route(creds.path)
+        route = await call_plugin(getattr(plugin, "remote", False), plugin.route, creds.path)
         if route is None:  # expected misses are the device's own plugin's only
             return self._fail(
                 req, "the plugin has no such file", counts=not plugin.is_expected_miss(creds.path)
@@ -289,7 +290,9 @@ class Pipeline:
         if route.spec.sensitive:
             self._log_sensitive(req.client_ip, creds.path)
         if route.spec.kind == "firmware":
-            root = self.prov.settings.data_dir / "firmware" / plugin.id
+            root = getattr(plugin, "firmware_root", None) or (
+                self.prov.settings.data_dir / "firmware" / plugin.id
+            )
             return FileResult.from_store(root, route.path, route.spec.content_type)
         return await self._render(plugin, route, device, creds, with_secrets, req.secure)
 
@@ -304,12 +307,12 @@ class Pipeline:
             self._sensitive_logged.popitem(last=False)
         self.security.sensitive_file(ip, path)
 
-    def _identify(self, req: FileRequest, path: str) -> dict[str, str]:
+    async def _identify(self, req: FileRequest, path: str) -> dict[str, str]:
         """Device info from the UA (preferred) and then the path (memoised: phones repeat)."""
         key = (req.protocol, path, req.user_agent)
         found = self._identified.get(key)
         if found is None or self._plugins_version != len(self.prov.plugins):
-            found = self._extract(req, path)
+            found = await call_plugin(self.prov.plugins.has_remote, self._extract, req, path)
             self._identified[key] = found
             self._plugins_version = len(self.prov.plugins)
             if len(self._identified) > 50_000:
@@ -319,16 +322,12 @@ class Pipeline:
     _plugins_version = -1
 
     def _extract(self, req: FileRequest, path: str) -> dict[str, str]:
-        plugins = self.prov.plugins
-        by_ua = (
-            plugins.extract(
-                ProbeRequest(req.protocol, "", req.user_agent, req.query, req.client_ip)
-            )
-            if req.user_agent
-            else {}
-        )
-        by_path = plugins.extract(ProbeRequest(req.protocol, path, None, req.query, req.client_ip))
-        found = {**by_path, **by_ua}
+        plugins, ua, rest = self.prov.plugins, req.user_agent, (req.query, req.client_ip)
+        by_ua: dict[str, str] = {}
+        if ua:  # wazo extractors read UA and path together: the UA probe carries the path too
+            by_ua = plugins.extract(ProbeRequest(req.protocol, "", ua, *rest, request_path=path))
+        probe = ProbeRequest(req.protocol, path, None, *rest, has_user_agent=bool(ua))
+        found = {**plugins.extract(probe), **by_ua}
         if "mac" not in found and found.get("vendor"):
             mac = identifying_mac(self._of_vendor(found["vendor"]), path)
             if mac is not None:
@@ -469,7 +468,7 @@ class Pipeline:
         }
         with contextlib.suppress(InvalidInput):
             body["ip"] = normalize_ip(client_ip)
-        best = self.prov.plugins.best_for(body)
+        best = await call_plugin(self.prov.plugins.has_remote, self.prov.plugins.best_for, body)
         if best is not None:
             # one insert, already associated: a new phone costs one write, not three
             body["plugin"] = best.id
@@ -523,7 +522,8 @@ class Pipeline:
         if ip_changed:
             doc["ip"] = ip
         if not doc.get("plugin"):
-            best = self.prov.plugins.best_for({k: v for k, v in doc.items() if isinstance(v, str)})
+            plugins, known = self.prov.plugins, {k: v for k, v in doc.items() if isinstance(v, str)}
+            best = await call_plugin(plugins.has_remote, plugins.best_for, known)
             if best is not None:
                 doc["plugin"] = best.id
         if not doc.get("config") and doc.get("plugin"):
@@ -610,13 +610,16 @@ class Pipeline:
         secure: bool = False,
     ) -> FileResult:
         prov = self.prov
+        remote = getattr(plugin, "remote", False)
         config_id = device.get("config")
         # the device's config must still be one its tenant may use: an id deleted and re-created
         # by another tenant never lends that tenant's secrets (cached, no query)
         usable = bool(config_id) and await prov.configs.referable(
             None, device["tenant_uuid"], str(config_id)
         )
-        raw = await prov.configs.effective(config_id) if usable else None
+        # a wazo plugin's common files are written from the base config only (shared by all)
+        common_only = remote and route.spec.kind == "common"
+        raw = None if common_only or not usable else await prov.configs.effective(config_id)
         if raw is None:
             if route.spec.kind == "device":
                 return FileResult.not_found("device has no config")
@@ -640,9 +643,14 @@ class Pipeline:
             plugin_root=plugin.root,
         )
         try:
-            body = await self.renderer.render(plugin, ctx, key)
+            if remote:  # a wazo plugin renders in its own worker process, under its deadline
+                body = await call_plugin(True, plugin.render, ctx)
+            else:
+                body = await self.renderer.render(plugin, ctx, key)
         except RenderRefused as exc:  # logged once by the renderer, remembered for this key
             return FileResult.error(exc.message)
+        except NotFound as exc:
+            return FileResult.not_found(exc.message)
         except PluginError as exc:
             log.error("device %s: %s", device["id"], exc.message)
             return FileResult.error(exc.message)

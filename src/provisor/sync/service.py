@@ -16,6 +16,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from provisor.errors import ProvisorError
 from provisor.service import Provisor
 from provisor.services.operations import Operation
 from provisor.sync.ami import AmiError, AmiSettings, pjsip_notify
@@ -54,7 +55,15 @@ class SyncService:
             raise SyncError("device has no loaded plugin")
         if not doc.get("configured"):
             raise SyncError("device is not configured")
-        event = plugin.sync_event(doc)
+        if getattr(plugin, "remote", False):  # a wazo plugin: its synchronize runs in a worker
+            try:
+                event = await asyncio.to_thread(plugin.sync_event, doc)
+            except ProvisorError as exc:
+                raise SyncError(exc.message) from None
+        else:
+            event = plugin.sync_event(doc)
+        if not event:
+            return "synchronized by the plugin"  # a wazo plugin's own synchronize did it
         options = doc.get("options")
         options = options if isinstance(options, dict) else {}
         per_device = options.get("sync")

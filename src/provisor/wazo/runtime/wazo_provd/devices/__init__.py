@@ -1,0 +1,1 @@
+"""Device-related pieces of the wazo plugin API."""

@@ -1,0 +1,1 @@
+"""Server-related pieces of the wazo plugin API (only what plugins construct)."""

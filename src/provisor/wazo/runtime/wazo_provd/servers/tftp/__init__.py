@@ -1,0 +1,1 @@
+"""TFTP pieces of the wazo plugin API."""

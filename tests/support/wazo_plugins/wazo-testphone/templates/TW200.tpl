@@ -1,0 +1,2 @@
+{% extends 'base.tpl' %}
+{% block extra %}model_specific = TW200{% endblock %}

@@ -1,0 +1,2 @@
+# TestWazo common file
+server_ip = {{ ip }}
