@@ -9,6 +9,7 @@ Downloads, size and checksum checks and safe extraction are provisor's (plugins.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,11 +17,13 @@ from typing import Any, Literal
 
 import httpx
 
+from provisor.domain import ids
 from provisor.errors import InvalidInput
 from provisor.plugins.repository import _client, _local
-from provisor.wazo.ids import check_wazo_id
 
 __all__ = ["WazoEntry", "fetch_plugins_db", "parse_plugins_db", "repository_kind"]
+
+log = logging.getLogger(__name__)
 
 DB_NAME = "plugins.db"
 _MAX_DB = 16 * 1024 * 1024
@@ -80,35 +83,43 @@ def parse_plugins_db(data: bytes) -> dict[str, WazoEntry]:
         raise InvalidInput("plugins.db: expected a JSON object of plugins by id")
     out: dict[str, WazoEntry] = {}
     for pid, entry in doc.items():
-        check_wazo_id(pid, what="plugins.db: plugin id")
-        if not isinstance(entry, dict):
-            raise InvalidInput(f"plugins.db: plugin {pid!r} must be an object")
-        for key, kind in (("version", str), ("filename", str), ("sha1sum", str), ("dsize", int)):
-            value = entry.get(key)
-            if not isinstance(value, kind) or isinstance(value, bool):
-                raise InvalidInput(
-                    f"plugins.db: plugin {pid!r}: field {key!r} is missing or not a {kind.__name__}"
-                )
-        if not _FILE.match(entry["filename"]) or ".." in entry["filename"]:
-            raise InvalidInput(
-                f"plugins.db: plugin {pid!r}: filename {entry['filename']!r} is not a plain file name"
-            )
-        if not _SHA1.match(entry["sha1sum"]):
-            raise InvalidInput(f"plugins.db: plugin {pid!r}: sha1sum must be 40 hex digits")
-        if entry["dsize"] < 0:
-            raise InvalidInput(f"plugins.db: plugin {pid!r}: dsize must not be negative")
-        caps = entry.get("capabilities")
-        out[pid] = WazoEntry(
-            id=pid,
-            version=entry["version"],
-            description=str(entry.get("description", "")),
-            vendor=str(entry.get("vendor", "")),
-            capabilities=caps if isinstance(caps, dict) else {},
-            file=entry["filename"],
-            size=entry["dsize"],
-            sha1=entry["sha1sum"].lower(),
-        )
+        try:
+            out[pid] = _entry(pid, entry)
+        except InvalidInput as exc:  # as for provisor's index: the rest stays usable
+            log.warning("plugins.db entry left out: %s", exc.message)
     return out
+
+
+def _entry(pid: str, entry: object) -> WazoEntry:
+    """One checked ``plugins.db`` entry; InvalidInput names the plugin and the field."""
+    ids.plugin_id(pid, "plugins.db: plugin id")
+    if not isinstance(entry, dict):
+        raise InvalidInput(f"plugins.db: plugin {pid!r} must be an object")
+    for key, kind in (("version", str), ("filename", str), ("sha1sum", str), ("dsize", int)):
+        value = entry.get(key)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise InvalidInput(
+                f"plugins.db: plugin {pid!r}: field {key!r} is missing or not a {kind.__name__}"
+            )
+    if not _FILE.match(entry["filename"]) or ".." in entry["filename"]:
+        raise InvalidInput(
+            f"plugins.db: plugin {pid!r}: filename {entry['filename']!r} is not a plain file name"
+        )
+    if not _SHA1.match(entry["sha1sum"]):
+        raise InvalidInput(f"plugins.db: plugin {pid!r}: sha1sum must be 40 hex digits")
+    if entry["dsize"] < 0:
+        raise InvalidInput(f"plugins.db: plugin {pid!r}: dsize must not be negative")
+    caps = entry.get("capabilities")
+    return WazoEntry(
+        id=pid,
+        version=entry["version"],
+        description=str(entry.get("description", "")),
+        vendor=str(entry.get("vendor", "")),
+        capabilities=caps if isinstance(caps, dict) else {},
+        file=entry["filename"],
+        size=entry["dsize"],
+        sha1=entry["sha1sum"].lower(),
+    )
 
 
 async def _get(base: str, name: str, proxies: Mapping[str, str | None]) -> bytes | None:

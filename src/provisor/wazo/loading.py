@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from provisor.domain import ids
 from provisor.errors import InvalidInput, PluginError
-from provisor.wazo.ids import check_wazo_id
 from provisor.wazo.plugin import WazoPlugin
 from provisor.wazo.worker import WazoWorker, WorkerError
 
@@ -25,7 +25,7 @@ def load_wazo_plugin(root: Path, settings: WazoSettings | None = None) -> WazoPl
 
     cfg = settings or WazoSettings()
     try:
-        check_wazo_id(root.name, what="plugin folder")
+        ids.plugin_id(root.name, "plugin folder")
     except InvalidInput as exc:
         raise PluginError(exc.message) from None
     info_file = root / "plugin-info"
