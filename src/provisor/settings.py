@@ -445,6 +445,8 @@ def load_settings(
         if conf_d.is_dir():
             for fragment in sorted(conf_d.glob("*.yml")) + sorted(conf_d.glob("*.yaml")):
                 data = _deep_merge(data, _read_yaml(fragment))
+    # a section left with only comments under it (``rest_api:``) is an empty section
+    data = {key: value for key, value in data.items() if value is not None}
     for warning in translate_wazo_keys(data):
         log.warning("settings: %s", warning)
     for name, raw in env.items():

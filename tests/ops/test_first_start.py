@@ -142,3 +142,19 @@ def test_missing_tls_file_is_one_line_naming_the_listener(tmp_path: Path) -> Non
     assert done.returncode == 1, done.stderr
     assert "provisor: cannot start: https listener 127.0.0.1:0: cannot load" in done.stderr
     assert "nope.pem" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_init_writes_a_commented_config_that_loads(tmp_path: Path) -> None:
+    cfg, data = tmp_path / "etc" / "config.yml", tmp_path / "lib" / "provisor"
+    run = [PROVISOR, "init", "--config", str(cfg), "--data-dir", str(data)]
+    done = subprocess.run(run, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert data.is_dir() and (data.stat().st_mode & 0o777) == 0o750
+    settings = load_settings(cfg, environ={})
+    assert settings.data_dir == data.resolve()
+    defaults = load_settings(None, environ={}, overrides={"general.data_dir": str(data)})
+    assert settings.model_dump() == defaults.model_dump()  # comments only, besides data_dir
+    again = subprocess.run(run, capture_output=True, text=True, timeout=60)
+    assert again.returncode == 1 and "--force" in again.stderr
+    forced = subprocess.run([*run, "--force"], capture_output=True, text=True, timeout=60)
+    assert forced.returncode == 0
