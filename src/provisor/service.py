@@ -223,7 +223,11 @@ class Provisor:
         return uuid
 
     async def delete_tenant(self, tenant_uuid: str) -> Mapping[str, int]:
-        """Delete a tenant's devices, configs and key (bus event or tenant sync)."""
+        """Delete a tenant's devices, configs and key (bus event or tenant sync).
+
+        Cached authorizations go first: once the event is acknowledged, no request may still be
+        allowed in that tenant from a cached answer."""
+        self.auth.forget()
         count = await self.devices.delete_tenant(tenant_uuid)
         cfgs = await self.configs.store.delete_tenant(tenant_uuid)
         await self.configs.changed()

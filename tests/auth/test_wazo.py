@@ -185,3 +185,29 @@ async def test_tenant_sync_removes_devices_of_deleted_tenants(
             assert await TenantSync(srv.prov).run_once() == []
     finally:
         await srv.close()
+
+
+async def test_deleting_a_tenant_drops_cached_authorizations_first(
+    tmp_path: Path, database_url: str, auth: tuple[FakeWazoAuth, Path]
+) -> None:
+    """The bus's auth_tenant_deleted (Provisor.delete_tenant): the next request with a token
+    of that tenant is asked of wazo-auth again, not answered from the cache."""
+    fake, key = auth
+    srv = await _wazo_server(tmp_path, database_url, fake, key)
+    try:
+        async with srv.client("main-token") as main, srv.client("sub1-token") as sub1:
+            r = await main.post(
+                "/0.2/dev_mgr/devices", json={"device": {"id": "s1"}}, headers={"Wazo-Tenant": SUB1}
+            )
+            assert r.status_code == 201
+            assert (await sub1.get("/0.2/dev_mgr/devices/s1")).status_code == 200  # cached now
+            checks = fake.calls.copy()
+            fake.remove_tenant(SUB1)
+            fake.tokens.pop("sub1-token")
+            await srv.prov.delete_tenant(SUB1)
+            assert (await sub1.get("/0.2/dev_mgr/devices/s1")).status_code == 401
+            assert fake.calls != checks  # asked again
+            r = await main.get("/0.2/dev_mgr/devices/s1", params={"recurse": "true"})
+            assert r.status_code == 404
+    finally:
+        await srv.close()

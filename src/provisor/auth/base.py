@@ -44,6 +44,10 @@ class AuthBackend(Protocol):
         """The master tenant's uuid."""
         ...
 
+    def forget(self) -> None:
+        """Drop every cached token check (a token was revoked or a tenant deleted)."""
+        ...
+
     async def close(self) -> None:
         """Release connections."""
         ...

@@ -222,6 +222,11 @@ class WazoAuthBackend:
         _, tenant = await self._service_token()
         return tenant
 
+    def forget(self) -> None:
+        """Drop every cached answer of wazo-auth (a tenant was deleted: its tokens, and the
+        subtrees that held it, must be asked again)."""
+        self._cache = _Cache(self._cache.ttl, self._cache.size)
+
     async def close(self) -> None:
         """Close the HTTP client."""
         await self._client.aclose()
