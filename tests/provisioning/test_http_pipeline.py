@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -162,6 +163,8 @@ async def test_trace_endpoint_explains(server: Server) -> None:
     [entry] = r.json()["requests"]
     assert entry["status"] == 200 and entry["plugin"] == "testphone" and entry["created"] is True
     assert entry["identified"]["mac"] == MAC
+    when = datetime.fromisoformat(entry["time"])  # ISO 8601, UTC
+    assert when.tzinfo is not None and abs((datetime.now(UTC) - when).total_seconds()) < 3600
     assert (await server.api.get("/0.2/dev_mgr/requests", params={"limit": "x"})).status_code == 400
 
 

@@ -8,6 +8,7 @@ are recorded without provisioning keys or device tokens.
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from collections import deque
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -37,10 +38,11 @@ class TraceEntry:
     hot_sensitive: bool = False
 
     def as_dict(self) -> dict[str, Any]:
-        """A JSON-ready view."""
+        """A JSON-ready view; the time in ISO 8601 (UTC, milliseconds)."""
         out = asdict(self)
         out.pop("hot_stamp", None)
         out.pop("hot_sensitive", None)
+        out["time"] = datetime.fromtimestamp(self.time, UTC).isoformat(timespec="milliseconds")
         return out
 
 
