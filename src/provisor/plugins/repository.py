@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 
 _FORMAT = 1
 _MAX_INDEX = 16 * 1024 * 1024
-_SHA256 = re.compile(r"[0-9A-Fa-f]{64}")
+_HEX = re.compile(r"[0-9A-Fa-f]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,35 +92,58 @@ def parse_index(data: bytes) -> dict[str, IndexEntry]:
     return out
 
 
-def _entry(pid: str, entry: object) -> IndexEntry:
-    """One index entry, validated; InvalidInput names the plugin and the field."""
-    ids.plugin_id(pid, "repository index: plugin id")
-    where = f"repository index: plugin {pid!r}"
+@dataclass(frozen=True, slots=True)
+class EntryFields:
+    """The names one repository format gives an entry's fields, and its digest's form."""
+
+    file: str = "file"
+    size: str = "size"
+    digest: str = "sha256"
+    digest_hex: int = 64
+
+
+def check_entry(where: str, entry: object, fields: EntryFields) -> dict[str, Any]:
+    """An index entry's fields, checked (the same rules for provisor's index and wazo's
+    ``plugins.db``): version, a plain file name, a hex digest, a size; InvalidInput names the
+    plugin and the field. Returns version, file, size, digest (lower case), description,
+    vendor and capabilities under provisor's names."""
     if not isinstance(entry, dict):
         raise InvalidInput(f"{where} must be an object")
-    for key, kind in (("version", str), ("file", str), ("sha256", str), ("size", int)):
+    for key, kind in (
+        ("version", str),
+        (fields.file, str),
+        (fields.digest, str),
+        (fields.size, int),
+    ):
         if not isinstance(entry.get(key), kind) or isinstance(entry.get(key), bool):
             raise InvalidInput(f"{where}: field {key!r} is missing or not a {kind.__name__}")
     ids.version(entry["version"], f"{where}: version")
-    name = entry["file"]
+    name = entry[fields.file]
     if "/" in name or "\\" in name or name.startswith("."):
-        raise InvalidInput(f"{where}: file {name!r} is not a plain file name")
-    ids.file_name(name, f"{where}: file")
-    if not _SHA256.fullmatch(entry["sha256"]):
-        raise InvalidInput(f"{where}: sha256 must be 64 hex digits")
-    if entry["size"] < 0:
-        raise InvalidInput(f"{where}: size must not be negative")
+        raise InvalidInput(f"{where}: {fields.file} {name!r} is not a plain file name")
+    ids.file_name(name, f"{where}: {fields.file}")
+    digest = entry[fields.digest]
+    if len(digest) != fields.digest_hex or not _HEX.fullmatch(digest):
+        raise InvalidInput(f"{where}: {fields.digest} must be {fields.digest_hex} hex digits")
+    if entry[fields.size] < 0:
+        raise InvalidInput(f"{where}: {fields.size} must not be negative")
     capabilities = entry.get("capabilities")
-    return IndexEntry(
-        id=pid,
-        version=entry["version"],
-        description=str(entry.get("description", "")),
-        vendor=str(entry.get("vendor", "")),
-        capabilities=capabilities if isinstance(capabilities, dict) else {},
-        file=name,
-        size=entry["size"],
-        sha256=entry["sha256"].lower(),
-    )
+    return {
+        "version": entry["version"],
+        "file": name,
+        "size": entry[fields.size],
+        "digest": digest.lower(),
+        "description": str(entry.get("description", "")),
+        "vendor": str(entry.get("vendor", "")),
+        "capabilities": capabilities if isinstance(capabilities, dict) else {},
+    }
+
+
+def _entry(pid: str, entry: object) -> IndexEntry:
+    """One index entry, validated; InvalidInput names the plugin and the field."""
+    ids.plugin_id(pid, "repository index: plugin id")
+    checked = check_entry(f"repository index: plugin {pid!r}", entry, EntryFields())
+    return IndexEntry(id=pid, sha256=checked.pop("digest"), **checked)
 
 
 def _local(url: str) -> Path | None:

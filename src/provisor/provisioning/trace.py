@@ -8,9 +8,9 @@ are recorded without provisioning keys or device tokens.
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 from collections import deque
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 __all__ = ["Trace", "TraceEntry"]

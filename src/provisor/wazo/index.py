@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -19,7 +18,7 @@ import httpx
 
 from provisor.domain import ids
 from provisor.errors import InvalidInput
-from provisor.plugins.repository import _client, _local
+from provisor.plugins.repository import EntryFields, _client, _local, check_entry
 
 __all__ = ["WazoEntry", "fetch_plugins_db", "parse_plugins_db", "repository_kind"]
 
@@ -27,8 +26,6 @@ log = logging.getLogger(__name__)
 
 DB_NAME = "plugins.db"
 _MAX_DB = 16 * 1024 * 1024
-_SHA1 = re.compile(r"^[0-9a-fA-F]{40}$")
-_FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,200}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,36 +87,14 @@ def parse_plugins_db(data: bytes) -> dict[str, WazoEntry]:
     return out
 
 
+_FIELDS = EntryFields(file="filename", size="dsize", digest="sha1sum", digest_hex=40)
+
+
 def _entry(pid: str, entry: object) -> WazoEntry:
     """One checked ``plugins.db`` entry; InvalidInput names the plugin and the field."""
     ids.plugin_id(pid, "plugins.db: plugin id")
-    if not isinstance(entry, dict):
-        raise InvalidInput(f"plugins.db: plugin {pid!r} must be an object")
-    for key, kind in (("version", str), ("filename", str), ("sha1sum", str), ("dsize", int)):
-        value = entry.get(key)
-        if not isinstance(value, kind) or isinstance(value, bool):
-            raise InvalidInput(
-                f"plugins.db: plugin {pid!r}: field {key!r} is missing or not a {kind.__name__}"
-            )
-    if not _FILE.match(entry["filename"]) or ".." in entry["filename"]:
-        raise InvalidInput(
-            f"plugins.db: plugin {pid!r}: filename {entry['filename']!r} is not a plain file name"
-        )
-    if not _SHA1.match(entry["sha1sum"]):
-        raise InvalidInput(f"plugins.db: plugin {pid!r}: sha1sum must be 40 hex digits")
-    if entry["dsize"] < 0:
-        raise InvalidInput(f"plugins.db: plugin {pid!r}: dsize must not be negative")
-    caps = entry.get("capabilities")
-    return WazoEntry(
-        id=pid,
-        version=entry["version"],
-        description=str(entry.get("description", "")),
-        vendor=str(entry.get("vendor", "")),
-        capabilities=caps if isinstance(caps, dict) else {},
-        file=entry["filename"],
-        size=entry["dsize"],
-        sha1=entry["sha1sum"].lower(),
-    )
+    checked = check_entry(f"plugins.db: plugin {pid!r}", entry, _FIELDS)
+    return WazoEntry(id=pid, sha1=checked.pop("digest"), **checked)
 
 
 async def _get(base: str, name: str, proxies: Mapping[str, str | None]) -> bytes | None:
