@@ -22,11 +22,18 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Callable
 
 from provisor.provisioning.security import redact_path
 
-__all__ = ["RedactingFilter", "protect_third_party_loggers", "redact_url", "setup_logging"]
+__all__ = [
+    "AccessLog",
+    "RedactingFilter",
+    "protect_third_party_loggers",
+    "redact_url",
+    "setup_logging",
+]
 
 _URL_PATH = re.compile(r"(\w+://[^/\s\"']*/)([^?#\s\"']*)")
 _USERINFO = re.compile(r"(://)[^/@\s\"']+@")
@@ -101,3 +108,66 @@ def setup_logging(verbose: bool) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     protect_third_party_loggers()
+
+
+class AccessLog:
+    """One ``provisor.access`` line per phone request, at most ``per_second`` lines a second.
+
+    The path goes through :func:`redact_path` (a wrong key or token left in it is hidden);
+    device id, tenant uuid and file name are no secret. Lines over the rate are counted and the
+    next line written says how many were left out, so a boot storm cannot fill the disk.
+    """
+
+    logger = logging.getLogger("provisor.access")
+
+    def __init__(self, per_second: int, keys: Callable[[str], object] | None = None) -> None:
+        self.per_second = per_second
+        self.keys = keys
+        self._second = 0
+        self._written = 0
+        self._skipped = 0
+
+    def _allowed(self) -> bool:
+        if not self.per_second:
+            return True
+        second = int(time.monotonic())
+        if second != self._second:
+            self._second, self._written = second, 0
+        if self._written >= self.per_second:
+            self._skipped += 1
+            return False
+        self._written += 1
+        return True
+
+    def write(
+        self,
+        protocol: str,
+        client_ip: str,
+        path: str,
+        *,
+        device_id: str | None,
+        tenant: str | None,
+        file: str | None,
+        status: int,
+        size: int,
+        seconds: float,
+        cache: str,
+    ) -> None:
+        """Log one answered request (or count it when over the rate)."""
+        if not self._allowed():
+            return
+        skipped, self._skipped = self._skipped, 0
+        self.logger.info(
+            "%s %s %s status=%d bytes=%d ms=%.1f cache=%s device=%s tenant=%s file=%s%s",
+            protocol,
+            client_ip,
+            redact_path(path, self.keys) or "-",
+            status,
+            size,
+            seconds * 1000,
+            cache,
+            device_id or "-",
+            tenant or "-",
+            file or "-",
+            f" (after {skipped} lines left out over the rate)" if skipped else "",
+        )

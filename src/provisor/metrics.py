@@ -1,0 +1,129 @@
+"""Prometheus metrics of the process (served at ``/metrics`` on the REST listener).
+
+One registry per process (several servers in one process, as in the tests, share it; counters
+only grow, so a scrape's deltas stay right). Every label is a bounded set: protocol, status
+class, plugin id (installed plugins only), cache outcome, REST route template, method. Never a
+path, MAC, IP address, device id, tenant uuid or key: an exposition can be read by whoever
+reaches the REST port without a token (docs/operations.md "Monitoring").
+
+The phone hot path counts through :class:`PhoneCounters`, which keeps the label children it
+has bound already: one dict lookup and one increment per request.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    disable_created_metrics,
+)
+
+__all__ = [
+    "BANS",
+    "DATABASE_UP",
+    "DEVICES_CREATED",
+    "PHONE",
+    "PHONE_REQUESTS",
+    "REFUSALS",
+    "REGISTRY",
+    "RENDER_SECONDS",
+    "REST_REQUESTS",
+    "TFTP_BYTES",
+    "TFTP_TRANSFERS",
+    "PhoneCounters",
+    "status_class",
+]
+
+# no ``*_created`` series (one per label set, a timestamp nobody alerts on): half the exposition
+disable_created_metrics()
+REGISTRY: Final = CollectorRegistry()
+ProcessCollector(registry=REGISTRY)
+PlatformCollector(registry=REGISTRY)
+GCCollector(registry=REGISTRY)
+
+PHONE_REQUESTS: Final = Counter(
+    "provisor_phone_requests",
+    "Phone file requests answered, by protocol, status class, plugin and cache outcome.",
+    ("protocol", "status", "plugin", "cache"),
+    registry=REGISTRY,
+)
+RENDER_SECONDS: Final = Histogram(
+    "provisor_render_seconds",
+    "Time to render one file that was not in the render cache, by plugin.",
+    ("plugin",),
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+    registry=REGISTRY,
+)
+DEVICES_CREATED: Final = Counter(
+    "provisor_devices_auto_created",
+    "Devices created automatically when an unknown phone asked for a file.",
+    registry=REGISTRY,
+)
+REFUSALS: Final = Counter(
+    "provisor_phone_refusals",
+    "Phone requests refused in a way that counts toward a ban (wrong key, token, file...).",
+    registry=REGISTRY,
+)
+BANS: Final = Counter(
+    "provisor_phone_bans",
+    "Addresses banned after repeated refusals or too many new devices.",
+    registry=REGISTRY,
+)
+TFTP_TRANSFERS: Final = Counter(
+    "provisor_tftp_transfers",
+    "TFTP transfers ended, by outcome (complete, aborted by the client, timeout).",
+    ("outcome",),
+    registry=REGISTRY,
+)
+TFTP_BYTES: Final = Counter(
+    "provisor_tftp_bytes",
+    "File bytes of the TFTP transfers that completed.",
+    registry=REGISTRY,
+)
+REST_REQUESTS: Final = Counter(
+    "provisor_rest_requests",
+    "REST API requests, by route template, method and status class.",
+    ("route", "method", "status"),
+    registry=REGISTRY,
+)
+DATABASE_UP: Final = Gauge(
+    "provisor_database_up",
+    "1 while the database answers, 0 while it is known to be unreachable.",
+    registry=REGISTRY,
+)
+
+_CLASSES: Final = ("0xx", "1xx", "2xx", "3xx", "4xx", "5xx")
+
+
+def status_class(status: int) -> str:
+    """``2xx`` for 200: classes keep the label set small."""
+    index = status // 100
+    return _CLASSES[index] if 0 <= index < len(_CLASSES) else "0xx"
+
+
+class PhoneCounters:
+    """The phone request counter with its label children bound once (the hot path's cost is a
+    dict lookup and an increment, no label dict built per request)."""
+
+    def __init__(self) -> None:
+        self._children: dict[tuple[str, int, str, str], Counter] = {}
+
+    def count(self, protocol: str, status: int, plugin: str | None, cache: str) -> None:
+        """Count one answered phone request."""
+        key = (protocol, status // 100, plugin or "none", cache)
+        child = self._children.get(key)
+        if child is None:
+            child = PHONE_REQUESTS.labels(protocol, status_class(status), key[2], cache)
+            if len(self._children) < 10_000:  # bounded: plugins come and go over a long run
+                self._children[key] = child
+        child.inc()
+
+
+PHONE: Final = PhoneCounters()
