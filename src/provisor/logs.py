@@ -20,15 +20,20 @@ and the CLI call it.
 
 from __future__ import annotations
 
+import json
 import logging
+import logging.handlers
 import re
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
 
 from provisor.provisioning.security import redact_path
 
 __all__ = [
     "AccessLog",
+    "JsonLinesFormatter",
     "RedactingFilter",
     "protect_third_party_loggers",
     "redact_url",
@@ -101,13 +106,50 @@ def protect_third_party_loggers() -> None:
             logger.addFilter(flt)
 
 
-def setup_logging(verbose: bool) -> None:
-    """Log to stderr (DEBUG when verbose), with the third-party filters in place."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+_HANDLER_NAME = "provisor"
+_TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+class JsonLinesFormatter(logging.Formatter):
+    """One JSON object a line (``time`` in ISO 8601 UTC, ``level``, ``logger``, ``message``,
+    ``exception`` when there is one): what a log pipeline reads without a grok pattern."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The record as one JSON line."""
+        out = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            out["exception"] = self.formatException(record.exc_info)
+        return json.dumps(out, ensure_ascii=False)
+
+
+def setup_logging(
+    verbose: bool, log_format: str = "text", log_file: Path | None = None
+) -> logging.Handler:
+    """Log to stderr or ``log_file`` (reopened when logrotate moves it), as text or JSON lines,
+    DEBUG when verbose, with the third-party filters in place; returns the handler."""
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if h.get_name() == _HANDLER_NAME]:
+        root.removeHandler(old)  # a second call replaces the first one's handler
+        old.close()
+    handler: logging.Handler
+    if log_file is None:
+        handler = logging.StreamHandler()
+    else:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.handlers.WatchedFileHandler(log_file, encoding="utf-8")
+    handler.setFormatter(
+        JsonLinesFormatter() if log_format == "json" else logging.Formatter(_TEXT_FORMAT)
     )
+    handler.set_name(_HANDLER_NAME)
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
     protect_third_party_loggers()
+    return handler
 
 
 class AccessLog:
