@@ -96,6 +96,7 @@ async def test_counters_move_and_expose_no_secret(tmp_path: Path, database_url: 
     # the first scrape itself was counted by the time of the second
     assert delta(before, after, rest, route="/metrics", method="GET", status="2xx") == 1
     assert after[("provisor_database_up", ())] == 1
+    assert delta(before, after, "provisor_database_query_seconds_count") >= 1  # device created
     for secret in (
         KEY,
         WRONG,

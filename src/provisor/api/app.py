@@ -33,7 +33,7 @@ from provisor.api.health import router as health_router
 from provisor.api.http import error_response, unavailable
 from provisor.api.metrics import router as metrics_router
 from provisor.errors import InvalidInput, NotFound, ProvisorError
-from provisor.metrics import REST_REQUESTS, status_class
+from provisor.metrics import REST_REQUESTS, observe_database, status_class
 from provisor.service import Provisor
 from provisor.store.health import DatabaseHealth, is_unavailable
 
@@ -152,6 +152,7 @@ def create_api(prov: Provisor, *, extra_routers: tuple[Any, ...] = ()) -> FastAP
     app.include_router(health_router)
     if prov.settings.observability.metrics_enabled:
         app.include_router(metrics_router)
+        observe_database(prov.engine)
 
     @app.exception_handler(ProvisorError)
     async def _provisor_error(_request: Request, exc: ProvisorError) -> Response:
