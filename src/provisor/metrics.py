@@ -6,13 +6,14 @@ class, plugin id (installed plugins only), cache outcome, REST route template, m
 path, MAC, IP address, device id, tenant uuid or key: an exposition can be read by whoever
 reaches the REST port without a token (docs/operations.md "Monitoring").
 
-The phone hot path counts through :class:`PhoneCounters`, which keeps the label children it
-has bound already: one dict lookup and one increment per request.
+The phone hot path counts through :class:`PhoneCounters` (plain ints, a metric family built at
+scrape time); TFTP transfers use label children bound once.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import Any, Final
 
 from prometheus_client import (
@@ -25,6 +26,8 @@ from prometheus_client import (
     ProcessCollector,
     disable_created_metrics,
 )
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -33,7 +36,6 @@ __all__ = [
     "DATABASE_UP",
     "DEVICES_CREATED",
     "PHONE",
-    "PHONE_REQUESTS",
     "REFUSALS",
     "REGISTRY",
     "RENDER_SECONDS",
@@ -53,12 +55,6 @@ ProcessCollector(registry=REGISTRY)
 PlatformCollector(registry=REGISTRY)
 GCCollector(registry=REGISTRY)
 
-PHONE_REQUESTS: Final = Counter(
-    "provisor_phone_requests",
-    "Phone file requests answered, by protocol, status class, plugin and cache outcome.",
-    ("protocol", "status", "plugin", "cache"),
-    registry=REGISTRY,
-)
 RENDER_SECONDS: Final = Histogram(
     "provisor_render_seconds",
     "Time to render one file that was not in the render cache, by plugin.",
@@ -120,25 +116,37 @@ def status_class(status: int) -> str:
     return _CLASSES[index] if 0 <= index < len(_CLASSES) else "0xx"
 
 
-class PhoneCounters:
-    """The phone request counter with its label children bound once (the hot path's cost is a
-    dict lookup and an increment, no label dict built per request)."""
+class PhoneCounters(Collector):
+    """``provisor_phone_requests_total``, counted in plain ints and turned into a metric family
+    at scrape time: the hot path pays one tuple, one dict lookup and one addition, no lock
+    (phone requests and scrapes all run on the event loop's thread)."""
+
+    name = "provisor_phone_requests"
+    documentation = (
+        "Phone file requests answered, by protocol, status class, plugin and cache outcome."
+    )
 
     def __init__(self) -> None:
-        self._children: dict[tuple[str, int, str, str], Counter] = {}
+        self._counts: dict[tuple[str, int, str | None, str], int] = {}
 
     def count(self, protocol: str, status: int, plugin: str | None, cache: str) -> None:
         """Count one answered phone request."""
-        key = (protocol, status // 100, plugin or "none", cache)
-        child = self._children.get(key)
-        if child is None:
-            child = PHONE_REQUESTS.labels(protocol, status_class(status), key[2], cache)
-            if len(self._children) < 10_000:  # bounded: plugins come and go over a long run
-                self._children[key] = child
-        child.inc()
+        key = (protocol, status // 100, plugin, cache)
+        self._counts[key] = self._counts.get(key, 0) + 1
+
+    def collect(self) -> Iterator[Metric]:
+        """The counts as one counter family (bounded labels: see the module docstring)."""
+        family = CounterMetricFamily(
+            self.name, self.documentation, labels=("protocol", "status", "plugin", "cache")
+        )
+        for (protocol, klass, plugin, cache), value in list(self._counts.items()):
+            status = _CLASSES[klass] if 0 <= klass < len(_CLASSES) else "0xx"
+            family.add_metric((protocol, status, plugin or "none", cache), value)
+        yield family
 
 
 PHONE: Final = PhoneCounters()
+REGISTRY.register(PHONE)
 
 
 _STARTED = "provisor_metrics_started"
