@@ -120,3 +120,30 @@ async def test_metrics_can_be_turned_off(tmp_path: Path, database_url: str) -> N
             assert (await client.get("/health/live")).status_code == 200
     finally:
         await srv.close()
+
+
+async def test_refusals_and_a_ban_are_counted(tmp_path: Path, database_url: str) -> None:
+    register_secret(WRONG)
+    settings = make_settings(
+        tmp_path,
+        database_url,
+        **{"general.http_auth_strategy": "url_key", "provisioning.ban_threshold": 3},
+    )
+    srv = await start_server(settings)
+    try:
+        anonymous = httpx.AsyncClient(base_url=srv.rest_url, timeout=10)
+        before, _ = await scrape(anonymous)
+        for _ in range(4):  # three refusals ban the address; the fourth meets the ban
+            r = await srv.phone.get(f"/{WRONG}/001122334455.cfg", headers={"User-Agent": UA})
+            assert r.status_code == 404
+        after, text = await scrape(anonymous)
+        await anonymous.aclose()
+    finally:
+        await srv.close()
+    assert delta(before, after, "provisor_phone_refusals_total") == 3
+    assert delta(before, after, "provisor_phone_bans_total") == 1
+    req = "provisor_phone_requests_total"
+    assert (
+        delta(before, after, req, protocol="http", status="4xx", plugin="none", cache="none") == 4
+    )
+    assert WRONG not in text and "127.0.0.1" not in text
