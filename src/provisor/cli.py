@@ -123,7 +123,8 @@ def serve(
         settings.general.http_auth_strategy = None if auth_strategy == "null" else auth_strategy  # type: ignore[assignment]
     from provisor.logs import setup_logging
 
-    setup_logging(verbose or settings.general.verbose)
+    observe = settings.observability
+    setup_logging(verbose or settings.general.verbose, observe.log_format, observe.log_file)
     from provisor.server import serve as run_server
 
     with contextlib.suppress(KeyboardInterrupt):

@@ -20,13 +20,25 @@ and the CLI call it.
 
 from __future__ import annotations
 
+import json
 import logging
+import logging.handlers
 import re
+import time
 from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
 
 from provisor.provisioning.security import redact_path
 
-__all__ = ["RedactingFilter", "protect_third_party_loggers", "redact_url", "setup_logging"]
+__all__ = [
+    "AccessLog",
+    "JsonLinesFormatter",
+    "RedactingFilter",
+    "protect_third_party_loggers",
+    "redact_url",
+    "setup_logging",
+]
 
 _URL_PATH = re.compile(r"(\w+://[^/\s\"']*/)([^?#\s\"']*)")
 _USERINFO = re.compile(r"(://)[^/@\s\"']+@")
@@ -94,10 +106,110 @@ def protect_third_party_loggers() -> None:
             logger.addFilter(flt)
 
 
-def setup_logging(verbose: bool) -> None:
-    """Log to stderr (DEBUG when verbose), with the third-party filters in place."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+_HANDLER_NAME = "provisor"
+_TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+class JsonLinesFormatter(logging.Formatter):
+    """One JSON object a line (``time`` in ISO 8601 UTC, ``level``, ``logger``, ``message``,
+    ``exception`` when there is one): what a log pipeline reads without a grok pattern."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The record as one JSON line."""
+        out = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            out["exception"] = self.formatException(record.exc_info)
+        return json.dumps(out, ensure_ascii=False)
+
+
+def setup_logging(
+    verbose: bool, log_format: str = "text", log_file: Path | None = None
+) -> logging.Handler:
+    """Log to stderr or ``log_file`` (reopened when logrotate moves it), as text or JSON lines,
+    DEBUG when verbose, with the third-party filters in place; returns the handler."""
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if h.get_name() == _HANDLER_NAME]:
+        root.removeHandler(old)  # a second call replaces the first one's handler
+        old.close()
+    handler: logging.Handler
+    if log_file is None:
+        handler = logging.StreamHandler()
+    else:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.handlers.WatchedFileHandler(log_file, encoding="utf-8")
+    handler.setFormatter(
+        JsonLinesFormatter() if log_format == "json" else logging.Formatter(_TEXT_FORMAT)
     )
+    handler.set_name(_HANDLER_NAME)
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
     protect_third_party_loggers()
+    return handler
+
+
+class AccessLog:
+    """One ``provisor.access`` line per phone request, at most ``per_second`` lines a second.
+
+    The path goes through :func:`redact_path` (a wrong key or token left in it is hidden);
+    device id, tenant uuid and file name are no secret. Lines over the rate are counted and the
+    next line written says how many were left out, so a boot storm cannot fill the disk.
+    """
+
+    logger = logging.getLogger("provisor.access")
+
+    def __init__(self, per_second: int, keys: Callable[[str], object] | None = None) -> None:
+        self.per_second = per_second
+        self.keys = keys
+        self._second = 0
+        self._written = 0
+        self._skipped = 0
+
+    def _allowed(self) -> bool:
+        if not self.per_second:
+            return True
+        second = int(time.monotonic())
+        if second != self._second:
+            self._second, self._written = second, 0
+        if self._written >= self.per_second:
+            self._skipped += 1
+            return False
+        self._written += 1
+        return True
+
+    def write(
+        self,
+        protocol: str,
+        client_ip: str,
+        path: str,
+        *,
+        device_id: str | None,
+        tenant: str | None,
+        file: str | None,
+        status: int,
+        size: int,
+        seconds: float,
+        cache: str,
+    ) -> None:
+        """Log one answered request (or count it when over the rate)."""
+        if not self._allowed():
+            return
+        skipped, self._skipped = self._skipped, 0
+        self.logger.info(
+            "%s %s %s status=%d bytes=%d ms=%.1f cache=%s device=%s tenant=%s file=%s%s",
+            protocol,
+            client_ip,
+            redact_path(path, self.keys) or "-",
+            status,
+            size,
+            seconds * 1000,
+            cache,
+            device_id or "-",
+            tenant or "-",
+            file or "-",
+            f" (after {skipped} lines left out over the rate)" if skipped else "",
+        )

@@ -281,6 +281,21 @@ class PluginsSettings(_Section):
     """Characters of a member's path, the top folder included."""
 
 
+class ObservabilitySettings(_Section):
+    """Metrics and the phone access log (docs/operations.md "Monitoring")."""
+
+    metrics_enabled: bool = True
+    """Serve ``/metrics`` (Prometheus, no token) on the REST listener."""
+    access_log: bool = False
+    """One ``provisor.access`` line per phone request (off: a boot storm is many lines)."""
+    access_log_per_second: int = Field(100, ge=0)
+    """Most access lines a second (0: no limit); the lines over it are counted, not written."""
+    log_format: Literal["text", "json"] = "text"
+    """``json``: one JSON object a line (time, level, logger, message, exception)."""
+    log_file: Path | None = None
+    """Log to this file (reopened when moved by logrotate) instead of stderr."""
+
+
 class Settings(_Section):
     """Every setting of provisor."""
 
@@ -296,6 +311,7 @@ class Settings(_Section):
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
     plugins: PluginsSettings = Field(default_factory=PluginsSettings)
     wazo: WazoSettings = Field(default_factory=WazoSettings)
+    observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
     plugin_config: dict[str, dict[str, Any]] = Field(default_factory=dict)
     proxy: dict[Literal["http", "https", "ftp"], str | None] = Field(default_factory=dict)
     """wazo-provd's initial proxy parameters (http_proxy…); a value set through the API wins."""

@@ -25,13 +25,15 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from provisor import __version__
 from provisor.api import cfg_mgr, configure, dev_mgr, status
 from provisor.api.health import router as health_router
 from provisor.api.http import error_response, unavailable
+from provisor.api.metrics import router as metrics_router
 from provisor.errors import InvalidInput, NotFound, ProvisorError
+from provisor.metrics import REST_REQUESTS, observe_database, status_class
 from provisor.service import Provisor
 from provisor.store.health import DatabaseHealth, is_unavailable
 
@@ -51,7 +53,8 @@ _DB_ERRORS: tuple[type[Exception], ...] = (
     OSError,
 )
 # paths that work without the database (or say it is down themselves)
-_WITHOUT_DB = ("/0.2/status", "/0.2/api/api.yml", "/health/live", "/health/ready")
+_WITHOUT_DB = ("/0.2/status", "/0.2/api/api.yml", "/health/live", "/health/ready", "/metrics")
+_METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"))
 
 
 def _refused_value(exc: BaseException) -> str | None:
@@ -89,6 +92,36 @@ class DatabaseGate:
         await self.app(scope, receive, send)
 
 
+class RestCounter:
+    """Counts REST requests by route template (never the raw path: it may carry ids), method
+    and status class; a path no route matched counts as ``unmatched``."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500  # an exception that escapes is answered 500 by Starlette's outer layer
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path_format", None) or "unmatched"
+            method = scope.get("method", "")
+            REST_REQUESTS.labels(
+                template, method if method in _METHODS else "other", status_class(status)
+            ).inc()
+
+
 def create_api(prov: Provisor, *, extra_routers: tuple[Any, ...] = ()) -> FastAPI:
     """The REST API app bound to a running Provisor."""
 
@@ -117,6 +150,9 @@ def create_api(prov: Provisor, *, extra_routers: tuple[Any, ...] = ()) -> FastAP
     for router in extra_routers:
         app.include_router(router)
     app.include_router(health_router)
+    if prov.settings.observability.metrics_enabled:
+        app.include_router(metrics_router)
+        observe_database(prov.engine)
 
     @app.exception_handler(ProvisorError)
     async def _provisor_error(_request: Request, exc: ProvisorError) -> Response:
@@ -140,6 +176,7 @@ def create_api(prov: Provisor, *, extra_routers: tuple[Any, ...] = ()) -> FastAP
     health = prov.feed.health
     retry_after = prov.settings.database.retry_after
     app.add_middleware(DatabaseGate, health=health, retry_after=retry_after)
+    app.add_middleware(RestCounter)  # outside the gate: its 503s are counted too
 
     async def _database(request: Request, exc: Exception) -> Response:
         if is_unavailable(exc):

@@ -26,6 +26,8 @@ from provisor.domain.raw_config import apply_defaults, validate_raw_config
 from provisor.domain.values import normalize_ip
 from provisor.errors import InvalidInput, NotFound, PluginError
 from provisor.flight import BatchLoader, single_flight
+from provisor.logs import AccessLog
+from provisor.metrics import BANS, DEVICES_CREATED, PHONE, REFUSALS, RENDER_SECONDS
 from provisor.plugins.base import Plugin
 from provisor.plugins.contract import FileRoute, ProbeRequest, RenderContext
 from provisor.plugins.offload import call_plugin
@@ -50,6 +52,13 @@ __all__ = ["Pipeline"]
 
 T = TypeVar("T")
 
+# the cache outcome of an answer, told by its reason (see cache.served and _render_miss)
+_CACHE_OUTCOME = {
+    "served": "hit",
+    "rendered": "miss",
+    "served stale: database unavailable": "stale",
+}
+
 log = logging.getLogger(__name__)
 
 
@@ -70,6 +79,12 @@ class Pipeline:
         self.creations = RateWindow(cfg.auto_create_per_source, cfg.auto_create_window)
         self.trace = Trace(cfg.trace_size)
         self.security = SecurityLog(prov.settings.security_log)
+        observe = prov.settings.observability
+        self.access = (
+            AccessLog(observe.access_log_per_second, prov.tenants.by_key)
+            if observe.access_log
+            else None
+        )
         self._device_count: tuple[float, int] = (0.0, 0)
         self._identified: OrderedDict[tuple[str, str, str | None], dict[str, str]] = OrderedDict()
         self._learnt: dict[str, str] = {}
@@ -78,7 +93,7 @@ class Pipeline:
         self._finding: dict[str, asyncio.Future[tuple[dict[str, Any] | None, bool]]] = {}
         self._hot: dict[
             tuple[str, str, str | None, str, bool],
-            tuple[FileResult, str, tuple[int, ...], float, bool],
+            tuple[FileResult, str, tuple[int, ...], float, bool, TraceEntry],
         ] = {}
         self._lookups: dict[tuple[str, str], asyncio.Future[dict[str, Any] | None]] = {}
         # new phones each miss a different MAC and IP: their lookups share queries
@@ -112,10 +127,11 @@ class Pipeline:
 
     async def handle(self, req: FileRequest) -> FileResult:
         """Serve one phone request; never raises."""
+        started = time.perf_counter()
         hot_key = (req.protocol, req.path, req.user_agent, req.client_ip, req.secure)
         hot = self._hot.get(hot_key)
         if hot is not None:
-            result, device_id, stamp, born, sensitive = hot
+            result, device_id, stamp, born, sensitive, origin = hot
             # the same phone asking the same file again: nothing it depends on changed
             if (
                 time.monotonic() - born < self.devices.ttl
@@ -134,6 +150,9 @@ class Pipeline:
                         reason="served (hot)",
                     )
                 )
+                PHONE.count(req.protocol, 200, origin.plugin, "hit")
+                if self.access is not None:
+                    self._access(req, origin, result, "hit", started)
                 return result
             self._hot.pop(hot_key, None)
         # until the credentials are read and stripped, the path may start with a key or token
@@ -163,6 +182,10 @@ class Pipeline:
                     self.stale.put(stale_key, result)
         entry.status, entry.reason = result.status, result.reason
         self.trace.add(entry)
+        cache = _CACHE_OUTCOME.get(result.reason, "none")
+        PHONE.count(req.protocol, result.status, entry.plugin, cache)
+        if self.access is not None:
+            self._access(req, entry, result, cache, started)
         if result.status == 200 and result.file is None and entry.device_id and entry.hot_stamp:
             self._hot[hot_key] = (
                 FileResult(
@@ -177,10 +200,28 @@ class Pipeline:
                 entry.hot_stamp,
                 time.monotonic(),
                 bool(entry.secrets is not None and entry.file and entry.hot_sensitive),
+                entry,
             )
             if len(self._hot) > 50_000:
                 self._hot.pop(next(iter(self._hot)))
         return result
+
+    def _access(
+        self, req: FileRequest, entry: TraceEntry, result: FileResult, cache: str, started: float
+    ) -> None:
+        assert self.access is not None
+        self.access.write(
+            req.protocol,
+            req.client_ip,
+            entry.path,
+            device_id=entry.device_id,
+            tenant=entry.tenant_uuid,
+            file=entry.file,
+            status=result.status,
+            size=result.size if result.file is not None else len(result.body),
+            seconds=time.perf_counter() - started,
+            cache=cache,
+        )
 
     def _degraded(self, req: FileRequest, key: tuple[Any, ...]) -> FileResult:
         """Database unreachable: the file this phone was last served, else 503 (no ban count)."""
@@ -223,7 +264,9 @@ class Pipeline:
     def refuse(self, ip: str, reason: str) -> None:
         """Count a refused request toward a ban and log it in the fail2ban format."""
         self.security.refused(ip, reason)
+        REFUSALS.inc()
         if self.failures.failure(ip):
+            BANS.inc()
             self.security.banned(ip, reason)
 
     def _fail(self, req: FileRequest, reason: str, *, counts: bool = True) -> FileResult:
@@ -259,6 +302,7 @@ class Pipeline:
             return self._fail(req, entry.reason or "unknown device", counts=not expected)
         if created:  # a guess until the new device asks for another file
             if self.failures.created(req.client_ip, device["id"]):
+                BANS.inc()
                 self.security.banned(req.client_ip, "too many new devices from one address")
         else:
             self.failures.returned(device["id"])
@@ -485,6 +529,7 @@ class Pipeline:
             self.devices.forget({"id": other})
         self._device_count = (self._device_count[0], self._device_count[1] + 1)
         self.security.device_created(client_ip, doc["id"])
+        DEVICES_CREATED.inc()
         return doc, True
 
     async def _autoprov_config(self) -> str | None:
@@ -642,11 +687,13 @@ class Pipeline:
             template_overrides=overrides,
             plugin_root=plugin.root,
         )
+        started = time.perf_counter()
         try:
             if remote:  # a wazo plugin renders in its own worker process, under its deadline
                 body = await call_plugin(True, plugin.render, ctx)
             else:
                 body = await self.renderer.render(plugin, ctx, key)
+            RENDER_SECONDS.labels(plugin.id).observe(time.perf_counter() - started)
         except RenderRefused as exc:  # logged once by the renderer, remembered for this key
             return FileResult.error(exc.message)
         except NotFound as exc:
@@ -662,7 +709,8 @@ class Pipeline:
         self.renders.put(key, cached)
         if route.spec.trigger:
             await self._learn_remote_state(device, raw)
-        return served(cached, route.spec.content_type)
+        # "rendered", not "served": the metrics and the access log tell a cache miss by it
+        return dataclasses.replace(served(cached, route.spec.content_type), reason="rendered")
 
     async def _learn_remote_state(self, device: dict[str, Any], raw: Mapping[str, Any]) -> None:
         line = raw.get("sip_lines", {}).get("1") or {}

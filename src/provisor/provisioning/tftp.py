@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from provisor.metrics import TFTP_BYTES, TFTP_TRANSFERS
 from provisor.provisioning.limits import RefusalLog
 from provisor.provisioning.tftp_packets import (
     DEFAULT_BLKSIZE,
@@ -52,6 +53,11 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+# bound once: a transfer's end costs one increment
+TFTP_TRANSFERS_COMPLETE = TFTP_TRANSFERS.labels("complete")
+TFTP_TRANSFERS_ABORTED = TFTP_TRANSFERS.labels("aborted")
+TFTP_TRANSFERS_TIMEOUT = TFTP_TRANSFERS.labels("timeout")
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,11 +178,13 @@ class _Transfer(asyncio.DatagramProtocol):
     def _expired(self) -> None:
         if not self.acked and self.loop.time() >= self.abandon_at:
             log.debug("tftp: transfer to %s:%s never acknowledged, dropped", *self.client)
+            TFTP_TRANSFERS_TIMEOUT.inc()
             self._finish()
             return
         self.retries += 1
         if self.retries > self.server.limits.max_retries:
             log.info("tftp: transfer to %s:%s timed out", *self.client)
+            TFTP_TRANSFERS_TIMEOUT.inc()
             self._finish()
             return
         if not self.fixed_timeout:
@@ -210,6 +218,7 @@ class _Transfer(asyncio.DatagramProtocol):
             return
         opcode = int.from_bytes(data[:2], "big")
         if opcode == Opcode.ERROR:
+            TFTP_TRANSFERS_ABORTED.inc()
             self._finish()
             return
         if opcode != Opcode.ACK:
@@ -223,6 +232,8 @@ class _Transfer(asyncio.DatagramProtocol):
         if acked is None:
             return  # a duplicate or stale ACK: never resend on it
         if acked >= self.blocks:
+            TFTP_TRANSFERS_COMPLETE.inc()
+            TFTP_BYTES.inc(len(self.data))
             self._finish()
             return
         self.base = acked + 1
