@@ -118,7 +118,7 @@ _ROWS_PER_VALUE: dict[str, dict[str, int]] = {
 
 def _pin_statistics(connection: Connection) -> None:
     """Write the fixed ``sqlite_stat1`` rows of ``_ROWS_PER_VALUE`` for every index."""
-    connection.exec_driver_sql("ANALYZE sqlite_schema")  # creates sqlite_stat1 if missing
+    connection.exec_driver_sql("ANALYZE sqlite_master")  # creates sqlite_stat1 if missing
     connection.exec_driver_sql("DELETE FROM sqlite_stat1")
     for table, per_value in _ROWS_PER_VALUE.items():
         for index in connection.exec_driver_sql(f"PRAGMA index_list('{table}')").all():
@@ -133,7 +133,7 @@ def _pin_statistics(connection: Connection) -> None:
                 (table, index[1], " ".join(map(str, stat))),
             )
     # connections read sqlite_stat1 when they load the schema: make this one reload now
-    connection.exec_driver_sql("ANALYZE sqlite_schema")
+    connection.exec_driver_sql("ANALYZE sqlite_master")
 
 
 def _revision(connection: Connection, message: str) -> None:  # pragma: no cover - dev tool
