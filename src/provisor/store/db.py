@@ -86,9 +86,54 @@ async def migrate(engine: AsyncEngine) -> None:
     async with engine.begin() as conn:
         await conn.run_sync(_upgrade)
     if engine.dialect.name == "sqlite":
-        # fresh statistics so the planner picks the mac/ip index over the tenant one
         async with engine.begin() as conn:
-            await conn.exec_driver_sql("ANALYZE")
+            await conn.run_sync(_pin_statistics)
+
+
+#: Rows per value of each column that leads an index, as on a large fleet (one million
+#: devices, a hundred tenants). SQLite's planner reads these instead of measuring: statistics
+#: measured at start-up (``ANALYZE``) describe the database of that moment, so a server started
+#: empty and filled while it runs planned find-by-MAC on the tenant index, or on a full scan
+#: after one device, and scanned a whole tenant per lookup (docs/benchmarks.md). Fixed figures
+#: give the same plan from the first row to the last; only their ratios matter.
+_ROWS = 1_000_000
+_ROWS_PER_VALUE: dict[str, dict[str, int]] = {
+    "devices": {
+        "id": 1,
+        "mac": 1,
+        "ip": 2,
+        "sn": 1,
+        "uuid": 1,
+        "prov_token": 1,
+        "config": 1_000,
+        "tenant_uuid": 10_000,
+        "plugin": 100_000,
+    },
+    "configs": {"id": 1, "tenant_uuid": 1_000, "role": 10_000},
+    "config_parents": {"child_id": 1, "parent_id": 1_000},
+    "tokens": {"id": 1, "token_hash": 1, "tenant_uuid": 10},
+    "tenants": {"uuid": 1, "provisioning_key": 1, "parent_uuid": 100},
+}
+
+
+def _pin_statistics(connection: Connection) -> None:
+    """Write the fixed ``sqlite_stat1`` rows of ``_ROWS_PER_VALUE`` for every index."""
+    connection.exec_driver_sql("ANALYZE sqlite_master")  # creates sqlite_stat1 if missing
+    connection.exec_driver_sql("DELETE FROM sqlite_stat1")
+    for table, per_value in _ROWS_PER_VALUE.items():
+        for index in connection.exec_driver_sql(f"PRAGMA index_list('{table}')").all():
+            columns = [
+                row[2]
+                for row in connection.exec_driver_sql(f"PRAGMA index_info('{index[1]}')").all()
+            ]
+            # the first column's figure, then one row per value once more columns are fixed
+            stat = [_ROWS, per_value.get(columns[0], 10)] + [1] * (len(columns) - 1)
+            connection.exec_driver_sql(
+                "INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES (?, ?, ?)",
+                (table, index[1], " ".join(map(str, stat))),
+            )
+    # connections read sqlite_stat1 when they load the schema: make this one reload now
+    connection.exec_driver_sql("ANALYZE sqlite_master")
 
 
 def _revision(connection: Connection, message: str) -> None:  # pragma: no cover - dev tool

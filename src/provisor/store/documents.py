@@ -276,9 +276,10 @@ class DeviceStore:
         With ``take_ip``, every other device holding the new device's IP loses it in the same
         transaction (one address, one device, when NAT is off); their ids are returned.
 
-        Inserts arriving together (a boot storm) are written in one transaction: one commit
-        for many phones, and one query for the addresses they take. A batch that fails is
-        retried row by row so each caller gets its own answer.
+        Inserts that arrive while a transaction is being written (a boot storm) are written
+        together in the next one: one commit for many phones, and one query for the addresses
+        they take. Nothing waits for a batch to fill: a lone writer's insert starts at once.
+        A batch that fails is retried row by row so each caller gets its own answer.
         """
         row = {**_device_row(doc), "prov_token": prov_token, "rev": 1}
         future: asyncio.Future[list[str]] = asyncio.get_running_loop().create_future()
@@ -288,7 +289,7 @@ class DeviceStore:
         return await future
 
     async def _flush(self) -> None:
-        await asyncio.sleep(0.002)  # let the inserts of the same moment join the batch
+        # no waiting window: a batch is whatever queued while the previous commit was written
         while self._pending:
             batch, self._pending = self._pending[:500], self._pending[500:]
             try:
