@@ -141,7 +141,6 @@ class Plugin:
             if m is None:
                 continue
             matched_sources.add(rule.source)
-            rank = max(rank, rule.rank)
             found = {k: v for k, v in m.groupdict().items() if v}
             if rule.version_unless is not None and rule.version_unless.search(text):
                 found.pop("version", None)  # a boot loader's or updater's own version
@@ -155,6 +154,7 @@ class Plugin:
                 except InvalidInput:
                     log.info("plugin %s: ignoring malformed MAC in %s", self.id, rule.source)
                     del found["mac"]
+            rank = max(rank, rule.rank(found))
             for key, value in found.items():
                 if key in ("vendor", "model", "version", "mac", "sn", "uuid"):
                     info.setdefault(key, value)

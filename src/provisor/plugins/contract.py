@@ -109,21 +109,18 @@ class IdentifyRule:
     version_unless: re.Pattern[str] | None = None
     """When this matches the source text, the version is not the application's: dropped."""
 
-    @property
-    def rank(self) -> int:
-        """The declared specificity, else the one its source and groups imply."""
-        return self.specificity or default_specificity(self)
+    def rank(self, found: Mapping[str, str]) -> int:
+        """The declared specificity, else the one its source and what it found imply."""
+        return self.specificity or default_specificity(self.source, found)
 
 
-def default_specificity(rule: IdentifyRule) -> int:
-    """A UA rule naming model and MAC is ``ua-full``; otherwise the source decides."""
-    if rule.source == "ua":
-        groups = rule.regex.groupindex
-        has_model = "model" in groups or rule.model is not None
-        return SPECIFICITY["ua-full" if has_model and "mac" in groups else "ua"]
-    if rule.source == "path":
+def default_specificity(source: str, found: Mapping[str, str]) -> int:
+    """A UA match naming model and MAC is ``ua-full``; otherwise the source decides."""
+    if source == "ua":
+        return SPECIFICITY["ua-full" if "model" in found and "mac" in found else "ua"]
+    if source == "path":
         return SPECIFICITY["path"]
-    if rule.source == "dhcp60":
+    if source == "dhcp60":
         return SPECIFICITY["dhcp"]
     return SPECIFICITY["query"]
 

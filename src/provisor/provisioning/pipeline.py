@@ -27,7 +27,7 @@ from provisor.domain.values import normalize_ip
 from provisor.errors import InvalidInput, NotFound, PluginError
 from provisor.flight import BatchLoader, single_flight
 from provisor.plugins.base import Plugin
-from provisor.plugins.contract import FileRoute, ProbeRequest, RenderContext, clean_user_agent
+from provisor.plugins.contract import FileRoute, ProbeRequest, RenderContext
 from provisor.plugins.offload import call_plugin
 from provisor.provisioning.cache import DeviceCache, RenderCache, Rendered, StaleFiles, served
 from provisor.provisioning.credentials import Credentials, read_credentials
@@ -322,29 +322,10 @@ class Pipeline:
     _plugins_version = -1
 
     def _extract(self, req: FileRequest, path: str) -> dict[str, str]:
-        """The most specific identification of the UA and path probes; the other one only
-        fills keys for the same vendor. A tie between plugins goes to the trace (``tie``)."""
-        plugins, ua, rest = (
-            self.prov.plugins,
-            clean_user_agent(req.user_agent),
-            (req.query, req.client_ip),
+        """The most specific identification of the request (a plugin tie goes to ``tie``)."""
+        found = self.prov.plugins.identify_request(
+            req.protocol, path, req.user_agent, req.query, req.client_ip
         )
-        results = []
-        if ua:  # wazo extractors read UA and path together: the UA probe carries the path too
-            results.append(
-                plugins.identify(ProbeRequest(req.protocol, "", ua, *rest, request_path=path))
-            )
-        probe = ProbeRequest(req.protocol, path, None, *rest, has_user_agent=bool(ua))
-        results.append(plugins.identify(probe))
-        results.sort(key=lambda r: -r.rank)  # stable: the UA probe first on equal rank
-        found = dict(results[0].info)
-        vendor = found.get("vendor", "").lower()
-        for other in results[1:]:
-            if not vendor or other.info.get("vendor", "").lower() == vendor:
-                for key, value in other.info.items():
-                    found.setdefault(key, value)
-        if results[0].ties:
-            found["tie"] = "; ".join(results[0].ties)
         if "mac" not in found and found.get("vendor"):
             mac = identifying_mac(self._of_vendor(found["vendor"]), path)
             if mac is not None:
