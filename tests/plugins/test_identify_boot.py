@@ -104,3 +104,30 @@ async def test_no_user_agent_mac_file_of_no_known_oui_creates_nothing(srv: Serve
     assert (await srv.api.get("/0.2/dev_mgr/devices")).json()["devices"] == []
     [entry] = srv.pipeline.trace.query(client_ip="127.0.0.1", limit=1)
     assert entry["reason"]
+
+
+async def test_mac_less_common_file_with_full_model_is_the_device_at_its_address(
+    srv: Server,
+) -> None:
+    r = await srv.phone.get(
+        "/config.3c28a620089e.xml", headers={"User-Agent": "ALE M5 2.13.02.2012 3c28a620089e"}
+    )
+    assert r.status_code == 200
+    device = await only_device(srv)
+    r = await srv.phone.get("/config.M5.xml", headers={"User-Agent": "ALE M5 2.13.02.2012"})
+    assert r.status_code == 200
+    [entry] = srv.pipeline.trace.query(client_ip="127.0.0.1", limit=1)
+    assert entry["device_id"] == device["id"]
+    assert entry["identified"] == {
+        "vendor": "Alcatel-Lucent",
+        "model": "M5",
+        "version": "2.13.02.2012",
+    }
+
+
+async def test_mac_less_common_file_of_an_unknown_phone_says_why(srv: Server) -> None:
+    r = await srv.phone.get("/config.M5.xml", headers={"User-Agent": "ALE M5 2.13.02.2012"})
+    assert r.status_code == 404
+    [entry] = srv.pipeline.trace.query(client_ip="127.0.0.1", limit=1)
+    assert entry["identified"]["model"] == "M5"
+    assert entry["reason"] == "device not identified (no MAC in User-Agent or path)"
