@@ -175,8 +175,8 @@ class Plugin:
         """The MAC a path of this plugin names (a device file or an expected miss such as
         Poly's ``<mac>.cfg``), when the request is already this vendor's or the MAC's prefix
         is one of the vendor's OUIs (a request without a User-Agent)."""
-        if not path:
-            return None
+        if not path or not (identified or self.manifest.ouis):
+            return None  # nothing could vouch for the MAC: the path is not even routed
         route = self.route(path)
         mac = route.mac if route is not None else None
         if mac is None and self.is_expected_miss(path):
