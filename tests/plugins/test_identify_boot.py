@@ -89,12 +89,13 @@ async def test_cisco_serial_only_user_agent_takes_the_mac_of_its_file(srv: Serve
 
 
 async def test_no_user_agent_mac_file_with_vendor_oui(srv: Server) -> None:
-    await srv.phone.get("/64167f001122.cfg")
+    r = await srv.phone.get("/0002fdff2103.xml")  # a Cisco SPA's own file, a Cisco OUI
+    assert r.status_code == 200
     device = await only_device(srv)
     assert (device["mac"], device["vendor"], device["plugin"]) == (
-        "64:16:7f:00:11:22",
-        "Polycom",
-        "poly",
+        "00:02:fd:ff:21:03",
+        "Cisco",
+        "cisco-spa",
     )
 
 

@@ -172,14 +172,16 @@ class Plugin:
         return self.normalise_info(info), rank
 
     def _file_mac(self, path: str, *, identified: bool) -> str | None:
-        """The MAC a path of this plugin names (a device file or an expected miss such as
-        Poly's ``<mac>.cfg``), when the request is already this vendor's or the MAC's prefix
-        is one of the vendor's OUIs (a request without a User-Agent)."""
+        """The MAC a path of this plugin names: a device file of the plugin when the request is
+        already this vendor's or the MAC's prefix is one of its OUIs (no User-Agent), or an
+        expected miss (Poly's ``<mac>.cfg``) when the request is already this vendor's."""
         if not path or not (identified or self.manifest.ouis):
             return None  # nothing could vouch for the MAC: the path is not even routed
         route = self.route(path)
         mac = route.mac if route is not None else None
-        if mac is None and self.is_expected_miss(path):
+        # an expected miss (Poly's <mac>.cfg) names the phone only for a request already this
+        # vendor's: alone, it is what a scanner walks (tests/security/test_scan_defence.py)
+        if mac is None and identified and self.is_expected_miss(path):
             found = _MAC_IN_PATH.search(path)
             mac = (
                 normalize_mac(found.group()) if found and found.group() != "000000000000" else None
