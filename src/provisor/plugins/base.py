@@ -8,6 +8,7 @@ else comes from the manifest: identification regexes, file routes, models, resyn
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,18 +22,29 @@ from provisor.plugins.contract import (
     EXACT,
     NONE,
     PROBABLE,
+    SPECIFICITY,
     UNKNOWN,
     DeviceInfo,
     FileRoute,
     Manifest,
     ProbeRequest,
     RenderContext,
+    clean_user_agent,
 )
 from provisor.plugins.sandbox import TemplateSet, render_template
 
-__all__ = ["LINE_SECRET_KEYS", "SECRET_KEYS", "Plugin", "RenderJob", "redact_secrets"]
+__all__ = [
+    "LINE_SECRET_KEYS",
+    "SECRET_KEYS",
+    "Plugin",
+    "RenderJob",
+    "inferred_specificity",
+    "redact_secrets",
+]
 
 log = logging.getLogger(__name__)
+
+_MAC_IN_PATH = re.compile(r"(?<![0-9A-Fa-f])[0-9A-Fa-f]{12}(?![0-9A-Fa-f])")
 
 #: raw_config keys that hold secrets, blanked when a file is served without device credentials.
 SECRET_KEYS = frozenset({"admin_password", "user_password", "sip_local_key"})
@@ -68,6 +80,16 @@ class RenderJob:
     variables: dict[str, Any]
 
 
+def inferred_specificity(req: ProbeRequest, info: DeviceInfo) -> int:
+    """The rank of a match known only by what it found (a plugin without manifest rules)."""
+    if req.user_agent is not None:
+        full = "model" in info and "mac" in info
+        return SPECIFICITY["ua-full" if full else "ua"]
+    if req.path:
+        return SPECIFICITY["path"]
+    return SPECIFICITY["dhcp" if req.protocol == "dhcp" else "query"]
+
+
 class Plugin:
     """A loaded plugin; subclass it in a vendor's ``plugin.py`` to add code hooks."""
 
@@ -90,7 +112,24 @@ class Plugin:
 
     def extract(self, req: ProbeRequest) -> DeviceInfo | None:
         """Device info from the request, by the manifest's rules (first match per source)."""
+        found = self._match(req)
+        return found[0] if found is not None else None
+
+    def identify(self, req: ProbeRequest) -> tuple[DeviceInfo, int] | None:
+        """Device info and how specific its best match is (:data:`SPECIFICITY`).
+
+        Calls :meth:`extract` (so a plugin's override applies) and ranks by the manifest's
+        rules; a plugin without rules (a wazo-format one) is ranked by what it found."""
+        info = self.extract(req)
+        if not info:
+            return None
+        matched = self._match(req)
+        rank = matched[1] if matched is not None else 0
+        return info, rank or inferred_specificity(req, info)
+
+    def _match(self, req: ProbeRequest) -> tuple[DeviceInfo, int] | None:
         info: DeviceInfo = {}
+        rank = 0
         matched_sources: set[str] = set()
         for rule in self.manifest.identify:
             if req.protocol not in rule.protocols or rule.source in matched_sources:
@@ -103,6 +142,8 @@ class Plugin:
                 continue
             matched_sources.add(rule.source)
             found = {k: v for k, v in m.groupdict().items() if v}
+            if rule.version_unless is not None and rule.version_unless.search(text):
+                found.pop("version", None)  # a boot loader's or updater's own version
             if rule.vendor:
                 found.setdefault("vendor", rule.vendor)
             if rule.model:
@@ -113,13 +154,41 @@ class Plugin:
                 except InvalidInput:
                     log.info("plugin %s: ignoring malformed MAC in %s", self.id, rule.source)
                     del found["mac"]
+            rank = max(rank, rule.rank(found))
             for key, value in found.items():
                 if key in ("vendor", "model", "version", "mac", "sn", "uuid"):
                     info.setdefault(key, value)
+        path = req.path or req.request_path or ""
+        if "mac" not in info:
+            mac = self._file_mac(path, identified=bool(info))
+            if mac is not None:
+                info["mac"] = mac
+                rank = rank or SPECIFICITY["oui"]
         if not info:
             return None
+        if "version" in info and any(p.fullmatch(path) for p in self.manifest.no_version_files):
+            del info["version"]  # not a file the application fetches: not its version
         info.setdefault("vendor", self.manifest.vendor)
-        return self.normalise_info(info)
+        return self.normalise_info(info), rank
+
+    def _file_mac(self, path: str, *, identified: bool) -> str | None:
+        """The MAC a path of this plugin names: a device file of the plugin when the request is
+        already this vendor's or the MAC's prefix is one of its OUIs (no User-Agent), or an
+        expected miss (Poly's ``<mac>.cfg``) when the request is already this vendor's."""
+        if not path or not (identified or self.manifest.ouis):
+            return None  # nothing could vouch for the MAC: the path is not even routed
+        route = self.route(path)
+        mac = route.mac if route is not None else None
+        # an expected miss (Poly's <mac>.cfg) names the phone only for a request already this
+        # vendor's: alone, it is what a scanner walks (tests/security/test_scan_defence.py)
+        if mac is None and identified and self.is_expected_miss(path):
+            found = _MAC_IN_PATH.search(path)
+            mac = (
+                normalize_mac(found.group()) if found and found.group() != "000000000000" else None
+            )
+        if mac is None or mac.startswith("00:00:00"):
+            return None  # Yealink's y000000000025.cfg and the like are common files
+        return mac if identified or mac[:8] in self.manifest.ouis else None
 
     #: "upper" makes extracted model names upper case (firmware spellings vary).
     model_case: str | None = None
@@ -133,7 +202,7 @@ class Plugin:
     @staticmethod
     def _source_text(req: ProbeRequest, source: str) -> str | None:
         if source == "ua":
-            return req.user_agent
+            return clean_user_agent(req.user_agent)
         if source == "path":
             return req.path
         if source == "dhcp60":

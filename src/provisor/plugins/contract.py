@@ -34,7 +34,10 @@ __all__ = [
     "ModelInfo",
     "ProbeRequest",
     "Protocol_",
+    "SPECIFICITY",
     "RenderContext",
+    "clean_user_agent",
+    "default_specificity",
 ]
 
 NONE = 0
@@ -44,6 +47,18 @@ PROBABLE = 300
 INCOMPLETE = 400
 COMPLETE = 500
 EXACT = 600
+
+#: How specific a match is, by name: the most specific match across plugins wins. A UA naming
+#: vendor, model and MAC outranks a UA naming less, which outranks a path pattern, which
+#: outranks a query argument, a DHCP option-60 text or a MAC prefix (OUI).
+SPECIFICITY: Mapping[str, int] = {
+    "ua-full": 50,
+    "ua": 40,
+    "path": 30,
+    "query": 20,
+    "dhcp": 20,
+    "oui": 10,
+}
 
 Protocol_ = Literal["http", "tftp", "dhcp"]
 FileKind = Literal["device", "common", "static", "firmware"]
@@ -89,6 +104,36 @@ class IdentifyRule:
     vendor: str | None = None
     model: str | None = None
     protocols: tuple[str, ...] = ("http", "tftp", "dhcp")
+    specificity: int = 0
+    """Rank of a match of this rule (:data:`SPECIFICITY`); 0 means derived from the rule."""
+    version_unless: re.Pattern[str] | None = None
+    """When this matches the source text, the version is not the application's: dropped."""
+
+    def rank(self, found: Mapping[str, str]) -> int:
+        """The declared specificity, else the one its source and what it found imply."""
+        return self.specificity or default_specificity(self.source, found)
+
+
+def default_specificity(source: str, found: Mapping[str, str]) -> int:
+    """A UA match naming model and MAC is ``ua-full``; otherwise the source decides."""
+    if source == "ua":
+        return SPECIFICITY["ua-full" if "model" in found and "mac" in found else "ua"]
+    if source == "path":
+        return SPECIFICITY["path"]
+    if source == "dhcp60":
+        return SPECIFICITY["dhcp"]
+    return SPECIFICITY["query"]
+
+
+def clean_user_agent(ua: str | None) -> str | None:
+    """The User-Agent without surrounding blanks or one pair of wrapping double quotes
+    (a Gigaset base sends its whole value quoted)."""
+    if ua is None:
+        return None
+    ua = ua.strip()
+    if len(ua) >= 2 and ua[0] == '"' and ua[-1] == '"':
+        ua = ua[1:-1].strip()
+    return ua
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +187,9 @@ class Manifest:
     capabilities: Mapping[str, Any]
     owners: tuple[str, ...] = ()
     raw: Mapping[str, Any] = field(default_factory=dict)
+    no_version_files: tuple[re.Pattern[str], ...] = ()
+    """Files fetched by a boot loader/updater or uploaded: a version seen with them is not
+    the application's and is not stored."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,13 +22,19 @@ from packaging.version import InvalidVersion, Version
 from provisor.domain.ids import is_plugin_id
 from provisor.errors import PluginError
 from provisor.plugins.base import Plugin
-from provisor.plugins.contract import PROBABLE, ProbeRequest
+from provisor.plugins.contract import (
+    PROBABLE,
+    DeviceInfo,
+    ProbeRequest,
+    Protocol_,
+    clean_user_agent,
+)
 from provisor.plugins.manifest import load_manifest
 
 if TYPE_CHECKING:
     from provisor.settings import WazoSettings
 
-__all__ = ["LoadError", "PluginSet", "load_plugin", "version_key"]
+__all__ = ["Identification", "LoadError", "PluginSet", "load_plugin", "version_key"]
 
 log = logging.getLogger(__name__)
 
@@ -177,18 +183,83 @@ class PluginSet:
         return sorted(self._plugins)
 
     def extract(self, req: ProbeRequest) -> dict[str, str]:
-        """Merge every plugin's extraction: majority vote per key, failures isolated."""
-        votes: dict[str, dict[str, int]] = {}
+        """The device info of the most specific match across plugins (see :meth:`identify`)."""
+        return self.identify(req).info
+
+    def identify(self, req: ProbeRequest) -> Identification:
+        """Rank every plugin's match by specificity; the most specific wins, failures isolated.
+
+        Less specific matches only fill keys the winner lacks, and only when they name the
+        same vendor: a generic rule of one plugin never outvotes another's specific one. Two
+        plugins tied at the top that disagree are both reported in ``ties``; the majority
+        among them wins, then the one whose OUIs hold the MAC found, then the first plugin id,
+        so the choice is stable."""
+        found: list[tuple[int, str, DeviceInfo]] = []
         for plugin in self:
             try:
-                info = plugin.extract(req)
+                ranked = plugin.identify(req)
             except Exception:
                 log.exception("plugin %s: extractor failed", plugin.id)
                 continue
-            for key, value in (info or {}).items():
-                votes.setdefault(key, {}).setdefault(value, 0)
-                votes[key][value] += 1
-        return {key: max(counts.items(), key=lambda kv: kv[1])[0] for key, counts in votes.items()}
+            if ranked is not None and ranked[0]:
+                found.append((ranked[1], plugin.id, dict(ranked[0])))
+        if not found:
+            return Identification({})
+        top = max(rank for rank, _, _ in found)
+        best = [(pid, info) for rank, pid, info in found if rank == top]
+        votes: dict[tuple[tuple[str, str], ...], list[str]] = {}
+        for pid, info in best:
+            votes.setdefault(tuple(sorted(info.items())), []).append(pid)
+        ordered = sorted(
+            votes.items(), key=lambda kv: (-len(kv[1]), not self._owns_mac(kv), sorted(kv[1])[0])
+        )
+        info = dict(ordered[0][0])
+        ties = (
+            tuple(f"{','.join(sorted(pids))}: {dict(items)}" for items, pids in ordered)
+            if len(ordered) > 1 and _conflict([dict(k) for k, _ in ordered])
+            else ()
+        )
+        vendor = info.get("vendor", "").lower()
+        for rank, _, other in sorted(found, key=lambda f: (-f[0], f[1])):
+            if rank == top or other.get("vendor", "").lower() != vendor:
+                continue
+            for key, value in other.items():
+                info.setdefault(key, value)
+        return Identification(info, top, ties)
+
+    def identify_request(
+        self,
+        protocol: Protocol_,
+        path: str,
+        user_agent: str | None,
+        query: Mapping[str, str] | None = None,
+        client_ip: str = "",
+    ) -> dict[str, str]:
+        """A phone request's device info: the more specific of its UA and path probes, the
+        other filling keys for the same vendor only; a tie between plugins in ``tie``."""
+        ua, args = clean_user_agent(user_agent), (dict(query or {}), client_ip)
+        results = []
+        if ua:  # wazo extractors read UA and path together: the UA probe carries the path too
+            results.append(self.identify(ProbeRequest(protocol, "", ua, *args, request_path=path)))
+        results.append(
+            self.identify(ProbeRequest(protocol, path, None, *args, has_user_agent=bool(ua)))
+        )
+        results.sort(key=lambda r: -r.rank)  # stable: the UA probe first on equal rank
+        found = dict(results[0].info)
+        vendor = found.get("vendor", "").lower()
+        for other in results[1:]:
+            if not vendor or other.info.get("vendor", "").lower() == vendor:
+                for key, value in other.info.items():
+                    found.setdefault(key, value)
+        if results[0].ties:
+            found["tie"] = "; ".join(results[0].ties)
+        return found
+
+    def _owns_mac(self, vote: tuple[tuple[tuple[str, str], ...], list[str]]) -> bool:
+        """True when a plugin of this candidate lists the found MAC's prefix among its OUIs."""
+        mac = dict(vote[0]).get("mac", "")[:8]
+        owners = (self._plugins.get(pid) for pid in vote[1])
+        return bool(mac) and any(p is not None and mac in p.manifest.ouis for p in owners)
 
     def vendor_of_mac(self, mac: str) -> str | None:
         """The vendor whose plugins claim this MAC's prefix (OUI), when exactly one does."""
@@ -211,6 +282,26 @@ class PluginSet:
             if best is None or key > best:
                 best, chosen = key, plugin
         return chosen
+
+
+@dataclass(frozen=True, slots=True)
+class Identification:
+    """What the plugins made of one request: the chosen info, its rank, and any tie."""
+
+    info: dict[str, str]
+    rank: int = 0
+    ties: tuple[str, ...] = ()
+    """On a tie at the top rank between disagreeing plugins: each candidate, for the trace."""
+
+
+def _conflict(candidates: list[dict[str, str]]) -> bool:
+    """True when two candidates give different values for one key."""
+    seen: dict[str, str] = {}
+    for info in candidates:
+        for key, value in info.items():
+            if seen.setdefault(key, value) != value:
+                return True
+    return False
 
 
 def _close(plugin: Plugin) -> None:

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from provisor.domain import ids
 from provisor.errors import InvalidInput, PluginError
-from provisor.plugins.contract import FileSpec, IdentifyRule, Manifest, ModelInfo
+from provisor.plugins.contract import SPECIFICITY, FileSpec, IdentifyRule, Manifest, ModelInfo
 
 __all__ = ["IFACE_VERSION", "load_manifest", "parse_manifest"]
 
@@ -77,6 +77,10 @@ def parse_manifest(data: Mapping[str, Any]) -> Manifest:
         capabilities=_table(data, "capabilities", where),
         owners=tuple(str(o) for o in data.get("owners", [])),
         raw=dict(data),
+        no_version_files=tuple(
+            _regex(p, f"{where}: no_version_files[{i}]")
+            for i, p in enumerate(data.get("no_version_files", []))
+        ),
     )
 
 
@@ -153,12 +157,24 @@ def _rule(i: int, rule: Mapping[str, Any], where: str) -> IdentifyRule:
     if not isinstance(source, str) or not _SOURCES.match(source):
         raise PluginError(f"{at}: source {source!r} must be ua, path, dhcp60 or query:<name>")
     protocols = tuple(rule.get("protocols", ("http", "tftp", "dhcp")))
+    specificity = rule.get("specificity", 0)
+    if isinstance(specificity, str):
+        if specificity not in SPECIFICITY:
+            raise PluginError(
+                f"{at}: specificity {specificity!r} must be one of {list(SPECIFICITY)}"
+            )
+        specificity = SPECIFICITY[specificity]
+    elif not isinstance(specificity, int) or isinstance(specificity, bool) or specificity < 0:
+        raise PluginError(f"{at}: specificity must be a name or a non-negative integer")
+    unless = rule.get("version_unless")
     return IdentifyRule(
         source=source,
         regex=_regex(rule.get("regex"), at),
         vendor=rule.get("vendor"),
         model=rule.get("model"),
         protocols=protocols,
+        specificity=specificity,
+        version_unless=None if unless is None else _regex(unless, f"{at}: version_unless"),
     )
 
 

@@ -366,12 +366,10 @@ class Pipeline:
     _plugins_version = -1
 
     def _extract(self, req: FileRequest, path: str) -> dict[str, str]:
-        plugins, ua, rest = self.prov.plugins, req.user_agent, (req.query, req.client_ip)
-        by_ua: dict[str, str] = {}
-        if ua:  # wazo extractors read UA and path together: the UA probe carries the path too
-            by_ua = plugins.extract(ProbeRequest(req.protocol, "", ua, *rest, request_path=path))
-        probe = ProbeRequest(req.protocol, path, None, *rest, has_user_agent=bool(ua))
-        found = {**plugins.extract(probe), **by_ua}
+        """The most specific identification of the request (a plugin tie goes to ``tie``)."""
+        found = self.prov.plugins.identify_request(
+            req.protocol, path, req.user_agent, req.query, req.client_ip
+        )
         if "mac" not in found and found.get("vendor"):
             mac = identifying_mac(self._of_vendor(found["vendor"]), path)
             if mac is not None:
