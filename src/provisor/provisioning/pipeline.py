@@ -14,24 +14,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import hashlib
-import json
 import logging
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-from provisor.domain.raw_config import apply_defaults, validate_raw_config
 from provisor.domain.values import normalize_ip
-from provisor.errors import InvalidInput, NotFound, PluginError
+from provisor.errors import InvalidInput
 from provisor.flight import BatchLoader, single_flight
 from provisor.logs import AccessLog
-from provisor.metrics import BANS, DEVICES_CREATED, PHONE, REFUSALS, RENDER_SECONDS
+from provisor.metrics import BANS, DEVICES_CREATED, PHONE, REFUSALS
 from provisor.plugins.base import Plugin
-from provisor.plugins.contract import FileRoute, ProbeRequest, RenderContext
+from provisor.plugins.contract import ProbeRequest
 from provisor.plugins.offload import call_plugin
-from provisor.provisioning.cache import DeviceCache, RenderCache, Rendered, StaleFiles, served
+from provisor.provisioning.cache import DeviceCache, RenderCache, StaleFiles
 from provisor.provisioning.credentials import Credentials, read_credentials
 from provisor.provisioning.defence import (
     FailureTracker,
@@ -40,7 +37,8 @@ from provisor.provisioning.defence import (
     identifying_mac,
 )
 from provisor.provisioning.dhcpinfo import parse_dhcp_info
-from provisor.provisioning.renderer import Renderer, RenderRefused
+from provisor.provisioning.renderer import Renderer
+from provisor.provisioning.rendering import Rendering
 from provisor.provisioning.request import FileRequest, FileResult
 from provisor.provisioning.security import SecurityLog, redact_path
 from provisor.provisioning.trace import Trace, TraceEntry
@@ -62,7 +60,7 @@ _CACHE_OUTCOME = {
 log = logging.getLogger(__name__)
 
 
-class Pipeline:
+class Pipeline(Rendering):
     """Turns a FileRequest into a FileResult; also takes DHCP lease information."""
 
     def __init__(self, prov: Provisor) -> None:
@@ -589,136 +587,3 @@ class Pipeline:
         if self.strategy != "device_token":
             return True
         return creds.token_device is not None and creds.token_device["id"] == device["id"]
-
-    # -- rendering ------------------------------------------------------------------------------
-
-    async def base_url(self, device: Mapping[str, Any], secure: bool = False) -> str:
-        """The URL base this device must use: advertised URL, tenant key, device token.
-
-        A file fetched over HTTPS names the HTTPS URL, so the key and token it carries never
-        travel back over plain HTTP.
-        """
-        settings = self.prov.settings
-        url = settings.advertised_https_url if secure else settings.advertised_http_url
-        tenant = self.prov.tenants.get(device.get("tenant_uuid"))
-        if self.strategy in ("url_key", "device_token") and tenant and tenant.provisioning_key:
-            url = f"{url}/{tenant.provisioning_key}"
-        if self.strategy == "device_token":
-            token = await self.prov.devices.store.get_token(device["id"])
-            if token:
-                url = f"{url}/{token}"
-        return url
-
-    async def _render(
-        self,
-        plugin: Plugin,
-        route: FileRoute,
-        device: dict[str, Any],
-        creds: Credentials,
-        with_secrets: bool,
-        secure: bool = False,
-    ) -> FileResult:
-        prov = self.prov
-        key = (
-            device["id"],
-            self.devices.epoch(device["id"]),
-            # the document itself: another node may have changed it (this node's epoch did not)
-            json.dumps(device, sort_keys=True, default=str),
-            device.get("config"),
-            prov.configs.generation,
-            prov.tenants.generation,
-            prov.param_store.generation,
-            id(plugin),
-            plugin.version,
-            route.path,
-            with_secrets,
-            secure,
-        )
-        cached = self.renders.get(key)
-        if cached is None:  # concurrent misses of one file share one render
-            return await single_flight(
-                self._rendering,
-                key,
-                lambda: self._render_miss(plugin, route, device, with_secrets, key, secure),
-            )
-        return served(cached, route.spec.content_type)
-
-    async def _render_miss(
-        self,
-        plugin: Plugin,
-        route: FileRoute,
-        device: dict[str, Any],
-        with_secrets: bool,
-        key: tuple[Any, ...],
-        secure: bool = False,
-    ) -> FileResult:
-        prov = self.prov
-        remote = getattr(plugin, "remote", False)
-        config_id = device.get("config")
-        # the device's config must still be one its tenant may use: an id deleted and re-created
-        # by another tenant never lends that tenant's secrets (cached, no query)
-        usable = bool(config_id) and await prov.configs.referable(
-            None, device["tenant_uuid"], str(config_id)
-        )
-        # a wazo plugin's common files are written from the base config only (shared by all)
-        common_only = remote and route.spec.kind == "common"
-        raw = None if common_only or not usable else await prov.configs.effective(config_id)
-        if raw is None:
-            if route.spec.kind == "device":
-                return FileResult.not_found("device has no config")
-            raw = dict(prov.configs.base())
-        raw["http_base_url"] = await self.base_url(device, secure)
-        raw = apply_defaults(raw)
-        if route.spec.kind == "device":
-            try:
-                validate_raw_config(raw, complete=True)
-            except InvalidInput as exc:
-                return FileResult.not_found(f"device config incomplete: {exc.message}")
-        overrides = await prov.param_store.overrides_for(
-            device["tenant_uuid"], plugin.id, device.get("model"), device["id"]
-        )
-        ctx = RenderContext(
-            route=route,
-            device=device,
-            raw_config=raw,
-            with_secrets=with_secrets,
-            template_overrides=overrides,
-            plugin_root=plugin.root,
-        )
-        started = time.perf_counter()
-        try:
-            if remote:  # a wazo plugin renders in its own worker process, under its deadline
-                body = await call_plugin(True, plugin.render, ctx)
-            else:
-                body = await self.renderer.render(plugin, ctx, key)
-            RENDER_SECONDS.labels(plugin.id).observe(time.perf_counter() - started)
-        except RenderRefused as exc:  # logged once by the renderer, remembered for this key
-            return FileResult.error(exc.message)
-        except NotFound as exc:
-            return FileResult.not_found(exc.message)
-        except PluginError as exc:
-            log.error("device %s: %s", device["id"], exc.message)
-            return FileResult.error(exc.message)
-        except Exception as exc:
-            log.exception("device %s: plugin %s failed rendering", device["id"], plugin.id)
-            return FileResult.error(f"plugin {plugin.id} failed: {type(exc).__name__}")
-        etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
-        cached = Rendered(body, etag, time.time())
-        self.renders.put(key, cached)
-        if route.spec.trigger:
-            await self._learn_remote_state(device, raw)
-        # "rendered", not "served": the metrics and the access log tell a cache miss by it
-        return dataclasses.replace(served(cached, route.spec.content_type), reason="rendered")
-
-    async def _learn_remote_state(self, device: dict[str, Any], raw: Mapping[str, Any]) -> None:
-        line = raw.get("sip_lines", {}).get("1") or {}
-        username = line.get("username")
-        if not username or not device.get("configured"):
-            return
-        if device.get("config") == self._template[1]:
-            return  # a phone still on the shared autoprov template has no account of its own
-        known = device.get("remote_state_sip_username")
-        if known == username or self._learnt.get(device["id"]) == username:
-            return  # already known, or being written by a concurrent request
-        self._learnt[device["id"]] = username
-        await self.prov.devices.save(dict(device, remote_state_sip_username=username))
