@@ -14,7 +14,7 @@ from typing import Any
 
 __all__ = ["ACCOUNT_P", "FIELDS", "MAX_ACCOUNTS", "account_pvalues", "blank_account_pvalues"]
 
-ACCOUNT_P = {
+ACCOUNT_P: dict[int, tuple[str, ...]] = {
     1: ("271", "270", "47", "48", "35", "36", "34", "3", "33", "130", "850", "851", "852"),
     2: (
         "401",
