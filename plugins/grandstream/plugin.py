@@ -1,4 +1,10 @@
-"""Grandstream: ``gs_provision`` XML of P-values; the per-account P numbers live here."""
+"""Grandstream: ``gs_provision`` XML of P-values; the per-account P numbers live here.
+
+One plugin for every Grandstream family that reads ``cfg<mac>.xml`` with the same User-Agent:
+GXP/GRP deskphones, WP8xx Wi-Fi phones, DP75x DECT bases and the HT8xx analog adapters. A
+model's ``family`` (manifest) picks its layout: accounts (phones, HT80x/HT812/HT813, DECT
+bases with ten accounts) or FXS ports (HT814/HT818, one SIP profile and per-port P-values).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,7 @@ from typing import Any
 from provisor.plugins.base import Plugin as Base
 from provisor.plugins.contract import RenderContext
 from provisor.plugins.helpers import language, pick, server_url
-from provisor.plugins.pvalues import account_pvalues, blank_account_pvalues
+from provisor.plugins.pvalues import MAX_ACCOUNTS, account_pvalues, blank_account_pvalues
 from provisor.plugins.slots import key_slots, line_slots
 from provisor.plugins.tz import posix_tz, timezone_info
 
@@ -62,6 +68,42 @@ def mpk_pvalues(raw: Mapping[str, Any], phone: bool = True) -> list[tuple[str, A
     return p
 
 
+#: HT814/HT818 FXS port N (1-8): P base + N - 1 per field (unverified, docs/plugins.md).
+PORT_P = {"user": 4060, "auth": 4090, "password": 4120, "profile": 4150, "name": 4180}
+#: Profile 1 (the SIP server every port uses): server, outbound proxy, transport, voicemail.
+PROFILE_P = {"server": "47", "outbound": "48", "transport": "130", "voicemail": "33"}
+
+
+def port_pvalues(raw: Mapping[str, Any], ports: int, transport: int) -> list[tuple[str, Any]]:
+    """HT814/HT818: profile 1 from the first used line's servers, then every FXS port, a used
+    one with its account and a free one with every field empty (nothing left registered)."""
+    lines = line_slots(raw, ports)
+    used = [line for line in lines if line["XX_used"]]
+    first = used[0] if used else {}
+    server = first.get("registrar_ip") or first.get("proxy_ip") or ""
+    port = first.get("registrar_port") or first.get("proxy_port")
+    outbound = first.get("outbound_proxy_ip") or ""
+    if outbound and first.get("outbound_proxy_port"):
+        outbound = f"{outbound}:{first['outbound_proxy_port']}"
+    p: list[tuple[str, Any]] = [
+        (PROFILE_P["server"], f"{server}:{port}" if port and server else server),
+        (PROFILE_P["outbound"], outbound),
+        (PROFILE_P["transport"], transport),
+        (PROFILE_P["voicemail"], first.get("voicemail") or ""),
+    ]
+    for line in lines:
+        i = line["number_index"] - 1
+        on = line["XX_used"]
+        p += [
+            (str(PORT_P["user"] + i), line.get("username") or ""),
+            (str(PORT_P["auth"] + i), line.get("auth_username") or ""),
+            (str(PORT_P["password"] + i), line.get("password") or ""),
+            (str(PORT_P["profile"] + i), 0 if on else ""),
+            (str(PORT_P["name"] + i), line.get("display_name") or ""),
+        ]
+    return p
+
+
 class Plugin(Base):
     """Grandstream phones and ATAs."""
 
@@ -70,15 +112,21 @@ class Plugin(Base):
     def variables(self, ctx: RenderContext, raw: Mapping[str, Any]) -> dict[str, Any]:
         """The P-value list of the device file."""
         model = self.manifest.models.get(str(ctx.device.get("model") or ""))
-        limit = min(model.lines if model else 3, 3)
+        family = str(model.extra.get("family", "phone")) if model else "phone"
         dtmf = raw.get("sip_dtmf_mode")
         transport = pick(TRANSPORT, raw.get("sip_transport"), 0)
         p: list[tuple[str, Any]] = []
-        for line in line_slots(raw, limit):
-            if line["XX_used"]:
-                p += account_pvalues(line, transport, dtmf)
-            else:  # an unused account: off, and nothing of a previous user left in it
-                p += blank_account_pvalues(line["number_index"])
+        if family == "fxs-ports":
+            p += port_pvalues(raw, model.lines if model else 8, transport)
+        else:
+            # every account of the model (an unknown model: the first three, which every
+            # Grandstream has; the DECT bases' accounts 4-10 only once the model is known)
+            limit = min(model.lines if model else 3, MAX_ACCOUNTS)
+            for line in line_slots(raw, limit):
+                if line["XX_used"]:
+                    p += account_pvalues(line, transport, dtmf)
+                else:  # an unused account: off, and nothing of a previous user left in it
+                    p += blank_account_pvalues(line["number_index"])
         if raw.get("admin_password"):
             p.append(("2", raw["admin_password"]))
         if raw.get("user_password"):
@@ -100,5 +148,5 @@ class Plugin(Base):
             ("237", url.split("://", 1)[-1]),
             ("192", url.split("://", 1)[-1] + "/firmware"),
         ]
-        p += mpk_pvalues(raw, phone=not (model and model.type == "ata"))
+        p += mpk_pvalues(raw, phone=family == "phone")  # ATAs, DECT and Wi-Fi phones have none
         return {"XX_pvalues": p, "XX_mac_hex": str(ctx.device.get("mac") or "").replace(":", "")}

@@ -1,4 +1,5 @@
-"""Poly VVX: XML ``<polycomConfig>`` attribute files; value maps and time zone computed here."""
+"""Poly VVX: XML ``<polycomConfig>`` attribute files; the UC Software values are shared with
+the polyos plugin (``provisor.plugins.polycom``)."""
 
 from __future__ import annotations
 
@@ -7,38 +8,7 @@ from typing import Any
 
 from provisor.plugins.base import Plugin as Base
 from provisor.plugins.contract import RenderContext
-from provisor.plugins.helpers import funckeys, language, phonebook_url, pick, server_url
-from provisor.plugins.slots import line_slots, slot_count
-from provisor.plugins.tz import timezone_info
-
-TRANSPORT = {"udp": "UDPOnly", "tcp": "TCPOnly", "tls": "TLS"}
-SYSLOG = {"critical": 5, "error": 4, "warning": 3, "info": 2, "debug": 0}
-LANG = {
-    "de_DE": "German_Germany",
-    "en_US": "English_United_States",
-    "en_GB": "English_United_Kingdom",
-    "es_ES": "Spanish_Spain",
-    "fr_FR": "French_France",
-    "fr_CA": "French_Canada",
-    "it_IT": "Italian_Italy",
-    "nl_NL": "Dutch_Netherlands",
-    "pt_BR": "Portuguese_Brazil",
-    "pl_PL": "Polish_Poland",
-    "ru_RU": "Russian_Russia",
-    "sv_SE": "Swedish_Sweden",
-}
-
-
-def _dst(rule: Any) -> dict[str, Any]:
-    # Poly: dayOfWeek 1 = Sunday … 7 = Saturday; "lastInMonth" for a week-5 rule.
-    return {
-        "month": rule.month,
-        "date": rule.day if rule.week != 5 else 1,
-        "dow": rule.weekday % 7 + 1,
-        "last": 1 if rule.week == 5 else 0,
-        "week_date": (rule.week - 1) * 7 + 1 if rule.week != 5 else 1,
-        "time": rule.hour,
-    }
+from provisor.plugins.polycom import ucs_variables
 
 
 class Plugin(Base):
@@ -52,24 +22,4 @@ class Plugin(Base):
 
     def variables(self, ctx: RenderContext, raw: Mapping[str, Any]) -> dict[str, Any]:
         """XX_ variables for the common and per-phone files."""
-        models = self.manifest.models
-        model = models.get(str(ctx.device.get("model") or ""))
-        tz = timezone_info(raw["timezone"]) if raw.get("timezone") else None
-        # Every attendant slot of the model, BLF and speed-dial keys first, then blanks.
-        count = slot_count(models, model, "function_keys")
-        keys = [key for _, key in funckeys(raw) if key["type"] in ("blf", "speeddial")]
-        attendants: list[dict[str, Any] | None] = [*keys[:count]]
-        attendants += [None] * (count - len(attendants))
-        return {
-            "XX_lines": line_slots(raw, slot_count(models, model, "lines")),
-            "XX_transport": pick(TRANSPORT, raw.get("sip_transport"), "UDPOnly"),
-            "XX_syslog_level": pick(SYSLOG, raw.get("syslog_level"), 3),
-            "XX_lang": LANG.get(raw.get("locale") or "en_US", "English_United_States"),
-            "XX_language": language(raw)[0],
-            "XX_tz": tz,
-            "XX_dst_start": _dst(tz.dst_start) if tz and tz.dst_start else None,
-            "XX_dst_stop": _dst(tz.dst_end) if tz and tz.dst_end else None,
-            "XX_attendants": attendants,
-            "XX_server_url": server_url(raw),
-            "XX_phonebook_url": phonebook_url(raw, "polycom"),
-        }
+        return ucs_variables(self.manifest, ctx, raw)

@@ -132,3 +132,43 @@ async def test_mac_less_common_file_of_an_unknown_phone_says_why(srv: Server) ->
     [entry] = srv.pipeline.trace.query(client_ip="127.0.0.1", limit=1)
     assert entry["identified"]["model"] == "M5"
     assert entry["reason"] == "device not identified (no MAC in User-Agent or path)"
+
+
+TRIO_UPDATER = "FileTransport PolycomRealPresenceTrio-Trio_8800-UA/7.0.0.1000 Type/Updater"
+TRIO = "FileTransport PolycomRealPresenceTrio-Trio_8800-UA/7.2.2.1094 Type/Application"
+
+
+async def test_trio_is_polyos_and_a_vvx_stays_poly(srv: Server) -> None:
+    r = await srv.phone.get("/64167fa0b1c2.cfg", headers={"User-Agent": TRIO_UPDATER})
+    assert r.status_code == 200 and b'CONFIG_FILES="64167fa0b1c2-ucs.cfg"' in r.content
+    device = await only_device(srv)
+    assert (device["plugin"], device["vendor"], device["model"]) == ("polyos", "Poly", "Trio8800")
+    assert not device.get("version")  # the updater's own version is not the firmware's
+    r = await srv.phone.get("/64167fa0b1c2-ucs.cfg", headers={"User-Agent": TRIO})
+    assert r.status_code == 200 and (await only_device(srv))["version"] == "7.2.2.1094"
+    await srv.phone.get("/0004f2aabbcc-user.cfg", headers={"User-Agent": APPLICATION})
+    devices = (await srv.api.get("/0.2/dev_mgr/devices")).json()["devices"]
+    assert {d["mac"]: d["plugin"] for d in devices} == {
+        "64:16:7f:a0:b1:c2": "polyos",
+        "00:04:f2:aa:bb:cc": "poly",
+    }
+
+
+async def test_poly_mac_cfg_without_user_agent_creates_nothing(srv: Server) -> None:
+    r = await srv.phone.get("/64167fa0b1c2.cfg", headers={"User-Agent": ""})
+    assert r.status_code == 404
+    assert (await srv.api.get("/0.2/dev_mgr/devices")).json()["devices"] == []
+
+
+async def test_grandstream_ht818_and_panasonic_regional_model(srv: Server) -> None:
+    ua = "Grandstream Model HW HT818 V1.0A SW 1.0.33.4 DevId c074ad0a1f2e"
+    r = await srv.phone.get("/cfgc074ad0a1f2e.xml", headers={"User-Agent": ua})
+    assert r.status_code == 200 and b"<P4067></P4067>" in r.content  # port 8, free: cleared
+    ua = "Panasonic_KX-HDV230NE/08.100 (0080F0A1B2C3)"
+    r = await srv.phone.get("/Panasonic/Config0080F0A1B2C3.cfg", headers={"User-Agent": ua})
+    assert r.status_code == 200 and r.content.startswith(b"# PCC Standard Format File")
+    devices = (await srv.api.get("/0.2/dev_mgr/devices")).json()["devices"]
+    assert {d["mac"]: (d["plugin"], d["model"]) for d in devices} == {
+        "c0:74:ad:0a:1f:2e": ("grandstream", "HT818"),
+        "00:80:f0:a1:b2:c3": ("panasonic", "KX-HDV230"),
+    }

@@ -155,6 +155,13 @@ def test_boot_sequence_routes(plugin_id: str) -> None:
     macs = {info.get("mac")} | {
         (plugin.extract(ProbeRequest("http", path=p)) or {}).get("mac") for p in boot["files"]
     }
+    # as the pipeline probes it: the User-Agent with the path it came with (Poly's UA has no
+    # MAC; its <mac>.cfg names the phone only beside that UA)
+    ua = boot["user_agent"]
+    macs |= {
+        (plugin.extract(ProbeRequest("http", "", ua, request_path=p)) or {}).get("mac")
+        for p in boot["files"]
+    }
     assert boot["mac"] in macs  # the phone is identified by its UA or by a file it asks for
     for path in boot["files"]:
         assert plugin.route(path) is not None or plugin.is_expected_miss(path), path
