@@ -12,7 +12,7 @@ from typing import Any
 
 from provisor.plugins.base import Plugin as Base
 from provisor.plugins.contract import DeviceInfo, ModelInfo, RenderContext
-from provisor.plugins.helpers import language, pick, server_url
+from provisor.plugins.helpers import language, one_line, pick, server_url
 from provisor.plugins.slots import key_slots, line_slots, slot_count
 from provisor.plugins.tz import DstRule, format_offset, timezone_info
 
@@ -57,7 +57,12 @@ class Plugin(Base):
         model = models.get(str(ctx.device.get("model") or ""))
         tz = timezone_info(raw["timezone"]) if raw.get("timezone") else None
         out: dict[str, Any] = {
-            "XX_lines": line_slots(raw, slot_count(models, model, "lines")),
+            # values stay in their own line (phones) or field of their port's row (gateways,
+            # whose ports may be different tenants'): no control character, no '"' in a row
+            "XX_lines": [
+                one_line(line, drop='"' if gateway else "")
+                for line in line_slots(raw, slot_count(models, model, "lines"))
+            ],
             "XX_transport": pick(TRANSPORT, raw.get("sip_transport"), "UDP"),
             "XX_dtmf": pick(DTMF, raw.get("sip_dtmf_mode"), "RFC2833"),
             "XX_gw_transport": pick(GW_TRANSPORT, raw.get("sip_transport"), 0),

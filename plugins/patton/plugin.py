@@ -12,7 +12,7 @@ from typing import Any
 
 from provisor.plugins.base import Plugin as Base
 from provisor.plugins.contract import RenderContext
-from provisor.plugins.helpers import pick, server_url
+from provisor.plugins.helpers import one_line, pick, server_url
 from provisor.plugins.slots import line_slots, slot_count
 from provisor.plugins.tz import DstRule, format_offset, timezone_info
 
@@ -60,7 +60,11 @@ class Plugin(Base):
                 f"until {dst_point(tz.dst_end)}"
             )
         return {
-            "XX_ports": line_slots(raw, slot_count(models, model, "lines")),
+            # a port's values stay on their own CLI lines (ports may be different tenants')
+            "XX_ports": [
+                one_line(port, drop='"')
+                for port in line_slots(raw, slot_count(models, model, "lines"))
+            ],
             "XX_offset": format_offset(tz.utcoffset_minutes if tz else 0),
             "XX_dst": dst,
             "XX_transport": pick(TRANSPORT, raw.get("sip_transport"), "udp"),
