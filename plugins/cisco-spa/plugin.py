@@ -37,7 +37,7 @@ class Plugin(Base):
 
     def score(self, info: Mapping[str, str]) -> int:
         """Models of other Cisco families are improbable here."""
-        return cisco_score(self.manifest.models, info, super().score(info))
+        return cisco_score(self.manifest.models, info, super().score(info), self.manifest.ouis)
 
     def variables(self, ctx: RenderContext, raw: Mapping[str, Any]) -> dict[str, Any]:
         """Flat-profile variables."""

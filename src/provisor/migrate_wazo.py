@@ -37,6 +37,7 @@ PLUGIN_MAP: tuple[tuple[str, str], ...] = (
     (r"^wazo-aastra-", "mitel"),
     (r"^wazo-htek-", "htek"),
     (r"^wazo-avaya-4\.1\.3", "avaya"),
+    (r"^wazo-patton-", "patton"),
     (r"^null$", "null"),
     (r"^zero$", "zero"),
 )

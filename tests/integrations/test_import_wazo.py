@@ -132,6 +132,7 @@ def test_plugin_map() -> None:
     assert map_plugin("wazo-yealink-v87") == "yealink"
     assert map_plugin("wazo-cisco-sip-12.0.1") == "cisco-mpp"
     assert map_plugin("wazo-cisco-sccp-9.4") is None
+    assert map_plugin("wazo-patton-6.11") == "patton"
     assert map_plugin(None) is None
 
 

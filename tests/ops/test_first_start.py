@@ -29,7 +29,8 @@ async def test_fresh_data_directory_gets_the_bundled_plugins_once(
     )
     srv = await start_server(settings)
     try:
-        assert {"yealink", "poly", "polyos", "panasonic", "snom", "cisco-mpp"} <= set(
+        bundled = {"yealink", "poly", "polyos", "panasonic", "snom", "cisco-mpp", "cisco-enterprise"}
+        assert bundled <= set(
             srv.prov.plugins.ids()
         )
         assert (settings.data_dir / MARKER).is_file()

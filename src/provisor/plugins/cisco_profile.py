@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from provisor.plugins.contract import IMPROBABLE, NONE, ModelInfo
+from provisor.plugins.contract import IMPROBABLE, NONE, PROBABLE, ModelInfo
 from provisor.plugins.helpers import funckeys, language, phonebook_url, pick, server_url, sip_lines
 from provisor.plugins.slots import line_slots, slot_count
 from provisor.plugins.tz import DstRule, format_offset, timezone_info
@@ -63,10 +63,16 @@ def cisco_variables(raw: Mapping[str, Any], lines: int | None) -> dict[str, Any]
     }
 
 
-def cisco_score(models: Mapping[str, Any], info: Mapping[str, str], base: int) -> int:
-    """Another Cisco family's model is IMPROBABLE here, not PROBABLE."""
-    if base == NONE or not info.get("model"):
+def cisco_score(
+    models: Mapping[str, Any], info: Mapping[str, str], base: int, ouis: tuple[str, ...] = ()
+) -> int:
+    """Another Cisco family's model is IMPROBABLE here, not PROBABLE; a Cisco device known only
+    by a MAC of this plugin's own OUIs is this plugin's, ahead of the enterprise phones' plugin
+    (which takes the other model-less Cisco devices: they asked for ``SEP<MAC>.cnf.xml``)."""
+    if base == NONE:
         return base
+    if not info.get("model"):
+        return PROBABLE + 20 if info.get("mac", "")[:8] in ouis else base
     return base if info["model"] in models else IMPROBABLE
 
 

@@ -15,6 +15,7 @@ __all__ = [
     "language",
     "line_value",
     "numbered",
+    "one_line",
     "phonebook_url",
     "pick",
     "server_url",
@@ -110,6 +111,17 @@ def funckeys(raw: Mapping[str, Any]) -> Iterator[tuple[int, dict[str, Any]]]:
         if key.get("type") == "blf" and raw.get("exten_pickup_call"):
             key["pickup"] = f"{raw['exten_pickup_call']}{key.get('value', '')}"
         yield number, key
+
+
+def one_line(item: Mapping[str, Any], drop: str = "") -> dict[str, Any]:
+    """A copy whose strings hold no control character (nor any of ``drop``): a value can then
+    never start another line or field of a line-oriented file (a gateway's port is one line,
+    and ports may belong to different tenants)."""
+    out = dict(item)
+    for key, value in item.items():
+        if isinstance(value, str):
+            out[key] = "".join(c for c in value if c >= " " and c != "\x7f" and c not in drop)
+    return out
 
 
 def server_url(raw: Mapping[str, Any]) -> str:
