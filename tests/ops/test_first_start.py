@@ -29,10 +29,16 @@ async def test_fresh_data_directory_gets_the_bundled_plugins_once(
     )
     srv = await start_server(settings)
     try:
-        bundled = {"yealink", "poly", "polyos", "panasonic", "snom", "cisco-mpp", "cisco-enterprise"}
-        assert bundled <= set(
-            srv.prov.plugins.ids()
-        )
+        bundled = {
+            "yealink",
+            "poly",
+            "polyos",
+            "panasonic",
+            "snom",
+            "cisco-mpp",
+            "cisco-enterprise",
+        }
+        assert bundled <= set(srv.prov.plugins.ids())
         assert (settings.data_dir / MARKER).is_file()
         mac = "00:15:65:aa:bb:01"
         r = await srv.phone.get(

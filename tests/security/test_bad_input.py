@@ -208,3 +208,37 @@ async def test_value_too_long_for_a_column_is_a_400_not_a_500(seeded: Server) ->
         assert await _state(seeded) == before
     else:
         assert r.status_code == 201, r.text
+
+
+@pytest.mark.parametrize(
+    ("where", "raw"),
+    [
+        ("sip_lines.1.display_name", {"sip_lines": {"1": {"username": "u", "display_name": "A\nsip.server = evil"}}}),
+        ("sip_lines.1.password", {"sip_lines": {"1": {"username": "u", "password": 'p"\rX=1'}}}),
+        ("funckeys.1.label", {"funckeys": {"1": {"type": "speeddial", "value": "1", "label": "a\u2028b"}}}),
+        ("admin_password", {"admin_password": "x\x1by"}),
+        ("ntp_ip", {"ntp_ip": "10.0.0.1\tx"}),
+    ],
+)  # fmt: skip
+async def test_control_characters_in_values_are_refused(
+    seeded: Server, where: str, raw: dict[str, Any]
+) -> None:
+    """A line break in a value would add a key or a line to the line-oriented files of most
+    vendors (or a field to another tenant's port of a shared gateway): refused where it enters."""
+    before = await _state(seeded)
+    body = {"config": {"id": "ctl", "parent_ids": ["base"], "raw_config": raw}}
+    r = await seeded.api.post("/0.2/cfg_mgr/configs", json=body)
+    assert r.status_code == 400, r.text
+    assert f"raw_config.{where}: control characters" in r.text
+    assert "evil" not in r.text and "X=1" not in r.text
+    body = {"config": {"id": "cfg1", "parent_ids": ["base"], "raw_config": raw}}
+    assert (await seeded.api.put("/0.2/cfg_mgr/configs/cfg1", json=body)).status_code == 400
+    assert await _state(seeded) == before
+
+
+async def test_plugins_own_keys_may_hold_line_breaks(seeded: Server) -> None:
+    """``X_`` keys are plugin-specific (a certificate, a script): plugins escape them."""
+    raw = {"X_cert": "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"}
+    body = {"config": {"id": "xcert", "parent_ids": ["base"], "raw_config": raw}}
+    r = await seeded.api.post("/0.2/cfg_mgr/configs", json=body)
+    assert r.status_code == 201, r.text

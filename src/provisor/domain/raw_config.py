@@ -24,6 +24,10 @@ Port = Annotated[int, Field(ge=1, le=65535)]
 _HOST = re.compile(r"^[A-Za-z0-9.\-:\[\]]{1,253}$")
 _NUMERIC = re.compile(r"^[0-9]{1,6}$")
 _SECRET_WORDS = ("password", "key", "secret")
+# Line and record separators: a value holding one could add a key or a line to the
+# line-oriented files of most vendors (Yealink `key = value`, Panasonic `KEY="value"`, Patton
+# CLI), or a field to another port's row in a gateway shared by tenants.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
 
 
 def _host(value: str | None) -> str | None:
@@ -210,6 +214,27 @@ def _message(err: Mapping[str, Any]) -> str:
     return f"{path}: {msg}"
 
 
+def _control_characters(raw: Mapping[str, Any]) -> list[str]:
+    """Paths of standard values holding a control character (``X_`` keys are plugins' own)."""
+    found: list[str] = []
+
+    def walk(value: object, path: tuple[Any, ...]) -> None:
+        if isinstance(value, str):
+            if _CONTROL.search(value):
+                found.append(f"{_loc(path)}: control characters (line breaks, tabs…) not allowed")
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                walk(v, (*path, k))
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                walk(v, (*path, i))
+
+    for key, value in raw.items():
+        if isinstance(key, str) and not key.startswith("X"):
+            walk(value, (key,))
+    return found
+
+
 def validate_raw_config(raw: object, *, complete: bool) -> dict[str, Any]:
     """Check a raw config; InvalidInput lists every problem with its dotted path."""
     if not isinstance(raw, dict):
@@ -222,6 +247,8 @@ def validate_raw_config(raw: object, *, complete: bool) -> dict[str, Any]:
             problems.append(f"raw_config.{key}: XX_ keys are reserved for plugins")
         elif key not in RawConfig.model_fields and not key.startswith("X_"):
             problems.append(f"raw_config.{key}: unknown key (custom keys must start with X_)")
+    if not complete:
+        problems.extend(_control_characters(raw))
     try:
         RawConfig.model_validate(raw)
     except ValidationError as exc:
