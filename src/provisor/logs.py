@@ -107,6 +107,7 @@ def protect_third_party_loggers() -> None:
 
 
 _HANDLER_NAME = "provisor"
+_QUIET = ("alembic",)
 _TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
@@ -148,6 +149,10 @@ def setup_logging(
     handler.set_name(_HANDLER_NAME)
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    # alembic says a dozen lines at INFO on every start (its plugins, its context, each
+    # revision); provisor says one line when a migration ran (store/db.py)
+    for name in _QUIET:
+        logging.getLogger(name).setLevel(logging.NOTSET if verbose else logging.WARNING)
     protect_third_party_loggers()
     return handler
 
