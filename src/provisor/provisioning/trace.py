@@ -1,8 +1,8 @@
 """Why did this phone get that answer: the last requests with the pipeline's decisions.
 
-A bounded ring in memory, queried by device id or client address through the REST API
-(``GET /0.2/dev_mgr/requests``) and ``provisor requests``. Nothing secret is recorded: paths
-are recorded without provisioning keys or device tokens.
+A bounded ring in memory of the serving process, queried by device id or client address
+through the REST API (``GET /0.2/dev_mgr/requests``). Nothing secret is recorded: paths are
+recorded without provisioning keys or device tokens.
 """
 
 from __future__ import annotations
