@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -171,7 +172,7 @@ async def test_postgresql_dump_and_restore(tmp_path: Path, database_url: str) ->
         await _pg_drop(name)
 
 
-def _upgrade_to(revision: str) -> object:
+def _upgrade_to(revision: str) -> Callable[[Connection], None]:
     def run(connection: Connection) -> None:
         command.upgrade(_alembic_config(connection), revision)
 
