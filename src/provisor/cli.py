@@ -124,7 +124,9 @@ def serve(
     from provisor.logs import setup_logging
 
     observe = settings.observability
-    setup_logging(verbose or settings.general.verbose, observe.log_format, observe.log_file)
+    setup_logging(
+        verbose or settings.general.verbose, observe.log_format, observe.log_file, observe.log_level
+    )
     from provisor.server import serve as run_server
 
     with contextlib.suppress(KeyboardInterrupt):

@@ -107,6 +107,7 @@ def protect_third_party_loggers() -> None:
 
 
 _HANDLER_NAME = "provisor"
+_QUIET = ("alembic",)
 _TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
@@ -128,10 +129,11 @@ class JsonLinesFormatter(logging.Formatter):
 
 
 def setup_logging(
-    verbose: bool, log_format: str = "text", log_file: Path | None = None
+    verbose: bool, log_format: str = "text", log_file: Path | None = None, level: str = "info"
 ) -> logging.Handler:
     """Log to stderr or ``log_file`` (reopened when logrotate moves it), as text or JSON lines,
-    DEBUG when verbose, with the third-party filters in place; returns the handler."""
+    at ``level`` (DEBUG when verbose), with the third-party filters in place; returns the
+    handler."""
     root = logging.getLogger()
     for old in [h for h in root.handlers if h.get_name() == _HANDLER_NAME]:
         root.removeHandler(old)  # a second call replaces the first one's handler
@@ -147,7 +149,11 @@ def setup_logging(
     )
     handler.set_name(_HANDLER_NAME)
     root.addHandler(handler)
-    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    root.setLevel(logging.DEBUG if verbose else logging.getLevelName(level.upper()))
+    # alembic says a dozen lines at INFO on every start (its plugins, its context, each
+    # revision); provisor says one line when a migration ran (store/db.py)
+    for name in _QUIET:
+        logging.getLogger(name).setLevel(logging.NOTSET if verbose else logging.WARNING)
     protect_third_party_loggers()
     return handler
 

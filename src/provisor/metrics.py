@@ -43,6 +43,8 @@ __all__ = [
     "TFTP_BYTES",
     "TFTP_TRANSFERS",
     "DATABASE_SECONDS",
+    "AUTH_SECONDS",
+    "OPERATIONS",
     "PhoneCounters",
     "observe_database",
     "status_class",
@@ -104,6 +106,20 @@ DATABASE_SECONDS: Final = Histogram(
     "provisor_database_query_seconds",
     "Time of one database statement (driver round trip), failed ones excluded.",
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+    registry=REGISTRY,
+)
+
+AUTH_SECONDS: Final = Histogram(
+    "provisor_auth_seconds",
+    "Time to check one REST request's token with the auth backend (its cache included).",
+    ("backend",),
+    buckets=(0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0),
+    registry=REGISTRY,
+)
+OPERATIONS: Final = Counter(
+    "provisor_operations",
+    "Long operations ended (plugin install/upgrade, repository update, synchronize...).",
+    ("kind", "outcome"),
     registry=REGISTRY,
 )
 

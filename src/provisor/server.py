@@ -292,14 +292,13 @@ async def serve(settings: Settings) -> None:
     # unloaded (upgrade, uninstall) leaves its reference cycles behind, a few hundred KB.
     gc.collect()
     gc.freeze()
-    log.info("provisor listening: %s", ", ".join(f"{k}={v}" for k, v in running.ports.items()))
-    print(
-        "provisor listening on "
-        + ", ".join(
+    # one line, in the log (stdout and stderr both reach the journal under systemd)
+    log.info(
+        "provisor listening on %s",
+        ", ".join(
             f"{k} {settings.rest_api.ip if k == 'rest' else settings.phone_host}:{v}"
             for k, v in running.ports.items()
         ),
-        flush=True,
     )
     try:
         await running.wait()

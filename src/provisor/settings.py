@@ -290,6 +290,9 @@ class ObservabilitySettings(_Section):
     """One ``provisor.access`` line per phone request (off: a boot storm is many lines)."""
     access_log_per_second: int = Field(100, ge=0)
     """Most access lines a second (0: no limit); the lines over it are counted, not written."""
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    """Lowest level logged (``-v`` or ``general.verbose``: debug); the fail2ban log file
+    (``provisioning.security_log``), when set, gets its lines whatever this says."""
     log_format: Literal["text", "json"] = "text"
     """``json``: one JSON object a line (time, level, logger, message, exception)."""
     log_file: Path | None = None

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import httpx
 
+from tests.ops._serve import serve
+
 PROVISOR = [sys.executable, "-m", "provisor.cli"]
 
 
@@ -66,51 +68,25 @@ def test_tls_self_signed(tmp_path: Path) -> None:
 
 
 def test_serve_answers_then_stops(tmp_path: Path) -> None:
-    import socket
-    import time
-
-    def free_port() -> int:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            return int(s.getsockname()[1])
-
-    rest, http = free_port(), free_port()
     token = run("token", "create", data_dir=tmp_path).stdout.strip()
     env = {**os.environ, "PROVISOR_DATA_DIR": str(tmp_path)}
     env.pop("PROVISOR_TEST_DATABASE_URL", None)
-    proc = subprocess.Popen(
-        [
-            *PROVISOR,
-            "serve",
-            "--rest-port",
-            str(rest),
-            "--http-port",
-            str(http),
-            "--tftp-port",
-            "0",
-        ],
+    # ports 0: the kernel chooses, the server says which (no probe-then-bind race)
+    served = serve(
+        [*PROVISOR, "serve", "--rest-port", "0", "--http-port", "0", "--tftp-port", "0"],
         env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+        cwd=tmp_path,
     )
     try:
-        deadline = time.monotonic() + 30
-        status = None
-        while time.monotonic() < deadline:
-            try:
-                status = httpx.get(
-                    f"http://127.0.0.1:{rest}/0.2/status",
-                    headers={"X-Auth-Token": token},
-                    timeout=2,
-                )
-                break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        assert status is not None and status.json()["rest_api"] == "ok"
-        r = httpx.get(f"http://127.0.0.1:{http}/x.cfg", timeout=2)
+        status = httpx.get(
+            f"http://127.0.0.1:{served.ports['rest']}/0.2/status",
+            headers={"X-Auth-Token": token},
+            timeout=10,
+        )
+        assert status.json()["rest_api"] == "ok"
+        r = httpx.get(f"http://127.0.0.1:{served.ports['http']}/x.cfg", timeout=10)
         assert r.status_code == 404
     finally:
-        proc.terminate()
-        out, _ = proc.communicate(timeout=30)
-    assert proc.returncode == 0, out
+        served.proc.terminate()
+        code = served.proc.wait(timeout=30)
+    assert code == 0, served.log

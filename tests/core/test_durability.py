@@ -14,10 +14,8 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,17 +25,12 @@ import pytest
 from provisor.api.http import MIME
 from provisor.service import Provisor
 from tests.conftest import make_settings
+from tests.ops._serve import serve
 
 ROUNDS = 3
 WRITERS = 4
 ACKED_BEFORE_KILL = 40  # kill once this many writes were answered (others still in flight)
 MAX_WRITES = 400  # per round, whatever happens
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _env(data: Path) -> dict[str, str]:
@@ -61,42 +54,25 @@ def _cli(*args: str, data: Path) -> str:
 
 
 @contextlib.contextmanager
-def _serving(data: Path, rest: int) -> Iterator[subprocess.Popen[bytes]]:
-    """``provisor serve`` on free ports; killed (SIGKILL) on the way out if still running."""
-    log = (data / "serve.log").open("ab")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "provisor.cli",
-            "serve",
-            "--rest-port",
-            str(rest),
-            "--http-port",
-            str(_free_port()),
-        ],  # fmt: skip
+def _serving(data: Path) -> Iterator[tuple[subprocess.Popen[str], int]]:
+    """``provisor serve`` on ports the kernel chose, and its REST port; killed (SIGKILL) on the
+    way out if still running."""
+    served = serve(
+        [sys.executable, "-m", "provisor.cli", "serve", "--rest-port", "0", "--http-port", "0"],
         env=_env(data),
-        stdout=log,
-        stderr=subprocess.STDOUT,
+        cwd=data.parent,
+        deadline=60,
     )
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", rest), 0.5):
-                break
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"provisor serve did not start: {proc.returncode}")
-            time.sleep(0.05)
-        yield proc
+        yield served.proc, served.ports["rest"]
     finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(timeout=30)
-        log.close()
+        if served.proc.poll() is None:
+            served.proc.kill()
+        served.proc.wait(timeout=30)
 
 
 async def _write_until_killed(
-    client: httpx.AsyncClient, proc: subprocess.Popen[bytes], round_no: int
+    client: httpx.AsyncClient, proc: subprocess.Popen[str], round_no: int
 ) -> list[str]:
     """Concurrent config creations; SIGKILL once enough were acknowledged. Returns the acked."""
     acked: list[str] = []
@@ -130,16 +106,14 @@ async def test_acknowledged_writes_survive_kill_9(tmp_path: Path) -> None:
     headers = {"X-Auth-Token": token, "Accept": MIME, "Content-Type": MIME}
     all_acked: list[str] = []
     for round_no in range(ROUNDS):
-        rest = _free_port()
-        with _serving(data, rest) as proc:
+        with _serving(data) as (proc, rest):
             async with httpx.AsyncClient(
                 base_url=f"http://127.0.0.1:{rest}", headers=headers, timeout=30
             ) as client:
                 all_acked += await _write_until_killed(client, proc, round_no)
             proc.wait(timeout=30)
             assert proc.returncode == -signal.SIGKILL
-    rest = _free_port()
-    with _serving(data, rest):
+    with _serving(data) as (_proc, rest):
         async with httpx.AsyncClient(
             base_url=f"http://127.0.0.1:{rest}", headers=headers, timeout=30
         ) as client:

@@ -55,6 +55,7 @@ async def test_counters_move_and_expose_no_secret(tmp_path: Path, database_url: 
         for _ in range(2):
             r = await srv.phone.get(f"/{KEY}/tp/common.cfg", headers={"User-Agent": UA})
             assert r.status_code == 200
+        etag = r.headers["etag"]
         # a wrong key: one refusal, a 404 with no plugin
         r = await srv.phone.get(f"/{WRONG}/001122334455.cfg", headers={"User-Agent": UA})
         assert r.status_code == 404
@@ -70,6 +71,18 @@ async def test_counters_move_and_expose_no_secret(tmp_path: Path, database_url: 
         )
         assert r.status_code == 200
         assert (await srv.api.get("/0.2/nothing/here")).status_code == 404
+        # a conditional GET answered 304 from the hot cache: counted as sent
+        r = await srv.phone.get(
+            f"/{KEY}/tp/common.cfg", headers={"User-Agent": UA, "If-None-Match": etag}
+        )
+        assert r.status_code == 304
+        # a long operation that fails (no synchronize service in the tests)
+        r = await srv.api.post(
+            "/0.2/dev_mgr/synchronize", json={"id": device["id"]}, headers={"Wazo-Tenant": tenant}
+        )
+        assert r.status_code == 201, r.text
+        op = (await srv.api.get(r.headers["location"], headers={"Wazo-Tenant": tenant})).json()
+        assert "fail" in op["status"]
 
         after, text = await scrape(anonymous)
         await anonymous.aclose()
@@ -96,6 +109,14 @@ async def test_counters_move_and_expose_no_secret(tmp_path: Path, database_url: 
     # the first scrape itself was counted by the time of the second
     assert delta(before, after, rest, route="/metrics", method="GET", status="2xx") == 1
     assert after[("provisor_database_up", ())] == 1
+    assert (
+        delta(before, after, req, protocol="http", status="3xx", cache="hit", plugin="testphone")
+        == 1
+    )
+    assert (
+        delta(before, after, "provisor_operations_total", kind="synchronize", outcome="fail") == 1
+    )
+    assert delta(before, after, "provisor_auth_seconds_count", backend="builtin") >= 4
     assert delta(before, after, "provisor_database_query_seconds_count") >= 1  # device created
     for secret in (
         KEY,

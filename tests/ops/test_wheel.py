@@ -5,56 +5,19 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.ops._serve import build_wheel, serve
 
 
 def test_wheel_installed_elsewhere_serves_a_phone_with_bundled_plugins(tmp_path: Path) -> None:
-    dist = tmp_path / "dist"
-    built = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "--no-build-isolation",
-            "-q",
-            "-w",
-            str(dist),
-            str(ROOT),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert built.returncode == 0, built.stderr[-2000:]
-    [wheel] = list(dist.glob("provisor-*.whl"))
+    wheel = build_wheel(tmp_path / "dist")
     site = tmp_path / "site"
     installed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--no-deps",
-            "-q",
-            "--target",
-            str(site),
-            str(wheel),
-        ],
+        [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site)]
+        + [str(wheel)],
         capture_output=True,
         text=True,
         timeout=300,
@@ -64,7 +27,6 @@ def test_wheel_installed_elsewhere_serves_a_phone_with_bundled_plugins(tmp_path:
     # the dependencies come from this environment; provisor itself from the wheel only
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROVISOR_")}
     env["PYTHONPATH"] = str(site)
-    rest, http = _free_port(), _free_port()
     where = subprocess.run(
         [sys.executable, "-c", "import provisor.plugins.build as b; print(b.BUNDLED_SOURCES)"],
         capture_output=True,
@@ -74,45 +36,22 @@ def test_wheel_installed_elsewhere_serves_a_phone_with_bundled_plugins(tmp_path:
         timeout=60,
     )
     assert where.stdout.strip() == str(site / "provisor" / "bundled_plugins"), where.stderr
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from provisor.cli import main; main()",
-            "serve",
-            "--data-dir",
-            str(tmp_path / "data"),
-            "--rest-port",
-            str(rest),
-            "--http-port",
-            str(http),
-            "--tftp-port",
-            "0",
-        ],
-        cwd=tmp_path,
+    served = serve(
+        [sys.executable, "-c", "from provisor.cli import main; main()", "serve"]
+        + ["--data-dir", str(tmp_path / "data")]
+        + ["--rest-port", "0", "--http-port", "0", "--tftp-port", "0"],
         env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+        cwd=tmp_path,
     )
     try:
-        deadline = time.monotonic() + 90
-        answer = None
-        while time.monotonic() < deadline and server.poll() is None:
-            try:
-                answer = httpx.get(
-                    f"http://127.0.0.1:{http}/001565aabb02.cfg",
-                    headers={"User-Agent": "Yealink SIP-T46S 66.86.0.15 00:15:65:aa:bb:02"},
-                    timeout=5,
-                )
-                break
-            except httpx.TransportError:
-                time.sleep(0.3)
-        assert answer is not None, "the server did not answer"
+        answer = httpx.get(
+            f"http://127.0.0.1:{served.ports['http']}/001565aabb02.cfg",
+            headers={"User-Agent": "Yealink SIP-T46S 66.86.0.15 00:15:65:aa:bb:02"},
+            timeout=30,
+        )
         assert answer.status_code == 200 and b"account.1" in answer.content
     finally:
-        server.terminate()
-        server.communicate(timeout=30)
+        served.stop()
     # installed at first start, from the repository built out of the wheel's own plugins
     assert (tmp_path / "data" / "plugins" / "yealink" / "manifest.toml").is_file()
     assert (tmp_path / "data" / "bundled-repository" / "index.json").is_file()

@@ -467,3 +467,33 @@ async def test_storm_of_new_phones_each_created_once(tmp_path: Path, database_ur
     finally:
         await phone.aclose()
         await srv.close()
+
+
+async def test_trace_of_cached_conditional_and_range_answers(server: Server) -> None:
+    """The hot cache's answers keep the first answer's decisions (UA, plugin, tenant, file),
+    and a 304 or 206 is recorded as sent, in the trace and in the access log's counts."""
+    await server.phone.get("/tp/common.cfg", headers={"User-Agent": UA})
+    first = await server.phone.get("/001122334455.cfg", headers={"User-Agent": UA})
+    again = await server.phone.get("/001122334455.cfg", headers={"User-Agent": UA})
+    assert first.status_code == again.status_code == 200 and first.content == again.content
+    etag = again.headers["etag"]
+    r = await server.phone.get(
+        "/001122334455.cfg", headers={"User-Agent": UA, "If-None-Match": etag}
+    )
+    assert r.status_code == 304
+    r = await server.phone.get("/tp/logo.txt", headers={"User-Agent": UA, "Range": "bytes=0-3"})
+    assert r.status_code == 206
+    ranged, not_modified, hot, rendered = server.pipeline.trace.query(
+        client_ip="127.0.0.1", limit=4
+    )
+    [device] = await devices(server)
+    assert rendered["reason"] == "rendered" and rendered["cache"] == "miss"
+    for entry in (hot, not_modified):
+        assert entry["reason"] == "served (hot)" and entry["cache"] == "hit"
+        assert entry["user_agent"] == UA and entry["plugin"] == "testphone"
+        assert entry["tenant_uuid"] == device["tenant_uuid"] and entry["device_id"] == device["id"]
+        assert entry["file"] == rendered["file"] and entry["identified"]["mac"] == MAC
+        datetime.fromisoformat(entry["time"])
+    assert hot["status"] == 200 and not_modified["status"] == 304
+    assert ranged["status"] == 206 and ranged["plugin"] == "testphone"
+    assert ranged["user_agent"] == UA

@@ -410,7 +410,7 @@ def _serve(
     assert proc.stdout is not None
     ports: dict[str, int] = {}
     for line in proc.stdout:
-        if line.startswith("provisor listening on"):
+        if "provisor listening on" in line:
             ports = {m[0]: int(m[1]) for m in re.findall(r"(\w+) [\d.]+:(\d+)", line)}
             break
     if not ports:

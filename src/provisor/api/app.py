@@ -92,6 +92,38 @@ class DatabaseGate:
         await self.app(scope, receive, send)
 
 
+class LastResort:
+    """An exception no handler took: logged once with its traceback, answered 500.
+
+    Starlette's own catch-all handler answers and then raises the exception again for the
+    server to log, so every such error's traceback was logged twice (once by provisor, once
+    by uvicorn); this layer, inside Starlette's, stops it here.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        except Exception:
+            log.exception("unexpected error on %s %s", scope.get("method"), scope.get("path"))
+            if not started:
+                response = Response(b"Internal error", status_code=500, media_type="text/plain")
+                await response(scope, receive, send)
+
+
 class RestCounter:
     """Counts REST requests by route template (never the raw path: it may carry ids), method
     and status class; a path no route matched counts as ``unmatched``."""
@@ -177,6 +209,7 @@ def create_api(prov: Provisor, *, extra_routers: tuple[Any, ...] = ()) -> FastAP
     retry_after = prov.settings.database.retry_after
     app.add_middleware(DatabaseGate, health=health, retry_after=retry_after)
     app.add_middleware(RestCounter)  # outside the gate: its 503s are counted too
+    app.add_middleware(LastResort)  # outside the counter: an escaped error counts as a 500
 
     async def _database(request: Request, exc: Exception) -> Response:
         if is_unavailable(exc):
@@ -190,11 +223,6 @@ def create_api(prov: Provisor, *, extra_routers: tuple[Any, ...] = ()) -> FastAP
 
     for error_class in _DB_ERRORS:
         app.add_exception_handler(error_class, _database)
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> Response:
-        log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return Response(b"Internal error", status_code=500, media_type="text/plain")
 
     spec = app.openapi()
     spec["info"]["x-compatibility"] = "wazo-provd REST API 0.2"

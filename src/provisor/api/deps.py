@@ -9,6 +9,7 @@ then see, change and reference is decided by provisor.authz from the :class:`Sco
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from starlette.requests import Request
@@ -17,6 +18,7 @@ from provisor.auth.base import TokenInfo, format_acl
 from provisor.authz import Scope
 from provisor.domain.values import validate_id
 from provisor.errors import Unauthorized
+from provisor.metrics import AUTH_SECONDS
 from provisor.service import Provisor
 
 __all__ = ["Caller", "authorize", "path_id", "provisor_of"]
@@ -58,7 +60,11 @@ async def authorize(request: Request, acl: str, **variables: str) -> Caller:
     token = request.headers.get("x-auth-token")
     tenant_header = request.headers.get("wazo-tenant") or None
     required = format_acl(acl, **variables) if variables else acl
-    info = await prov.auth.authorize(token, required, tenant_header)
+    started = time.perf_counter()
+    try:
+        info = await prov.auth.authorize(token, required, tenant_header)
+    finally:  # refusals too: a slow wazo-auth slows both
+        AUTH_SECONDS.labels(prov.settings.auth.backend).observe(time.perf_counter() - started)
     # cached by the backend; follows wazo-auth's service tenant
     master = await prov.master_tenant()
     tenant = tenant_header or info.tenant_uuid

@@ -71,7 +71,15 @@ class PhoneApp:
         req = FileRequest(
             "http", path, ip, user_agent=headers.get("user-agent"), query=query, secure=self.secure
         )
-        result = await self.pipeline.handle(req)
+        if "range" in headers or "if-none-match" in headers or "if-modified-since" in headers:
+            # the trace and metrics record the 304 or 206 the phone gets, not the 200 behind it
+            def sent(result: FileResult) -> tuple[int, int]:
+                status, start, end = _plan(headers, result)
+                return status, 0 if method == "HEAD" else max(end - start + 1, 0)
+
+            result = await self.pipeline.handle(req, sent)
+        else:
+            result = await self.pipeline.handle(req)
         await self._respond(send, method, headers, result)
 
     async def _respond(
@@ -99,26 +107,21 @@ class PhoneApp:
             await send({"type": "http.response.body", "body": result.body})
             return
         out = _headers(result)
-        if _not_modified(headers, result):
+        status, start, end = _plan(headers, result)
+        if status == 304:
             await send({"type": "http.response.start", "status": 304, "headers": out})
             await send({"type": "http.response.body", "body": b""})
             return
         size = result.size if result.file is not None else len(result.body)
-        start, end = 0, size - 1
-        status = 200
-        rng = headers.get("range")
-        if rng and _if_range_ok(headers, result):
-            parsed = _parse_range(rng, size)
-            if parsed is None:
-                await _simple(
-                    send,
-                    416,
-                    b"Range Not Satisfiable",
-                    [(b"content-range", f"bytes */{size}".encode())],
-                )
-                return
-            start, end = parsed
-            status = 206
+        if status == 416:
+            await _simple(
+                send,
+                416,
+                b"Range Not Satisfiable",
+                [(b"content-range", f"bytes */{size}".encode())],
+            )
+            return
+        if status == 206:
             out.append((b"content-range", f"bytes {start}-{end}/{size}".encode()))
         length = max(end - start + 1, 0)
         out.append((b"content-length", str(length).encode()))
@@ -143,6 +146,20 @@ def _headers(result: FileResult) -> list[tuple[bytes, bytes]]:
     if result.last_modified:
         out.append((b"last-modified", formatdate(result.last_modified, usegmt=True).encode()))
     return out
+
+
+def _plan(headers: dict[str, str], result: FileResult) -> tuple[int, int, int]:
+    """What a 200 result becomes for these request headers: (status, first, last byte)."""
+    if _not_modified(headers, result):
+        return 304, 0, -1
+    size = result.size if result.file is not None else len(result.body)
+    rng = headers.get("range")
+    if rng and _if_range_ok(headers, result):
+        parsed = _parse_range(rng, size)
+        if parsed is None:
+            return 416, 0, -1
+        return 206, parsed[0], parsed[1]
+    return 200, 0, size - 1
 
 
 def _not_modified(headers: dict[str, str], result: FileResult) -> bool:

@@ -17,7 +17,7 @@ import dataclasses
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from provisor.domain.values import normalize_ip
@@ -49,6 +49,9 @@ from provisor.store.tenancy import Tenant
 __all__ = ["Pipeline"]
 
 T = TypeVar("T")
+
+Sent = Callable[[FileResult], tuple[int, int]]
+"""What the front end sends for a 200 result: (status, body bytes)."""
 
 # the cache outcome of an answer, told by its reason (see cache.served and _render_miss)
 _CACHE_OUTCOME = {
@@ -123,8 +126,12 @@ class Pipeline(Rendering):
             prov.plugins.generation,
         )
 
-    async def handle(self, req: FileRequest) -> FileResult:
-        """Serve one phone request; never raises."""
+    async def handle(self, req: FileRequest, sent: Sent | None = None) -> FileResult:
+        """Serve one phone request; never raises.
+
+        ``sent`` tells what the front end will send for a 200 (a 304 or 206 for a conditional
+        or range GET) so the trace, metrics and access log record what the phone got.
+        """
         started = time.perf_counter()
         hot_key = (req.protocol, req.path, req.user_agent, req.client_ip, req.secure)
         hot = self._hot.get(hot_key)
@@ -138,19 +145,12 @@ class Pipeline(Rendering):
             ):
                 if sensitive:
                     self._log_sensitive(req.client_ip, result.reason)
-                self.trace.add(
-                    TraceEntry(
-                        req.protocol,
-                        req.client_ip,
-                        result.reason,
-                        device_id=device_id,
-                        status=200,
-                        reason="served (hot)",
-                    )
-                )
-                PHONE.count(req.protocol, 200, origin.plugin, "hit")
+                status, size = sent(result) if sent is not None else (200, len(result.body))
+                entry = origin.repeated(result.reason, status)
+                self.trace.add(entry)
+                PHONE.count(req.protocol, status, origin.plugin, "hit")
                 if self.access is not None:
-                    self._access(req, origin, result, "hit", started)
+                    self._access(req, entry, size, started)
                 return result
             self._hot.pop(hot_key, None)
         # until the credentials are read and stripped, the path may start with a key or token
@@ -178,12 +178,15 @@ class Pipeline(Rendering):
             else:
                 if result.status == 200:
                     self.stale.put(stale_key, result)
+        size = result.size if result.file is not None else len(result.body)
         entry.status, entry.reason = result.status, result.reason
+        if sent is not None and result.status == 200:
+            entry.status, size = sent(result)
+        entry.cache = _CACHE_OUTCOME.get(result.reason, "none")
         self.trace.add(entry)
-        cache = _CACHE_OUTCOME.get(result.reason, "none")
-        PHONE.count(req.protocol, result.status, entry.plugin, cache)
+        PHONE.count(req.protocol, entry.status, entry.plugin, entry.cache)
         if self.access is not None:
-            self._access(req, entry, result, cache, started)
+            self._access(req, entry, size, started)
         if result.status == 200 and result.file is None and entry.device_id and entry.hot_stamp:
             self._hot[hot_key] = (
                 FileResult(
@@ -204,9 +207,7 @@ class Pipeline(Rendering):
                 self._hot.pop(next(iter(self._hot)))
         return result
 
-    def _access(
-        self, req: FileRequest, entry: TraceEntry, result: FileResult, cache: str, started: float
-    ) -> None:
+    def _access(self, req: FileRequest, entry: TraceEntry, size: int, started: float) -> None:
         assert self.access is not None
         self.access.write(
             req.protocol,
@@ -215,10 +216,10 @@ class Pipeline(Rendering):
             device_id=entry.device_id,
             tenant=entry.tenant_uuid,
             file=entry.file,
-            status=result.status,
-            size=result.size if result.file is not None else len(result.body),
+            status=entry.status,
+            size=size,
             seconds=time.perf_counter() - started,
-            cache=cache,
+            cache=entry.cache,
         )
 
     def _degraded(self, req: FileRequest, key: tuple[Any, ...]) -> FileResult:

@@ -1,8 +1,8 @@
 """Why did this phone get that answer: the last requests with the pipeline's decisions.
 
-A bounded ring in memory, queried by device id or client address through the REST API
-(``GET /0.2/dev_mgr/requests``) and ``provisor requests``. Nothing secret is recorded: paths
-are recorded without provisioning keys or device tokens.
+A bounded ring in memory of the serving process, queried by device id or client address
+through the REST API (``GET /0.2/dev_mgr/requests``). Nothing secret is recorded: paths are
+recorded without provisioning keys or device tokens.
 """
 
 from __future__ import annotations
@@ -31,11 +31,33 @@ class TraceEntry:
     plugin: str | None = None
     file: str | None = None
     status: int = 0
+    """The status sent: 304 or 206 when the front end answered a conditional or range GET."""
     reason: str = ""
+    cache: str = ""
+    """Render cache outcome: hit, miss, stale or none (not a rendered file)."""
     created: bool = False
     secrets: bool | None = None
     hot_stamp: tuple[int, ...] | None = None
     hot_sensitive: bool = False
+
+    def repeated(self, path: str, status: int) -> TraceEntry:
+        """The entry of the same request answered again from the hot cache: the first
+        answer's decisions hold (same phone, path, User-Agent, address and TLS)."""
+        return TraceEntry(
+            self.protocol,
+            self.client_ip,
+            path,
+            user_agent=self.user_agent,
+            identified=self.identified,
+            device_id=self.device_id,
+            tenant_uuid=self.tenant_uuid,
+            plugin=self.plugin,
+            file=self.file,
+            status=status,
+            reason="served (hot)",
+            cache="hit",
+            secrets=self.secrets,
+        )
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready view; the time in ISO 8601 (UTC, milliseconds)."""

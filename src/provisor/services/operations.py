@@ -21,6 +21,7 @@ from typing import Literal
 
 from provisor.authz import Scope, operation_visible
 from provisor.errors import NotFound
+from provisor.metrics import OPERATIONS
 
 __all__ = ["Operation", "OperationRegistry", "State", "op_status"]
 
@@ -105,6 +106,8 @@ class OperationRegistry:
             finally:
                 op.finished_at = time.monotonic()
                 self._tasks.pop(op.id, None)
+                ended = op.state if op.state in ("success", "fail") else "cancelled"
+                OPERATIONS.labels(kind, ended).inc()
 
         self._tasks[op.id] = asyncio.get_running_loop().create_task(run())
         return op
@@ -124,6 +127,7 @@ class OperationRegistry:
             tenant_uuid=tenant_uuid,
         )
         self._ops[op.id] = op
+        OPERATIONS.labels(kind, "fail").inc()
         return op
 
     def get(self, kind: str, op_id: str, scope: Scope | None = None) -> Operation:

@@ -11,16 +11,20 @@ Migrations are Alembic's, run at start-up on provisor's own connection.
 
 from __future__ import annotations
 
+import logging
 from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 __all__ = ["create_engine", "migrate"]
+
+log = logging.getLogger(__name__)
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -78,7 +82,11 @@ def _alembic_config(connection: Connection) -> Config:
 
 
 def _upgrade(connection: Connection) -> None:
+    before = MigrationContext.configure(connection).get_current_revision()
     command.upgrade(_alembic_config(connection), "head")
+    after = MigrationContext.configure(connection).get_current_revision()
+    if after != before:  # one line for the operator, not alembic's one per revision
+        log.info("database schema upgraded from %s to %s", before or "empty", after)
 
 
 async def migrate(engine: AsyncEngine) -> None:
