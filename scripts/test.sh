@@ -17,6 +17,7 @@ command -v dhcpd >/dev/null || [ -x /usr/sbin/dhcpd ] || need+=(isc-dhcp-server)
 [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || need+=(rabbitmq-server)
 command -v dhclient >/dev/null || [ -x /usr/sbin/dhclient ] || need+=(isc-dhcp-client)
 command -v ip >/dev/null || [ -x /usr/sbin/ip ] || need+=(iproute2)
+command -v chromium >/dev/null || [ -x /usr/bin/chromium ] || need+=(chromium)  # console browser tests
 if [ ${#need[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   echo "installing Debian packages: ${need[*]}"
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}") >/tmp/provisor-apt.log 2>&1 \
