@@ -23,7 +23,7 @@ async def test_signin_session_cookie_and_headers(server: Server) -> None:
         assert "default-src 'self'" in csp and "unsafe-inline" not in csp
         assert "frame-ancestors 'none'" in csp
         assert page.headers["x-frame-options"] == "DENY"
-        assert page.headers["referrer-policy"] == "no-referrer"
+        assert page.headers["referrer-policy"] == "same-origin"
         assert not re.search(r"<script(?![^>]*\ssrc=)", page.text)  # no inline script
         assert not re.search(r"\son[a-z]+=", page.text)  # no event-handler attribute
         assert " style=" not in page.text

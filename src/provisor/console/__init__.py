@@ -19,9 +19,9 @@ __all__ = ["install"]
 
 def install(app: FastAPI, prov: Provisor) -> None:
     """Mount the console on the REST app (when ``console.enabled``)."""
-    from provisor.console import phones, signin
+    from provisor.console import operation, phone, phones, signin
 
     app.state.console = make_console(prov.settings.console)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="console-static")
-    for module in (signin, phones):
+    for module in (signin, phones, phone, operation):
         app.include_router(module.router)

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from provisor.api.deps import provisor_of
-from provisor.console.fleet_state import STATES, State, page_by_state, state_of
+from provisor.console.fleet_state import STATES, page_by_state, state_of
 from provisor.console.web import PREFIX, ConsoleRoute, console_caller, console_of, render
 from provisor.errors import InvalidInput
 from provisor.provisioning.trace import Trace
@@ -116,9 +116,7 @@ async def phones(request: Request) -> Response:
     limit = console_of(request).settings.page_size
     trace = trace_of(request)
     if state:
-        page = await page_by_state(
-            prov.engine, trace, cast(State, state), flt, tenants, after, limit
-        )
+        page = await page_by_state(prov.engine, trace, state, flt, tenants, after, limit)
     else:
         page = await device_page(
             prov.engine,

@@ -2,7 +2,7 @@
 
 Every console route is a :class:`ConsoleRoute`: its answer carries a strict
 Content-Security-Policy (scripts and styles from ``/console/static`` only, no inline code),
-``frame-ancestors 'none'``, ``X-Frame-Options: DENY``, ``Referrer-Policy: no-referrer`` and
+``frame-ancestors 'none'``, ``X-Frame-Options: DENY``, ````Referrer-Policy: same-origin```` and
 ``Cache-Control: no-store``; a provisor error becomes an HTML page with its status (never a
 500). Pages get their caller from :func:`console_caller`, which takes the session's API token
 through the same authorization as the REST API (:func:`provisor.api.deps.authorize_token`).
@@ -55,7 +55,7 @@ SECURITY_HEADERS = {
         "object-src 'none'"
     ),
     "x-frame-options": "DENY",
-    "referrer-policy": "no-referrer",
+    "referrer-policy": "same-origin",  # no-referrer would make the browser send Origin: null
     "x-content-type-options": "nosniff",
     "cache-control": "no-store",
     "cross-origin-opener-policy": "same-origin",
@@ -80,7 +80,6 @@ def make_console(settings: ConsoleSettings) -> Console:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(HERE / "templates"),
         autoescape=True,  # every device field, path and User-Agent is attacker-controlled
-        undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
     )
