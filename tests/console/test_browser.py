@@ -9,11 +9,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.conftest import Server, make_settings, register_secret, start_server
-from tests.console._browser import Browser, browser  # noqa: F401 - the fixture
+from tests.console.conftest import Browser
 from tests.provisioning.test_http_pipeline import configure
 from tests.support.sip_peer import SipPeer
 
@@ -162,7 +161,7 @@ async def test_resync_against_a_sip_peer(
     try:
         b = browser
         page: Any = b.page
-        r = await srv.phone.get("/tp/common.cfg", headers={"User-Agent": UA})
+        await srv.phone.get("/tp/common.cfg", headers={"User-Agent": UA})
         [device] = (await srv.api.get("/0.2/dev_mgr/devices")).json()["devices"]
         await configure(srv, device["id"])
         await sign_in(b, srv, srv.token)
