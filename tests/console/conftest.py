@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.plugins_mgmt.conftest import web_root  # noqa: F401 - a fixture of these tests
+
 CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "build" / "console-screenshots"

@@ -5,11 +5,14 @@ counters, a tenant's key rotated and its TFTP turned off; a sub-tenant kept out 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from pathlib import Path
 from typing import Any
 
-from tests.conftest import Server, register_secret
+from tests.conftest import Server, make_settings, register_secret, start_server
 from tests.console.conftest import Browser
 from tests.console.test_browser import UA, XSS_UA, sign_in
+from tests.plugins_mgmt.conftest import plugin_source, publish
 
 
 async def _rows(page: Any, count: int) -> list[str]:
@@ -127,3 +130,60 @@ async def test_tenants_key_rotation_tftp_and_scoping(server: Server, browser: Br
     )
     assert r.status == 404
     assert server.prov.tenants.get(other.uuid).provisioning_key is None
+
+
+async def test_plugin_install_with_progress(
+    tmp_path: Path, database_url: str, web_root: tuple[Path, str], browser: Browser
+) -> None:
+    www, url = web_root
+    publish(plugin_source(tmp_path, "1.9.0", marker="v1"), www)
+    srv = await start_server(make_settings(tmp_path, database_url, **{"general.plugin_dirs": []}))
+    try:
+        page: Any = browser.page
+        r = await srv.api.put("/0.2/configure/plugin_server", json={"param": {"value": url}})
+        assert r.status_code == 204
+        await sign_in(browser, srv, srv.token)
+        await page.goto(f"{srv.rest_url}/console/plugins")
+        assert "No plugin installed" in await page.locator("#installed").inner_text()
+        await page.get_by_role("button", name="Update the repository index").click()
+        await page.wait_for_url("**/console/operations/pg.update/**")
+        await _until_done(page)
+        assert await page.locator("#op-state").inner_text() == "success"
+        await page.get_by_role("link", name="Back to the plugins").click()
+        await page.get_by_role("button", name="Install testphone").click()
+        await page.wait_for_url("**/console/operations/pg.install/**")
+        await _until_done(page)
+        assert await page.locator("#op-state").inner_text() == "success"
+        assert "download|success" in await page.locator("#op-status").inner_text()
+        await browser.shot("plugin-install", docs=True)
+        await page.get_by_role("link", name="Back to the plugins").click()
+        assert "1.9.0" in await page.locator("#installed").inner_text()
+        assert srv.prov.plugins.get("testphone") is not None
+        await browser.shot("plugins", docs=True)
+        # a sub-tenant sees the list but may not change it, even by a crafted POST
+        sub = await srv.prov.tenants.create("sub", parent_uuid=srv.master)
+        token = await srv.token_for(sub.uuid)
+        await page.context.clear_cookies()
+        await sign_in(browser, srv, token)
+        await page.goto(f"{srv.rest_url}/console/plugins")
+        assert await page.get_by_role("button", name="Uninstall testphone").count() == 0
+        csrf = await page.locator("input[name=csrf]").first.get_attribute("value")
+        register_secret(csrf)
+        r = await page.request.post(
+            f"{srv.rest_url}/console/plugins/uninstall",
+            form={"csrf": csrf, "id": "testphone"},
+            headers={"origin": srv.rest_url},
+        )
+        assert r.status == 403
+        assert srv.prov.plugins.get("testphone") is not None
+    finally:
+        await srv.close()
+
+
+async def _until_done(page: Any) -> None:
+    for _ in range(300):  # the operation page reloads itself every second
+        with contextlib.suppress(Exception):  # between two reloads
+            if await page.locator("#op-state").inner_text() in ("success", "fail"):
+                return
+        await asyncio.sleep(0.1)
+    raise AssertionError("the operation did not end")

@@ -19,12 +19,21 @@ __all__ = ["install"]
 
 def install(app: FastAPI, prov: Provisor) -> None:
     """Mount the console on the REST app (when ``console.enabled``)."""
-    from provisor.console import health, live, operation, phone, phones, signin, tenants
+    from provisor.console import (
+        health,
+        live,
+        operation,
+        phone,
+        phones,
+        plugins,
+        signin,
+        tenants,
+    )
     from provisor.console.samples import Sampler
 
     app.state.console = make_console(prov.settings.console)
     sampler = app.state.console_sampler = Sampler()
     prov.extra.setdefault("on_start", []).append(sampler.start)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="console-static")
-    for module in (signin, phones, phone, operation, live, tenants, health):
+    for module in (signin, phones, phone, operation, live, plugins, tenants, health):
         app.include_router(module.router)
