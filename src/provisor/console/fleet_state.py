@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from provisor.provisioning.trace import Trace, TraceEntry
+from provisor.provisioning.trace import LastSeen, Trace
 from provisor.store.fleet import Cursor, FleetFilter, FleetPage, device_page
 
 __all__ = ["SCAN_BUDGET", "STATES", "State", "page_by_state", "state_of"]
@@ -28,7 +28,7 @@ SCAN_BUDGET = 10_000
 _CHUNK = 500
 
 
-def state_of(last: TraceEntry | None) -> State:
+def state_of(last: LastSeen | None) -> State:
     """The state a device's last request gives it."""
     if last is None:
         return "never"

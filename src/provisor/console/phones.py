@@ -136,7 +136,7 @@ async def phones(request: Request) -> Response:
                 "doc": doc,
                 "tenant": names.get(doc.get("tenant_uuid", ""), doc.get("tenant_uuid", "")),
                 "last_seen": when(last.time) if last else "",
-                "last_file": (last.file or last.path) if last else "",
+                "last_file": last.file if last else "",
                 "last_status": last.status if last else None,
                 "state": state_of(last),
             }

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["Trace", "TraceEntry"]
+__all__ = ["LastSeen", "Trace", "TraceEntry"]
 
 
 @dataclass(slots=True)
@@ -50,13 +50,22 @@ class TraceEntry:
         return out
 
 
+@dataclass(frozen=True, slots=True)
+class LastSeen:
+    """A device's last request, kept small (one per device, up to hundreds of thousands)."""
+
+    time: float
+    status: int
+    file: str  # the file served, or the path asked for (cut at 200 characters)
+
+
 class Trace:
     """The last ``size`` requests."""
 
     def __init__(self, size: int = 2000, devices: int = 200_000) -> None:
         self._entries: deque[TraceEntry] = deque(maxlen=max(size, 1))
         self.enabled = size > 0
-        self._last: OrderedDict[str, TraceEntry] = OrderedDict()
+        self._last: OrderedDict[str, LastSeen] = OrderedDict()
         self._max_devices = devices
         self.listeners: set[Callable[[TraceEntry], None]] = set()
 
@@ -66,19 +75,20 @@ class Trace:
             return
         self._entries.append(entry)
         if entry.device_id is not None:
-            self._last[entry.device_id] = entry
+            seen = LastSeen(entry.time, entry.status, (entry.file or entry.path)[:200])
+            self._last[entry.device_id] = seen
             self._last.move_to_end(entry.device_id)
             if len(self._last) > self._max_devices:
                 self._last.popitem(last=False)
         for listener in tuple(self.listeners):
             listener(entry)
 
-    def last(self, device_id: str) -> TraceEntry | None:
+    def last(self, device_id: str) -> LastSeen | None:
         """The device's last recorded request (None: not seen since this process started, or
         forgotten)."""
         return self._last.get(device_id)
 
-    def last_seen(self) -> dict[str, TraceEntry]:
+    def last_seen(self) -> dict[str, LastSeen]:
         """A snapshot of every device's last request."""
         return dict(self._last)
 
