@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from provisor.console.fleet_state import page_by_state
+from provisor.console.fleet_state import page_by_state, state_of
 from provisor.provisioning.trace import Trace, TraceEntry
 from provisor.store.fleet import Cursor, FleetFilter, device_page, page_statement
 from tests.conftest import Server
@@ -99,3 +99,33 @@ async def test_state_filter_pages_and_first_page_uses_the_mac_index(server: Serv
                 str(r) for r in (await conn.execute(text("EXPLAIN QUERY PLAN " + sql))).all()
             )
         assert "ix_devices_mac" in plan and "SCAN devices" not in plan, plan
+
+
+def test_last_seen_is_bounded_and_small() -> None:
+    trace = Trace(10, devices=3)
+    for n in range(5):
+        trace.add(TraceEntry("http", "10.0.0.1", "p" * 5000, device_id=f"d{n}", status=200))
+    trace.add(TraceEntry("http", "10.0.0.1", "x.cfg", device_id="d3", status=404, file=None))
+    assert list(trace.last_seen()) == ["d2", "d4", "d3"]  # the least recently seen forgotten
+    assert trace.last("d0") is None
+    last = trace.last("d4")
+    assert last is not None and len(last.file) == 200  # an attacker's long path is cut
+    assert state_of(trace.last("d3")) == "failing" and state_of(last) == "provisioned"
+    assert state_of(None) == "never"
+
+
+def test_sampler_counts_differences_in_a_bounded_ring() -> None:
+    from provisor.console.samples import Sampler, chart_points
+    from provisor.metrics import PHONE
+
+    sampler = Sampler(size=3)
+    PHONE.count("http", 200, None, "hit")
+    PHONE.count("http", 404, None, "none")
+    first = sampler.sample()
+    assert (first.requests, first.failures, first.hits) == (2, 1, 1)
+    assert sampler.sample().requests == 0
+    for _ in range(5):
+        sampler.sample()
+    assert len(sampler.samples) == 3
+    points, top = chart_points([0.0, 2.0, 1.0], 100, 50)
+    assert top == 2.0 and points.split()[1] == "50.0,2.0"
