@@ -207,3 +207,19 @@ async def test_password_signin_with_wazo_auth(tmp_path: Path, database_url: str)
             await running.stop()
     finally:
         await fake.stop()
+
+
+def test_templates_never_mark_values_safe_nor_inline_code() -> None:
+    from provisor.console.web import HERE, make_console
+    from provisor.settings import ConsoleSettings
+
+    env = make_console(ConsoleSettings()).templates
+    assert env.autoescape is True
+    templates = sorted((HERE / "templates").glob("*.html"))
+    assert len(templates) >= 9
+    for path in templates:
+        text = path.read_text()
+        assert "|safe" not in text.replace(" ", "") and "Markup" not in text, path.name
+        assert "autoescape false" not in text, path.name
+        assert not re.search(r"<script(?![^>]*\ssrc=)", text), path.name
+        assert not re.search(r"\son[a-z]+=|\sstyle=|javascript:", text), path.name
