@@ -150,6 +150,10 @@ class PhoneCounters(Collector):
         key = (protocol, status // 100, plugin, cache)
         self._counts[key] = self._counts.get(key, 0) + 1
 
+    def snapshot(self) -> dict[tuple[str, int, str | None, str], int]:
+        """A copy of the counts by (protocol, status class digit, plugin, cache outcome)."""
+        return dict(self._counts)
+
     def collect(self) -> Iterator[Metric]:
         """The counts as one counter family (bounded labels: see the module docstring)."""
         family = CounterMetricFamily(

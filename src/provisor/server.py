@@ -235,7 +235,9 @@ class Running:
             tenant_sync.start()
             self._closers.append(tenant_sync.stop)
         for start_hook in self.prov.extra.get("on_start", []):
-            await start_hook(self.prov)
+            closer = await start_hook(self.prov)  # may give back what stops it
+            if closer is not None:
+                self._closers.append(closer)
         self.prov.extra["listeners"] = self.listener_state  # /health/ready: started, and up
 
     def listener_state(self) -> dict[str, bool]:

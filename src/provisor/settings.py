@@ -26,6 +26,7 @@ from provisor.settings_wazo import translate_wazo_keys
 __all__ = [
     "ENV_ALIASES",
     "AuthSettings",
+    "ConsoleSettings",
     "DatabaseSettings",
     "GeneralSettings",
     "LimitsSettings",
@@ -299,6 +300,21 @@ class ObservabilitySettings(_Section):
     """Log to this file (reopened when moved by logrotate) instead of stderr."""
 
 
+class ConsoleSettings(_Section):
+    """The operator console in the browser (docs/console.md)."""
+
+    enabled: bool = True
+    """Serve the console at ``/console`` on the REST listener (false: 404)."""
+    session_lifetime: float = Field(8 * 3600.0, ge=60, le=30 * 86400)
+    """Seconds a console session lasts after sign-in, whatever its use."""
+    session_idle: float = Field(1800.0, ge=60, le=30 * 86400)
+    """Seconds without a request after which a console session ends."""
+    max_sessions: int = Field(1000, ge=1, le=1_000_000)
+    """Most console sessions held at once; a new sign-in past it ends the oldest."""
+    page_size: int = Field(50, ge=5, le=500)
+    """Phones per page of the Phones list."""
+
+
 class Settings(_Section):
     """Every setting of provisor."""
 
@@ -315,6 +331,7 @@ class Settings(_Section):
     plugins: PluginsSettings = Field(default_factory=PluginsSettings)
     wazo: WazoSettings = Field(default_factory=WazoSettings)
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     plugin_config: dict[str, dict[str, Any]] = Field(default_factory=dict)
     proxy: dict[Literal["http", "https", "ftp"], str | None] = Field(default_factory=dict)
     """wazo-provd's initial proxy parameters (http_proxy…); a value set through the API wins."""

@@ -24,6 +24,8 @@ def test_wheel_installed_elsewhere_serves_a_phone_with_bundled_plugins(tmp_path:
     )
     assert installed.returncode == 0, installed.stderr[-2000:]
     assert (site / "provisor" / "bundled_plugins" / "yealink" / "manifest.toml").is_file()
+    assert (site / "provisor" / "console" / "templates" / "phones.html").is_file()
+    assert (site / "provisor" / "console" / "static" / "console.css").is_file()
     # the dependencies come from this environment; provisor itself from the wheel only
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROVISOR_")}
     env["PYTHONPATH"] = str(site)
@@ -50,6 +52,11 @@ def test_wheel_installed_elsewhere_serves_a_phone_with_bundled_plugins(tmp_path:
             timeout=30,
         )
         assert answer.status_code == 200 and b"account.1" in answer.content
+        # the console's templates and static files came with the wheel
+        signin = httpx.get(f"http://127.0.0.1:{served.ports['rest']}/console/signin", timeout=5)
+        assert signin.status_code == 200 and "API token" in signin.text
+        script = httpx.get(f"http://127.0.0.1:{served.ports['rest']}/console/static/console.js", timeout=5)
+        assert script.status_code == 200 and "textContent" in script.text
     finally:
         served.stop()
     # installed at first start, from the repository built out of the wheel's own plugins

@@ -29,6 +29,7 @@ class FakeWazoAuth:
     tokens: dict[str, tuple[str, list[str]]] = field(default_factory=dict)
     parents: dict[str, str | None] = field(default_factory=dict)
     service: tuple[str, str] = ("provd", "service-secret")
+    users: dict[tuple[str, str], tuple[str, list[str]]] = field(default_factory=dict)
     calls: Counter[str] = field(default_factory=Counter)
     delay: float = 0.0
     url: str = ""
@@ -116,6 +117,11 @@ class FakeWazoAuth:
             user, _, password = base64.b64decode(header.split(" ", 1)[1]).decode().partition(":")
         except (IndexError, ValueError):
             return Response(status_code=401)
+        if (user, password) in self.users:  # a user signing in (the console)
+            tenant, acl = self.users[(user, password)]
+            token = f"user-token-{self.calls['post']}-{user}"
+            self.add_token(token, tenant, acl)
+            return JSONResponse({"data": {"token": token, "metadata": {"tenant_uuid": tenant}}})
         if (user, password) != self.service:
             return Response(status_code=401)
         token = f"service-token-{self.calls['post']}"

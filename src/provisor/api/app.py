@@ -182,6 +182,10 @@ def create_api(prov: Provisor, *, extra_routers: tuple[Any, ...] = ()) -> FastAP
     for router in extra_routers:
         app.include_router(router)
     app.include_router(health_router)
+    if prov.settings.console.enabled:
+        from provisor.console import install as install_console
+
+        install_console(app, prov)
     if prov.settings.observability.metrics_enabled:
         app.include_router(metrics_router)
         observe_database(prov.engine)

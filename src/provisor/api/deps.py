@@ -21,7 +21,7 @@ from provisor.errors import Unauthorized
 from provisor.metrics import AUTH_SECONDS
 from provisor.service import Provisor
 
-__all__ = ["Caller", "authorize", "path_id", "provisor_of"]
+__all__ = ["Caller", "authorize", "authorize_token", "path_id", "provisor_of"]
 
 
 def provisor_of(request: Request) -> Provisor:
@@ -56,9 +56,27 @@ class Caller:
 
 async def authorize(request: Request, acl: str, **variables: str) -> Caller:
     """Check ``X-Auth-Token`` for ``acl`` and resolve the caller's tenants (401 otherwise)."""
-    prov = provisor_of(request)
-    token = request.headers.get("x-auth-token")
-    tenant_header = request.headers.get("wazo-tenant") or None
+    return await authorize_token(
+        provisor_of(request),
+        request.headers.get("x-auth-token"),
+        request.headers.get("wazo-tenant") or None,
+        acl,
+        recurse=request.query_params.get("recurse", "false").lower() == "true",
+        **variables,
+    )
+
+
+async def authorize_token(
+    prov: Provisor,
+    token: str | None,
+    tenant_header: str | None,
+    acl: str,
+    *,
+    recurse: bool = False,
+    **variables: str,
+) -> Caller:
+    """Check ``token`` for ``acl`` in ``tenant_header`` (or the token's tenant): the one path
+    the REST API and the console both take."""
     required = format_acl(acl, **variables) if variables else acl
     started = time.perf_counter()
     try:
@@ -79,7 +97,6 @@ async def authorize(request: Request, acl: str, **variables: str) -> Caller:
         else frozenset(await prov.auth.visible_tenants(token, info.tenant_uuid))
     )
     scope = Scope(tenant, subtree, info.tenant_uuid, token_subtree, info.tenant_uuid == master)
-    recurse = request.query_params.get("recurse", "false").lower() == "true"
     return Caller(token=info, scope=scope, recurse=recurse)
 
 

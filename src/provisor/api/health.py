@@ -29,7 +29,7 @@ from provisor.api.deps import provisor_of
 from provisor.flight import single_flight
 from provisor.service import Provisor
 
-__all__ = ["LISTENERS_KEY", "Readiness", "router"]
+__all__ = ["LISTENERS_KEY", "Readiness", "readiness_of", "router"]
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +104,11 @@ class Readiness:
             return "starting"
         down = sorted(name for name, up in state().items() if not up)
         return "ok" if not down else "not running: " + ", ".join(down)
+
+
+def readiness_of(prov: Provisor) -> Readiness:
+    """The readiness checks of this server (the console's Health page shows them too)."""
+    return _readiness(prov)
 
 
 def _readiness(prov: Provisor) -> Readiness:

@@ -207,6 +207,22 @@ class WazoAuthBackend:
         self._service = (data["token"], tenant, time.monotonic() + lifetime)
         return data["token"], tenant
 
+    async def login(self, username: str, password: str, expiration: int) -> str:
+        """A wazo-auth token for a user's name and password (the console's sign-in); the
+        password is sent to wazo-auth only, never kept or logged."""
+        r = await self._request(
+            "POST", "/0.1/token", auth=(username, password), json={"expiration": expiration}
+        )
+        if r.status_code not in (200, 201):
+            raise Unauthorized("Unauthorized: wrong username or password")
+        try:
+            token = r.json()["data"]["token"]
+        except (ValueError, KeyError, TypeError):
+            raise Unauthorized("Unauthorized: wazo-auth answered without a token") from None
+        if not isinstance(token, str) or not token:
+            raise Unauthorized("Unauthorized: wazo-auth answered without a token")
+        return token
+
     async def list_tenants(self) -> set[str] | None:
         """Every tenant, listed with provisor's own service token."""
         token, _ = await self._service_token()

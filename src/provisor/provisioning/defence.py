@@ -109,6 +109,10 @@ class RateWindow:
         if events is not None and at in events:
             events.remove(at)
 
+    def discard_all(self, key: str) -> None:
+        """Forget every event of ``key``."""
+        self._events.pop(key, None)
+
     def allowed(self, key: str) -> bool:
         """True while ``key`` is under the limit."""
         return self.count(key) < self.limit
@@ -171,6 +175,12 @@ class FailureTracker:
             self._banned[address] = self.clock() + self.ban_seconds
             return True
         return False
+
+    def unban(self, address: str) -> bool:
+        """Lift an address's ban and forget its failures (an operator's decision); False
+        when it was not banned."""
+        self.failures.discard_all(address)
+        return self._banned.pop(address, None) is not None
 
     def banned(self) -> list[str]:
         """Addresses currently refused."""

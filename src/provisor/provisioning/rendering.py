@@ -34,6 +34,11 @@ __all__ = ["Rendering"]
 log = logging.getLogger("provisor.provisioning.pipeline")
 
 
+def prov_generations(prov: Provisor) -> tuple[int, ...]:
+    """What a rendered file depends on beyond the device: configs, tenants, parameters."""
+    return (prov.configs.generation, prov.tenants.generation, prov.param_store.generation)
+
+
 class Rendering:
     """Rendering a device's file: URL base, cache key, render, remote-state learning."""
 
@@ -62,6 +67,19 @@ class Rendering:
             if token:
                 url = f"{url}/{token}"
         return url
+
+    async def preview(self, plugin: Plugin, route: FileRoute, device: dict[str, Any]) -> FileResult:
+        """The file ``route`` as the device would get it without its credentials (every
+        password and key blanked): the console's preview, through the same render path."""
+        key: tuple[Any, ...] = (
+            "preview",
+            json.dumps(device, sort_keys=True, default=str),
+            route.path,
+            prov_generations(self.prov),
+            id(plugin),
+            plugin.version,
+        )
+        return await self._render_miss(plugin, route, dict(device), False, key, learn=False)
 
     async def _render(
         self,
@@ -105,6 +123,7 @@ class Rendering:
         with_secrets: bool,
         key: tuple[Any, ...],
         secure: bool = False,
+        learn: bool = True,
     ) -> FileResult:
         prov = self.prov
         remote = getattr(plugin, "remote", False)
@@ -159,7 +178,7 @@ class Rendering:
         etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
         cached = Rendered(body, etag, time.time())
         self.renders.put(key, cached)
-        if route.spec.trigger:
+        if route.spec.trigger and learn:
             await self._learn_remote_state(device, raw)
         # "rendered", not "served": the metrics and the access log tell a cache miss by it
         return dataclasses.replace(served(cached, route.spec.content_type), reason="rendered")

@@ -1,19 +1,23 @@
 """Why did this phone get that answer: the last requests with the pipeline's decisions.
 
 A bounded ring in memory of the serving process, queried by device id or client address
-through the REST API (``GET /0.2/dev_mgr/requests``). Nothing secret is recorded: paths are
-recorded without provisioning keys or device tokens.
+through the REST API (``GET /0.2/dev_mgr/requests``); beside it, each device's last request
+(bounded too: the least recently seen devices are forgotten first), which the console shows as
+"last seen" and a phone's state, and live listeners (the console's Live page) that get each
+entry as it is added. Nothing secret is recorded: paths are recorded without provisioning keys
+or device tokens.
 """
 
 from __future__ import annotations
 
 import time
-from collections import deque
+from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["Trace", "TraceEntry"]
+__all__ = ["LastSeen", "Trace", "TraceEntry"]
 
 
 @dataclass(slots=True)
@@ -68,17 +72,47 @@ class TraceEntry:
         return out
 
 
+@dataclass(frozen=True, slots=True)
+class LastSeen:
+    """A device's last request, kept small (one per device, up to hundreds of thousands)."""
+
+    time: float
+    status: int
+    file: str  # the file served, or the path asked for (cut at 200 characters)
+
+
 class Trace:
     """The last ``size`` requests."""
 
-    def __init__(self, size: int = 2000) -> None:
+    def __init__(self, size: int = 2000, devices: int = 200_000) -> None:
         self._entries: deque[TraceEntry] = deque(maxlen=max(size, 1))
         self.enabled = size > 0
+        self._last: OrderedDict[str, LastSeen] = OrderedDict()
+        self._max_devices = devices
+        self.listeners: set[Callable[[TraceEntry], None]] = set()
 
     def add(self, entry: TraceEntry) -> None:
         """Record a request."""
-        if self.enabled:
-            self._entries.append(entry)
+        if not self.enabled:
+            return
+        self._entries.append(entry)
+        if entry.device_id is not None:
+            seen = LastSeen(entry.time, entry.status, (entry.file or entry.path)[:200])
+            self._last[entry.device_id] = seen
+            self._last.move_to_end(entry.device_id)
+            if len(self._last) > self._max_devices:
+                self._last.popitem(last=False)
+        for listener in tuple(self.listeners):
+            listener(entry)
+
+    def last(self, device_id: str) -> LastSeen | None:
+        """The device's last recorded request (None: not seen since this process started, or
+        forgotten)."""
+        return self._last.get(device_id)
+
+    def last_seen(self) -> dict[str, LastSeen]:
+        """A snapshot of every device's last request."""
+        return dict(self._last)
 
     def query(
         self,

@@ -27,7 +27,12 @@ from provisor.authz import (
     may_reference,
     tenants_of,
 )
-from provisor.domain.inheritance import ConfigNode, check_parents, effective_raw_config
+from provisor.domain.inheritance import (
+    ConfigNode,
+    ancestors,
+    check_parents,
+    effective_raw_config,
+)
 from provisor.domain.raw_config import validate_raw_config
 from provisor.domain.selector import Selector
 from provisor.domain.values import validate_id
@@ -140,6 +145,20 @@ class ConfigService:
         while len(self._effective) > self._cache_size:
             self._effective.popitem(last=False)
         return copy.deepcopy(result) if result is not None else None
+
+    async def chain(self, config_id: str) -> list[tuple[str | None, Mapping[str, Any]]]:
+        """The raw configs merged into ``config_id``'s effective one, in merge order: the base
+        raw config (id None), each usable ancestor, the config itself. For showing which
+        config set what (the console); the effective config itself comes from
+        :meth:`effective`."""
+        await self._load_chain(config_id)
+        lookup = self._chain_lookup(config_id)
+        out: list[tuple[str | None, Mapping[str, Any]]] = [(None, self._base())]
+        for cid in [*ancestors(config_id, lookup), config_id]:
+            node = lookup(cid)
+            if node is not None:
+                out.append((cid, node.raw_config))
+        return out
 
     # -- visibility ---------------------------------------------------------------------------
 
