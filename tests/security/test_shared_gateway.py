@@ -481,3 +481,21 @@ async def test_revoked_released_and_deleted_ports_leave_the_file(own_gateway: Ga
     assert (await w.a.api.post("/0.2/dev_mgr/devices", json={"device": device})).status_code == 201
     r = await w.a.api.get(f"/0.2/dev_mgr/devices/{GW}/ports")
     assert r.json() == {"ports": []}
+
+
+async def test_a_deleted_port_config_id_is_not_free_for_another_tenant(
+    own_gateway: Gateway,
+) -> None:
+    """A port tenant deletes the config its port names: the line leaves the file, and no other
+    tenant may create a config under that id (its data would become the port's line)."""
+    gw, w = own_gateway, own_gateway.world
+    cfg, b_pw = gw.config["b"], gw.secret["b"][0]
+    assert (await w.b.api.delete(f"/0.2/cfg_mgr/configs/{cfg}")).status_code == 204
+    assert b_pw not in await _fetch_file(w.server)
+    a_pw = f"ANotB-{secrets.token_hex(4)}"
+    r = await w.a.api.post("/0.2/cfg_mgr/configs", json=_line_config(cfg, 2, a_pw))
+    assert r.status_code == 409, r.text
+    assert a_pw not in await _fetch_file(w.server)
+    r = await w.b.api.post("/0.2/cfg_mgr/configs", json=_line_config(cfg, 2, b_pw))
+    assert r.status_code == 201, r.text  # its own tenant takes it back, and the line returns
+    assert b_pw in await _fetch_file(w.server)

@@ -73,6 +73,13 @@ class PortService:
         # ports per device for rendering, dropped whenever a config (or a port) changes
         self._cache: OrderedDict[str, list[Port]] = OrderedDict()
         self._generation = -1
+        configs.listeners.append(self._on_config_event)
+
+    async def _on_config_event(self, event: str, doc: Mapping[str, Any]) -> None:
+        # a new config changes nothing already inherited (ConfigService drops only its id),
+        # but a port may name the id before it exists: its device's files must follow
+        if event == "config_created" and await self.store.names_config(str(doc.get("id"))):
+            self.configs.invalidate()
 
     # -- REST ---------------------------------------------------------------------------------
 

@@ -67,6 +67,12 @@ class PortStore:
         async with self.engine.connect() as conn:
             return [_port(r) for r in (await conn.execute(stmt)).all()]
 
+    async def names_config(self, config_id: str) -> bool:
+        """Does any port name this config id?"""
+        stmt = select(device_ports.c.device_id).where(device_ports.c.config == config_id).limit(1)
+        async with self.engine.connect() as conn:
+            return (await conn.execute(stmt)).first() is not None
+
     async def put(self, port: Port) -> None:
         """Create or replace one assignment; NotFound when the device is gone meanwhile."""
         values = {"tenant_uuid": port.tenant_uuid, "config": port.config}
