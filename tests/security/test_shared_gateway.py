@@ -499,3 +499,23 @@ async def test_a_deleted_port_config_id_is_not_free_for_another_tenant(
     r = await w.b.api.post("/0.2/cfg_mgr/configs", json=_line_config(cfg, 2, b_pw))
     assert r.status_code == 201, r.text  # its own tenant takes it back, and the line returns
     assert b_pw in await _fetch_file(w.server)
+
+
+async def test_a_port_tenants_line_one_is_not_learnt_into_the_owners_device(
+    own_gateway: Gateway,
+) -> None:
+    """The device's first line is what resync-by-peer remembers on the device document (which
+    the owner reads): a port tenant's line 1 never lands there."""
+    w = own_gateway.world
+    pw = f"PortOne-{secrets.token_hex(4)}"
+    body = _line_config("gwcfg-master-1", 1, pw)
+    assert (await w.master.api.post("/0.2/cfg_mgr/configs", json=body)).status_code == 201
+    r = await w.master.api.put(
+        f"/0.2/dev_mgr/devices/{GW}/ports/1",
+        json={"port": {"tenant_uuid": w.master.uuid, "config": "gwcfg-master-1"}},
+    )
+    assert r.status_code == 204, r.text
+    assert pw in await _fetch_file(w.server)  # the device file is the trigger file
+    r = await w.a.api.get(f"/0.2/dev_mgr/devices/{GW}")
+    assert r.status_code == 200
+    assert "gwcfg-master-1-user" not in r.text and pw not in r.text
