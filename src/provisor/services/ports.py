@@ -70,7 +70,9 @@ class PortService:
         self.store = store
         self.devices = devices
         self.configs = configs
-        # ports per device for rendering, dropped whenever a config (or a port) changes
+        # for rendering, dropped whenever a config (or a port) changes: which devices have
+        # ports (one query, so the devices that have none cost nothing), and their ports
+        self._shared: frozenset[str] | None = None
         self._cache: OrderedDict[str, list[Port]] = OrderedDict()
         self._generation = -1
         configs.listeners.append(self._on_config_event)
@@ -182,7 +184,12 @@ class PortService:
         """A device's ports (cached until the next config or port write)."""
         if self._generation != self.configs.generation:
             self._cache.clear()
+            self._shared = None
             self._generation = self.configs.generation
+        if self._shared is None:
+            self._shared = await self.store.shared_devices()
+        if device_id not in self._shared:
+            return []
         ports = self._cache.get(device_id)
         if ports is None:
             ports = await self.store.of_device(device_id)

@@ -67,6 +67,12 @@ class PortStore:
         async with self.engine.connect() as conn:
             return [_port(r) for r in (await conn.execute(stmt)).all()]
 
+    async def shared_devices(self) -> frozenset[str]:
+        """Ids of the devices that have at least one port assigned."""
+        stmt = select(device_ports.c.device_id).distinct()
+        async with self.engine.connect() as conn:
+            return frozenset(r.device_id for r in (await conn.execute(stmt)).all())
+
     async def names_config(self, config_id: str) -> bool:
         """Does any port name this config id?"""
         stmt = select(device_ports.c.device_id).where(device_ports.c.config == config_id).limit(1)
