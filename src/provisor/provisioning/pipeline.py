@@ -465,7 +465,7 @@ class Pipeline(Rendering):
                 if device is not None and (key == "mac" or agrees(device, info)):
                     return device, False
         if info.get("ip") or client_ip:
-            device = await self._by_ip(info, info.get("ip") or client_ip, entry)
+            device = await self._by_ip(info, info.get("ip") or client_ip, tenant, entry)
             if device is not None:
                 return device, False
         if force and not info.get("mac"):
@@ -477,12 +477,18 @@ class Pipeline(Rendering):
         return await self._create(info, client_ip, tenant, entry)
 
     async def _by_ip(
-        self, info: Mapping[str, str], ip: str, entry: TraceEntry
+        self, info: Mapping[str, str], ip: str, tenant: Tenant | None, entry: TraceEntry
     ) -> dict[str, Any] | None:
         """The device at the request's address, when the address names one (see
         provisioning/by_address.py); the reason it does not goes to the trace."""
         nat = bool(await self.prov.params.get("NAT", ""))
-        found = address_match(info, await self._by_ips.get(ip), nat=nat)
+        candidates = await self._by_ips.get(ip)
+        if tenant is not None and any(c["tenant_uuid"] != tenant.uuid for c in candidates):
+            # under a tenant's key only its devices count: another tenant's device put at this
+            # address (through the API) neither answers nor makes the address ambiguous
+            store = self.prov.devices.store
+            candidates = await store.find_all(limit=2, ip=ip, tenant_uuid=tenant.uuid)
+        found = address_match(info, candidates, nat=nat)
         if isinstance(found, str):
             if not names_device(info):  # a request that names its device needs no address
                 entry.reason = found
