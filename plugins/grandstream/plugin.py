@@ -76,10 +76,24 @@ PROFILE_P = {"server": "47", "outbound": "48", "transport": "130", "voicemail": 
 
 def port_pvalues(raw: Mapping[str, Any], ports: int, transport: int) -> list[tuple[str, Any]]:
     """HT814/HT818: profile 1 from the first used line's servers, then every FXS port, a used
-    one with its account and a free one with every field empty (nothing left registered)."""
+    one with its account and a free one with every field empty (nothing left registered).
+
+    The profile is the device owner's: a line of a port held by another tenant never sets it
+    (that tenant's port registers on the owner's server; docs/api.md, shared devices)."""
     lines = line_slots(raw, ports)
-    used = [line for line in lines if line["XX_used"]]
-    first = used[0] if used else {}
+    used = [line for line in lines if line["XX_used"] and not line.get("XX_port_tenant")]
+    first = (
+        used[0]
+        if used
+        else {
+            "registrar_ip": raw.get("sip_registrar_ip"),
+            "registrar_port": raw.get("sip_registrar_port"),
+            "proxy_ip": raw.get("sip_proxy_ip"),
+            "proxy_port": raw.get("sip_proxy_port"),
+            "outbound_proxy_ip": raw.get("sip_outbound_proxy_ip"),
+            "outbound_proxy_port": raw.get("sip_outbound_proxy_port"),
+        }
+    )
     server = first.get("registrar_ip") or first.get("proxy_ip") or ""
     port = first.get("registrar_port") or first.get("proxy_port")
     outbound = first.get("outbound_proxy_ip") or ""

@@ -20,7 +20,10 @@ The rules, stated for users in docs/api.md ("Authorization model"):
    and re-created elsewhere never pulls another tenant's data in.
 5. An ``is_new`` device is claimed by a PUT as :func:`claim_tenant` says.
 6. Long operations belong to the tenant that started them (:func:`operation_visible`).
-7. A refusal never tells an invisible object from a missing one; where an answer must differ
+7. A device's ports may be held by other tenants (a gateway shared by tenants): a port is seen
+   and given a line by callers whose subtree holds the port's tenant (:func:`port_visible`);
+   only callers who see the device assign or revoke ports, to tenants of their own subtree.
+8. A refusal never tells an invisible object from a missing one; where an answer must differ
    (a taken id, a taken provisioning key) :class:`ConflictBudget` bounds how often a
    sub-tenant may ask.
 """
@@ -45,6 +48,7 @@ __all__ = [
     "device_visible",
     "may_reference",
     "operation_visible",
+    "port_visible",
     "require_master",
     "tenants_of",
 ]
@@ -124,6 +128,12 @@ def claim_tenant(scope: Scope, device: Mapping[str, Any], master_uuid: str) -> s
     if tenant in scope.subtree:
         return str(tenant)
     raise NotFound("No such resource")
+
+
+def port_visible(scope: Scope | None, port_tenant: str) -> bool:
+    """A port of a shared device is the port tenant's: its subtree sees it and sets its line
+    (the device's owner sees that the port is held, and by whom, but not its line)."""
+    return scope is None or port_tenant in scope.subtree
 
 
 def operation_visible(scope: Scope | None, owner: str | None) -> bool:

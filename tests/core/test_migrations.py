@@ -74,3 +74,40 @@ async def test_unshared_configs_of_the_old_model_become_the_masters(
         assert owners["coded-shared"] is None  # its code is taken in the master: left as it was
     finally:
         await engine.dispose()
+
+
+async def test_device_ports_come_with_0004_and_follow_their_device(
+    tmp_path: Path, database_url: str
+) -> None:
+    """A database of revision 0003 with a device gains ``device_ports``; a port row needs its
+    device and goes with it (the foreign key cascades on SQLite and PostgreSQL)."""
+    settings = make_settings(tmp_path, database_url)
+    engine = create_engine(settings.database_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(_upgrade_to("0003"))
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO devices (id, tenant_uuid, is_new, doc, rev)"
+                    " VALUES ('gw', :t, :no, :doc, 1)"
+                ),
+                {"t": MASTER, "no": False, "doc": json.dumps({"id": "gw"})},
+            )
+        await migrate(engine)
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO device_ports (device_id, port, tenant_uuid, config)"
+                    " VALUES ('gw', 2, 'tenant-b', 'cfg-b')"
+                )
+            )
+        async with engine.connect() as conn:
+            rows = (await conn.execute(text("SELECT device_id, port FROM device_ports"))).all()
+        assert [tuple(r) for r in rows] == [("gw", 2)]
+        async with engine.begin() as conn:
+            await conn.execute(text("DELETE FROM devices WHERE id = 'gw'"))
+        async with engine.connect() as conn:
+            assert (await conn.execute(text("SELECT count(*) FROM device_ports"))).scalar() == 0
+    finally:
+        await engine.dispose()

@@ -172,3 +172,56 @@ async def test_grandstream_ht818_and_panasonic_regional_model(srv: Server) -> No
         "c0:74:ad:0a:1f:2e": ("grandstream", "HT818"),
         "00:80:f0:a1:b2:c3": ("panasonic", "KX-HDV230"),
     }
+
+
+LINKSYS = "Linksys/SPA-942-6.1.5(a) (88019FA42805)"
+
+
+async def test_linksys_serial_only_user_agent_creates_and_finds_the_device_by_serial(
+    srv: Server,
+) -> None:
+    """An older Linksys-branded SPA names its serial number and no MAC: its first request
+    creates the device by serial, the next ones find it by serial, and the MAC in its own
+    profile's name completes it (one device throughout)."""
+    r = await srv.phone.get("/spa942.cfg", headers={"User-Agent": LINKSYS})
+    assert r.status_code == 200
+    device = await only_device(srv)
+    assert (device["sn"], device["model"], device["plugin"]) == (
+        "88019FA42805",
+        "SPA942",
+        "cisco-spa",
+    )
+    assert not device.get("mac")
+    # NAT on: an address names no device, so what finds it again is its serial number
+    r = await srv.api.put("/0.2/configure/NAT", json={"param": {"value": "1"}})
+    assert r.status_code == 204
+    r = await srv.phone.get("/spa942.cfg", headers={"User-Agent": LINKSYS})
+    assert r.status_code == 200
+    [entry] = srv.pipeline.trace.query(client_ip="127.0.0.1", limit=1)
+    assert entry["device_id"] == device["id"] and not entry["created"]
+    r = await srv.phone.get("/000e08a1b2c3.xml", headers={"User-Agent": LINKSYS})
+    found = await only_device(srv)
+    assert (found["id"], found["mac"], found["sn"]) == (
+        device["id"],
+        "00:0e:08:a1:b2:c3",
+        "88019FA42805",
+    )
+
+
+async def test_a_serial_with_another_mac_is_another_device(srv: Server) -> None:
+    """A device found by its serial number must agree with the MAC the request names."""
+    ua = "Cisco/SPA504G-7.5.5 ({mac})(CCQ16110ABC)"
+    r = await srv.phone.get(
+        "/e05fb9a1b2c3.xml", headers={"User-Agent": ua.format(mac="e05fb9a1b2c3")}
+    )
+    assert r.status_code == 200
+    first = await only_device(srv)
+    r = await srv.phone.get(
+        "/e05fb9a1b2c4.xml", headers={"User-Agent": ua.format(mac="e05fb9a1b2c4")}
+    )
+    assert r.status_code == 200
+    devices = (await srv.api.get("/0.2/dev_mgr/devices")).json()["devices"]
+    assert sorted(d["mac"] for d in devices) == ["e0:5f:b9:a1:b2:c3", "e0:5f:b9:a1:b2:c4"]
+    assert (await srv.api.get(f"/0.2/dev_mgr/devices/{first['id']}")).json()["device"]["mac"] == (
+        "e0:5f:b9:a1:b2:c3"
+    )

@@ -112,6 +112,28 @@ CASES = [
         "/0.2/dev_mgr/provisioning_code",
         lambda o, me: {"code": o["code"], "ip": me.ip},
     ),
+    # -- dev_mgr: ports of shared devices (docs/api.md, "Devices shared by tenants")
+    Case("device ports", "GET", "/0.2/dev_mgr/devices/{dev}/ports"),
+    Case("device port get", "GET", "/0.2/dev_mgr/devices/{dev}/ports/1"),
+    Case(
+        "device port assigned to me",
+        "PUT",
+        "/0.2/dev_mgr/devices/{dev}/ports/1",
+        lambda o, me: {"port": {"tenant_uuid": me.uuid}},
+    ),
+    Case(
+        "device port given my line",
+        "PUT",
+        "/0.2/dev_mgr/devices/{dev}/ports/1",
+        lambda o, me: {"port": {"config": me.config}},
+    ),
+    Case("device port revoke", "DELETE", "/0.2/dev_mgr/devices/{dev}/ports/1"),
+    Case(
+        "ports held in their tenant",
+        "GET",
+        "/0.2/dev_mgr/ports",
+        headers=lambda o: {"Wazo-Tenant": o["tenant"]},
+    ),
     # -- cfg_mgr
     Case("config get", "GET", "/0.2/cfg_mgr/configs/{cfg}"),
     Case("config raw", "GET", "/0.2/cfg_mgr/configs/{cfg}/raw"),

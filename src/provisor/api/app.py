@@ -28,7 +28,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from provisor import __version__
-from provisor.api import cfg_mgr, configure, dev_mgr, status
+from provisor.api import cfg_mgr, configure, dev_mgr, dev_ports, status
 from provisor.api.health import router as health_router
 from provisor.api.http import error_response, unavailable
 from provisor.api.metrics import router as metrics_router
@@ -177,7 +177,13 @@ def create_api(prov: Provisor, *, extra_routers: tuple[Any, ...] = ()) -> FastAP
         **extra,
     )
     app.state.provisor = prov
-    for router in (status.router, dev_mgr.router, cfg_mgr.router, configure.router):
+    for router in (
+        status.router,
+        dev_mgr.router,
+        dev_ports.router,
+        cfg_mgr.router,
+        configure.router,
+    ):
         app.include_router(router)
     for router in extra_routers:
         app.include_router(router)

@@ -127,7 +127,14 @@ class DeviceCache:
         device_id = doc.get("id", "")
         self._epochs[device_id] = self._epochs.get(device_id, 0) + 1
         stale = self._keys_of.pop(device_id, set())
-        stale |= {("id", device_id), ("mac", doc.get("mac") or ""), ("ip", doc.get("ip") or "")}
+        stale |= {
+            ("id", device_id),
+            ("mac", doc.get("mac") or ""),
+            ("ip", doc.get("ip") or ""),
+            # a "no such serial" read before a device was created by its serial
+            ("sn", doc.get("sn") or ""),
+            ("uuid", doc.get("uuid") or ""),
+        }
         for key in stale:
             self._by_key.pop(key, None)
 

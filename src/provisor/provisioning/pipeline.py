@@ -28,6 +28,7 @@ from provisor.metrics import BANS, DEVICES_CREATED, PHONE, REFUSALS
 from provisor.plugins.base import Plugin
 from provisor.plugins.contract import ProbeRequest
 from provisor.plugins.offload import call_plugin
+from provisor.provisioning.by_address import address_match, agrees, names_by_serial, names_device
 from provisor.provisioning.cache import DeviceCache, RenderCache, StaleFiles
 from provisor.provisioning.credentials import Credentials, read_credentials
 from provisor.provisioning.defence import (
@@ -439,7 +440,7 @@ class Pipeline(Rendering):
     ) -> tuple[dict[str, Any] | None, bool]:
         """The device of a request, created when new; concurrent requests of one new MAC share
         one creation (a phone retrying, two files asked at once) and only one says created."""
-        mac = info.get("mac")
+        mac = info.get("mac") or (f"sn:{info['sn']}" if info.get("sn") else None)
         if not mac:
             return await self._find_or_create_once(info, client_ip, tenant, entry, force=force)
         leader = mac not in self._finding
@@ -462,31 +463,38 @@ class Pipeline(Rendering):
         for key in ("mac", "sn", "uuid"):
             if info.get(key):
                 device = await self._device_by(key, info[key])
-                if device is not None:
+                if device is not None and (key == "mac" or agrees(device, info)):
                     return device, False
         if info.get("ip") or client_ip:
-            device = await self._by_ip(info, info.get("ip") or client_ip)
+            device = await self._by_ip(info, info.get("ip") or client_ip, tenant, entry)
             if device is not None:
                 return device, False
-        if not info.get("mac") and not force:
-            entry.reason = "device not identified (no MAC in User-Agent or path)"
-            return None, False
-        if not info.get("mac"):
+        if force and not info.get("mac"):
             entry.reason = "lease without a MAC"
+            return None, False
+        if not info.get("mac") and not names_by_serial(info):
+            entry.reason = entry.reason or "device not identified (no MAC in User-Agent or path)"
             return None, False
         return await self._create(info, client_ip, tenant, entry)
 
-    async def _by_ip(self, info: Mapping[str, str], ip: str) -> dict[str, Any] | None:
+    async def _by_ip(
+        self, info: Mapping[str, str], ip: str, tenant: Tenant | None, entry: TraceEntry
+    ) -> dict[str, Any] | None:
+        """The device at the request's address, when the address names one (see
+        provisioning/by_address.py); the reason it does not goes to the trace."""
+        nat = bool(await self.prov.params.get("NAT", ""))
         candidates = await self._by_ips.get(ip)
-        if len(candidates) != 1:
+        if tenant is not None and any(c["tenant_uuid"] != tenant.uuid for c in candidates):
+            # under a tenant's key only its devices count: another tenant's device put at this
+            # address (through the API) neither answers nor makes the address ambiguous
+            store = self.prov.devices.store
+            candidates = await store.find_all(limit=2, ip=ip, tenant_uuid=tenant.uuid)
+        found = address_match(info, candidates, nat=nat)
+        if isinstance(found, str):
+            if not names_device(info):  # a request that names its device needs no address
+                entry.reason = found
             return None
-        device = candidates[0]
-        for key in ("mac", "vendor", "model"):
-            if info.get(key) and device.get(key) and info[key] != device[key]:
-                return None
-        if not info.get("mac") and not info.get("vendor"):
-            return None
-        return device
+        return found
 
     async def _create(
         self, info: Mapping[str, str], client_ip: str, tenant: Tenant | None, entry: TraceEntry

@@ -140,6 +140,13 @@ class Rendering:
             if route.spec.kind == "device":
                 return FileResult.not_found("device has no config")
             raw = dict(prov.configs.base())
+        # a shared gateway: ports held by other tenants carry their lines, never the owner's
+        # (a wazo plugin's common file is everybody's: it gets none)
+        owners_part = raw
+        if not common_only:
+            raw, owners_part = await prov.devices.ports.overlay(device["id"], raw)
+            if not learn:  # the console's preview, read by the owner: other tenants' ports empty
+                raw = owners_part
         raw["http_base_url"] = await self.base_url(device, secure)
         raw = apply_defaults(raw)
         if route.spec.kind == "device":
@@ -179,7 +186,7 @@ class Rendering:
         cached = Rendered(body, etag, time.time())
         self.renders.put(key, cached)
         if route.spec.trigger and learn:
-            await self._learn_remote_state(device, raw)
+            await self._learn_remote_state(device, owners_part)  # (the owner reads it back)
         # "rendered", not "served": the metrics and the access log tell a cache miss by it
         return dataclasses.replace(served(cached, route.spec.content_type), reason="rendered")
 

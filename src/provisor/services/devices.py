@@ -29,7 +29,9 @@ from provisor.domain.values import new_id, normalize_ip, normalize_mac, validate
 from provisor.errors import Conflict, InvalidInput, NotFound
 from provisor.plugins.loader import PluginSet
 from provisor.services.configs import ConfigService
+from provisor.services.ports import PortService
 from provisor.store.documents import DeviceStore, Page
+from provisor.store.ports import PortStore
 from provisor.store.tenancy import TenantStore
 
 __all__ = ["DeviceService", "Listener", "validate_device"]
@@ -79,6 +81,8 @@ class DeviceService:
         self.plugins = plugins
         self.tenants = tenants
         self.listeners: list[Listener] = []
+        #: ports of this tenant's devices held by other tenants (shared gateways)
+        self.ports = PortService(PortStore(store.engine), store, configs)
         # inheritance checks owners against the tenant tree (authz rule 4)
         configs.lineage = tenants.lineage
         configs.subtree = tenants.subtree
@@ -228,7 +232,10 @@ class DeviceService:
     async def delete(self, device_id: str, scope: Scope | None) -> None:
         """Delete a device, and its transient config when nothing else uses it."""
         doc = await self.get(device_id, scope)
+        shared = await self.ports.store.remove_device(device_id)
         await self.store.delete(device_id)
+        if shared:  # a device re-created under this id must not inherit cached ports
+            await self.configs.changed()
         config_id = doc.get("config")
         if config_id:
             cfg = await self.configs.store.get(config_id)
@@ -256,7 +263,9 @@ class DeviceService:
         return count
 
     async def delete_tenant(self, tenant_uuid: str) -> int:
-        """Delete every device of a tenant."""
+        """Delete every device of a tenant, and the ports it holds on other tenants' devices."""
+        if await self.ports.store.remove_tenant(tenant_uuid):
+            await self.configs.changed()
         return await self.store.delete_tenant(tenant_uuid)
 
     async def rotate_token(self, device_id: str, scope: Scope | None) -> str:

@@ -119,6 +119,7 @@ _ROWS_PER_VALUE: dict[str, dict[str, int]] = {
     },
     "configs": {"id": 1, "tenant_uuid": 1_000, "role": 10_000},
     "config_parents": {"child_id": 1, "parent_id": 1_000},
+    "device_ports": {"device_id": 4, "tenant_uuid": 1_000, "config": 4},
     "tokens": {"id": 1, "token_hash": 1, "tenant_uuid": 10},
     "tenants": {"uuid": 1, "provisioning_key": 1, "parent_uuid": 100},
 }

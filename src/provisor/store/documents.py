@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from provisor.domain.selector import Selector, get_path, sort_key
 from provisor.errors import Conflict
 from provisor.store.pointread import PointReader
-from provisor.store.tables import config_parents, configs, devices
+from provisor.store.tables import config_parents, configs, device_ports, devices
 
 __all__ = ["ConfigStore", "DeviceStore", "Page"]
 
@@ -452,15 +452,24 @@ class ConfigStore:
         return doc
 
     async def used_outside(self, config_id: str, tenants: Collection[str]) -> bool:
-        """Does a device outside ``tenants`` still name ``config_id`` (a dangling reference
-        left by a deletion)? Such an id is not free for a config of these tenants."""
+        """Does a device (or a port of a shared device) held outside ``tenants`` still name
+        ``config_id`` (a dangling reference left by a deletion)? Such an id is not free for a
+        config of these tenants."""
+        outside = list(tenants)
         stmt = (
             select(devices.c.id)
-            .where(devices.c.config == config_id, devices.c.tenant_uuid.not_in(list(tenants)))
+            .where(devices.c.config == config_id, devices.c.tenant_uuid.not_in(outside))
+            .limit(1)
+        )
+        ports = (
+            select(device_ports.c.device_id)
+            .where(device_ports.c.config == config_id, device_ports.c.tenant_uuid.not_in(outside))
             .limit(1)
         )
         async with self.engine.connect() as conn:
-            return (await conn.execute(stmt)).first() is not None
+            if (await conn.execute(stmt)).first() is not None:
+                return True
+            return (await conn.execute(ports)).first() is not None
 
     async def get_many(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         """Config documents by id, for the ids that exist, each with its ``tenant_uuid``."""

@@ -29,6 +29,7 @@ __all__ = [
     "changes",
     "config_parents",
     "configs",
+    "device_ports",
     "devices",
     "metadata",
     "operations",
@@ -85,6 +86,23 @@ devices = Table(
     Column("prov_token", String(64), nullable=True, unique=True),
     Column("doc", JSON, nullable=False),
     Column("rev", Integer, nullable=False, default=1),
+)
+
+#: Ports (lines) of a device assigned to a tenant other than, or besides, the device's own: a
+#: shared gateway. The port tenant's line comes from a config that tenant owns (docs/api.md,
+#: "Devices shared by tenants").
+device_ports = Table(
+    "device_ports",
+    metadata,
+    Column(
+        "device_id",
+        String(128),
+        ForeignKey("devices.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("port", Integer, primary_key=True),
+    Column("tenant_uuid", String(64), nullable=False, index=True),
+    Column("config", String(128), nullable=True, index=True),
 )
 
 configs = Table(
