@@ -277,13 +277,17 @@ class WazoPlugin(Plugin):
     def render(self, ctx: RenderContext, limits: RenderLimits | None = None) -> bytes:
         """Run ``configure`` (device files) or ``configure_common`` in the worker; the bytes.
 
-        ``limits`` are the native render budget's: the worker's own deadline and memory cap
-        bound a wazo plugin instead (``wazo.*`` settings)."""
+        ``limits`` are the render budget's (``render.*``): they bound a configure that uses the
+        tenant's template overrides; the worker's own deadline and memory cap (``wazo.*``) bound
+        every call."""
         raw = json.loads(json.dumps(ctx.raw_config, default=str))
-        key = hashlib.sha256(
-            json.dumps([ctx.device, raw], sort_keys=True, default=str).encode()
-        ).hexdigest()
         if ctx.route.spec.kind == "device":
+            # the device's tenant's REST overrides, for its own configure only (common files
+            # are shared by every tenant's phones: only var/templates, install-wide, apply)
+            overrides = dict(ctx.template_overrides)
+            key = hashlib.sha256(
+                json.dumps([ctx.device, raw, overrides], sort_keys=True, default=str).encode()
+            ).hexdigest()
             if ctx.route.spec.sensitive and not ctx.with_secrets:
                 raise NotFound(
                     f"{ctx.route.spec.name} holds secrets and needs the device's credentials"
@@ -292,9 +296,21 @@ class WazoPlugin(Plugin):
             self._configured[str(device.get("id"))] = device
             answer = self._call(
                 "render",
-                req={"device": device, "raw_config": raw, "key": key, "filename": ctx.route.path},
+                req={
+                    "device": device,
+                    "raw_config": raw,
+                    "key": key,
+                    "filename": ctx.route.path,
+                    "overrides": overrides,
+                    # the render budget's CPU time bounds a configure that uses overrides
+                    "override_cpu_seconds": (limits or RenderLimits()).cpu_seconds,
+                    "override_max_bytes": (limits or RenderLimits()).max_bytes,
+                },
             )
         else:
+            key = hashlib.sha256(
+                json.dumps([ctx.device, raw], sort_keys=True, default=str).encode()
+            ).hexdigest()
             self._call("configure_common", req={"raw_config": raw, "key": key})
             self._common_ready = True
             answer = self._call("render_common", req={"filename": ctx.route.path})

@@ -200,10 +200,18 @@ class Worker:
 
     def op_render(self, req: dict[str, Any]) -> dict[str, Any]:
         """Configure the device when its document or config changed, then read its file."""
+        from wazo_provd import _tenant_templates
+
         device, key = req["device"], req["key"]
         if self.configured.get(device["id"]) != key:
             self.configured.pop(device["id"], None)
-            self.plugin.configure(dict(device), dict(req["raw_config"]))
+            # the device's tenant overrides (the server's key covers them): this call only
+            limits = (
+                float(req.get("override_cpu_seconds") or 1.0),
+                int(req.get("override_max_bytes") or 4 * 1024 * 1024),
+            )
+            with _tenant_templates.overrides(req.get("overrides"), *limits):
+                self.plugin.configure(dict(device), dict(req["raw_config"]))
             self.configured[device["id"]] = key
         return self._read(req["filename"])
 
