@@ -15,10 +15,15 @@ from tests.plugins_mgmt.conftest import web_root  # noqa: F401 - the served fold
 WAZO_PLUGINS = Path(__file__).resolve().parents[1] / "support" / "wazo_plugins"
 
 
-def wazo_source(tmp: Path, plugin_id: str = "wazo-testphone", version: str = "1.0.0") -> Path:
-    """A copy of the test plugin source under ``plugin_id`` at ``version``."""
+def wazo_source(
+    tmp: Path, plugin_id: str = "wazo-testphone", version: str = "1.0.0", variant: str = ""
+) -> Path:
+    """A copy of the test plugin source under ``plugin_id`` at ``version``; a ``variant``
+    folder (``wazo-testsplit``) replaces its ``entry.py`` and ``plugin-info``."""
     target = tmp / f"wsrc-{plugin_id}-{version}" / plugin_id
     shutil.copytree(WAZO_PLUGINS / "wazo-testphone", target)
+    if variant:
+        shutil.copytree(WAZO_PLUGINS / variant, target, dirs_exist_ok=True)
     info = json.loads((target / "plugin-info").read_text())
     info["version"] = version
     (target / "plugin-info").write_text(json.dumps(info))

@@ -1,4 +1,4 @@
-"""``/0.2``, ``/0.2/status`` and the OpenAPI document ``/0.2/api/api.yml``.
+"""``/0.2``, ``/0.2/status`` and the Swagger 2.0 document ``/0.2/api/api.yml``.
 
 ``/status`` has wazo-provd's shape (``rest_api``, ``bus_consumer``) plus ``database``, checked
 by reading the change counters. While the database is down the token itself cannot be checked:
@@ -83,6 +83,6 @@ async def status(request: Request) -> Response:
 
 @router.get("/api/api.yml")
 async def api_spec(request: Request) -> Response:
-    """The OpenAPI document; open without a token."""
+    """The Swagger 2.0 document of this API; open without a token."""
     spec: bytes = request.app.state.api_spec
     return Response(spec, media_type="application/yaml")

@@ -248,6 +248,11 @@ class Plugin:
             return FileRoute(spec=spec, path=path, mac=mac, params=groups)
         return None
 
+    def route_for(self, path: str, protocol: str) -> FileRoute | None:
+        """The route of a request over ``protocol``; native plugins serve the same files over
+        every protocol (wazo plugins choose per protocol)."""
+        return self.route(path)
+
     def is_expected_miss(self, path: str) -> bool:
         """True for optional files a normal boot asks for and may not get (not a scan)."""
         return any(p.fullmatch(path) for p in self.manifest.expected_misses)

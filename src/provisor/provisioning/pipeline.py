@@ -316,7 +316,9 @@ class Pipeline(Rendering):
         if plugin is None:
             return self._fail(req, "device has no plugin", counts=False)
         entry.plugin = plugin.id
-        route = await call_plugin(getattr(plugin, "remote", False), plugin.route, creds.path)
+        route = await call_plugin(
+            getattr(plugin, "remote", False), plugin.route_for, creds.path, req.protocol
+        )
         if route is None:  # expected misses are the device's own plugin's only
             return self._fail(
                 req, "the plugin has no such file", counts=not plugin.is_expected_miss(creds.path)

@@ -168,7 +168,7 @@ class Rendering:
         started = time.perf_counter()
         try:
             if remote:  # a wazo plugin renders in its own worker process, under its deadline
-                body = await call_plugin(True, plugin.render, ctx)
+                body = await call_plugin(True, plugin.render, ctx, self.renderer.limits)
             else:
                 body = await self.renderer.render(plugin, ctx, key)
             RENDER_SECONDS.labels(plugin.id).observe(time.perf_counter() - started)

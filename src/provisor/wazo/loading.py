@@ -56,4 +56,4 @@ def load_wazo_plugin(root: Path, settings: WazoSettings | None = None) -> WazoPl
     except WorkerError as exc:
         ident.close()
         raise PluginError(f"plugin {root.name!r}: {exc}") from None
-    return WazoPlugin(root, ident, worker, info)
+    return WazoPlugin(root, ident, worker, info, ident.services)

@@ -4,8 +4,14 @@ Identification, association, configuration and the plugin's own file-name rules 
 plugin's worker process (:mod:`provisor.wazo.worker`); this object only translates. A device
 file (a path naming a MAC) is produced by the plugin's ``configure`` in the worker at the first
 request after anything it depends on changed, and the pipeline caches and serves the bytes with
-provisor's keys, tokens, scan defence and trace. Other files are read from the plugin's
-``var/tftpboot`` (after ``configure_common``); big ones are streamed like firmware.
+provisor's keys, tokens, scan defence and trace. Other files are read from the folder the
+plugin serves over the request's protocol (after ``configure_common``); big ones are streamed
+like firmware.
+
+Which folder is served over which protocol is the plugin's choice, as on wazo-provd: its
+``http_service``/``tftp_service`` (``HTTPNoListingFileService(dir)``, ``TFTPFileService(dir)``;
+usually ``var/tftpboot``, any folder inside the plugin works). A protocol whose service is
+``None``, ``TFTPNullService``, ``NoResource`` or a resource of the plugin's own gets nothing.
 """
 
 from __future__ import annotations
@@ -119,7 +125,12 @@ class WazoPlugin(Plugin):
     """Calls may block (a worker round trip): the pipeline runs them off the event loop."""
 
     def __init__(
-        self, root: Path, ident: WazoWorker, worker: WazoWorker, info: Mapping[str, Any]
+        self,
+        root: Path,
+        ident: WazoWorker,
+        worker: WazoWorker,
+        info: Mapping[str, Any],
+        services: Mapping[str, str | None] | None = None,
     ) -> None:
         super().__init__(manifest_from_info(root.name, info), root)
         self.ident = ident
@@ -128,7 +139,15 @@ class WazoPlugin(Plugin):
         self.worker = worker
         """configure / configure_common / synchronize: may be slow, has its own process."""
         self.tftpboot = root / "var" / "tftpboot"
-        self.firmware_root = self.tftpboot
+        served = {"http": "var/tftpboot", "tftp": "var/tftpboot"} if services is None else services
+        self.services: dict[str, str] = {
+            protocol: folder
+            for protocol, folder in served.items()
+            if protocol in ("http", "tftp") and isinstance(folder, str) and _safe(folder)
+        }
+        """Protocol → the plugin's folder served over it; a protocol missing serves nothing."""
+        self.firmware_root = root
+        """Routes name files by their path in the plugin folder (under a served folder)."""
         self._sensitive: OrderedDict[str, bool] = OrderedDict()
         self._triggers: OrderedDict[str, str | None] = OrderedDict()
         self._common_ready = False
@@ -195,9 +214,21 @@ class WazoPlugin(Plugin):
     # -- files ----------------------------------------------------------------------------
 
     def route(self, path: str) -> FileRoute | None:
-        """A device file when the path names a MAC, else a file of ``var/tftpboot``."""
-        if not _safe(path):
+        """The route over any protocol the plugin serves (identification, scan defence)."""
+        for protocol in ("http", "tftp"):
+            found = self.route_for(path, protocol)
+            if found is not None:
+                return found
+        return None
+
+    def route_for(self, path: str, protocol: str) -> FileRoute | None:
+        """A device file when the path names a MAC, else a file of the folder the plugin serves
+        over ``protocol`` (HTTPS is HTTP); None when it serves nothing over it."""
+        folder = self.services.get("tftp" if protocol == "tftp" else "http")
+        if folder is None or not _safe(path):
             return None
+        root = (self.root / folder).resolve()
+        relative = f"{folder}/{path}"
         content_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
         sensitive = self._is_sensitive(PurePosixPath(path).name)
         m = _MAC_IN_PATH.search(path)
@@ -209,16 +240,16 @@ class WazoPlugin(Plugin):
             if mac is not None:
                 trigger = self._trigger_for(mac) == path
                 spec = FileSpec(_ANY, "device", None, sensitive, trigger, content_type, path)
-                return FileRoute(spec=spec, path=path, mac=mac)
-        target = (self.tftpboot / path).resolve()
-        if not target.is_relative_to(self.tftpboot.resolve()):
+                return FileRoute(spec=spec, path=relative, mac=mac)
+        target = (root / path).resolve()
+        if not target.is_relative_to(root):
             return None
         if target.is_file() and target.stat().st_size > STREAM_ABOVE:
             spec = FileSpec(_ANY, "firmware", None, sensitive, False, content_type, path)
-            return FileRoute(spec=spec, path=path)
+            return FileRoute(spec=spec, path=relative)
         if target.is_file() or not self._common_ready:
             spec = FileSpec(_ANY, "common", None, sensitive, False, content_type, path)
-            return FileRoute(spec=spec, path=path)
+            return FileRoute(spec=spec, path=relative)
         return None
 
     def _is_sensitive(self, name: str) -> bool:
@@ -246,27 +277,45 @@ class WazoPlugin(Plugin):
     def render(self, ctx: RenderContext, limits: RenderLimits | None = None) -> bytes:
         """Run ``configure`` (device files) or ``configure_common`` in the worker; the bytes.
 
-        ``limits`` are the native render budget's: the worker's own deadline and memory cap
-        bound a wazo plugin instead (``wazo.*`` settings)."""
+        ``limits`` are the render budget's (``render.*``): they bound a configure that uses the
+        tenant's template overrides; the worker's own deadline and memory cap (``wazo.*``) bound
+        every call."""
         raw = json.loads(json.dumps(ctx.raw_config, default=str))
-        key = hashlib.sha256(
-            json.dumps([ctx.device, raw], sort_keys=True, default=str).encode()
-        ).hexdigest()
         if ctx.route.spec.kind == "device":
+            # the device's tenant's REST overrides, for its own configure only (common files
+            # are shared by every tenant's phones: only var/templates, install-wide, apply)
+            overrides = dict(ctx.template_overrides)
+            key = hashlib.sha256(
+                json.dumps([ctx.device, raw, overrides], sort_keys=True, default=str).encode()
+            ).hexdigest()
             if ctx.route.spec.sensitive and not ctx.with_secrets:
-                raise NotFound(f"{ctx.route.path} holds secrets and needs the device's credentials")
+                raise NotFound(
+                    f"{ctx.route.spec.name} holds secrets and needs the device's credentials"
+                )
             device = json.loads(json.dumps(dict(ctx.device), default=str))
             self._configured[str(device.get("id"))] = device
             answer = self._call(
                 "render",
-                req={"device": device, "raw_config": raw, "key": key, "filename": ctx.route.path},
+                req={
+                    "device": device,
+                    "raw_config": raw,
+                    "key": key,
+                    "filename": ctx.route.path,
+                    "overrides": overrides,
+                    # the render budget's CPU time bounds a configure that uses overrides
+                    "override_cpu_seconds": (limits or RenderLimits()).cpu_seconds,
+                    "override_max_bytes": (limits or RenderLimits()).max_bytes,
+                },
             )
         else:
+            key = hashlib.sha256(
+                json.dumps([ctx.device, raw], sort_keys=True, default=str).encode()
+            ).hexdigest()
             self._call("configure_common", req={"raw_config": raw, "key": key})
             self._common_ready = True
             answer = self._call("render_common", req={"filename": ctx.route.path})
         if not isinstance(answer, dict) or "data" not in answer:
-            raise NotFound(f"plugin {self.id} wrote no {ctx.route.path}")
+            raise NotFound(f"plugin {self.id} wrote no {ctx.route.spec.name}")
         return base64.b64decode(answer["data"])
 
     def device_changed(self, doc: Mapping[str, Any], *, deleted: bool) -> None:

@@ -80,6 +80,8 @@ class WazoWorker:
         self.memory_bytes = memory_mb * 1024 * 1024
         self.gen_cfg = gen_cfg or {}
         self.info: dict[str, Any] = {}
+        self.services: dict[str, Any] = {}
+        """Protocol → folder of the plugin it serves (None: nothing), as the plugin set them."""
         self.failures = 0
         """Times the worker was killed or found dead (it is started again on the next call)."""
         self._proc: subprocess.Popen[bytes] | None = None
@@ -155,6 +157,8 @@ class WazoWorker:
         if not answer.get("ok"):
             self._fail(f"plugin {self.plugin_dir.name} does not load: {answer.get('error')}")
         self.info = dict(answer.get("result", {}).get("info") or {})
+        services = answer.get("result", {}).get("services")
+        self.services = dict(services) if isinstance(services, dict) else {}
 
     def _read(self, deadline: float, op: str) -> dict[str, Any]:
         assert self._proc is not None and self._proc.stdout is not None

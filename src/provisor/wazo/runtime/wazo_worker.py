@@ -92,6 +92,34 @@ def _load(plugin_dir: Path, gen_cfg: dict[str, Any]) -> Any:
     return plugin, info
 
 
+def _service_folder(service: Any, plugin_dir: Path) -> str | None:
+    """The folder (relative to the plugin) a plugin's ``http_service``/``tftp_service`` serves.
+
+    ``HTTPNoListingFileService(dir)`` and ``TFTPFileService(dir)`` serve ``dir``; ``None`` (the
+    plugin does not serve that protocol), ``TFTPNullService``, ``NoResource`` and any other
+    resource serve nothing here, nor does a folder outside the plugin.
+    """
+    from wazo_provd.servers.http import HTTPNoListingFileService
+    from wazo_provd.servers.tftp.service import TFTPFileService
+
+    if not isinstance(service, HTTPNoListingFileService | TFTPFileService):
+        return None
+    if not isinstance(service.path, str):
+        return None
+    target = (plugin_dir / service.path).resolve()  # a relative folder is the plugin's
+    if not target.is_relative_to(plugin_dir) or target == plugin_dir:
+        return None
+    return target.relative_to(plugin_dir).as_posix()
+
+
+def services_of(plugin: Any, plugin_dir: Path) -> dict[str, str | None]:
+    """The folder served over each protocol (None: nothing is served over it)."""
+    return {
+        "http": _service_folder(getattr(plugin, "http_service", None), plugin_dir),
+        "tftp": _service_folder(getattr(plugin, "tftp_service", None), plugin_dir),
+    }
+
+
 def _settle(value: Any) -> Any:
     """The result of a Deferred that already fired (no reactor runs here), else the value."""
     from twisted.internet import defer
@@ -114,7 +142,11 @@ class Worker:
     def __init__(self, plugin: Any, info: dict[str, Any], plugin_dir: Path) -> None:
         self.plugin = plugin
         self.info = info
+        self.plugin_dir = plugin_dir
         self.tftpboot = (plugin_dir / "var" / "tftpboot").resolve()
+        self.services = services_of(plugin, plugin_dir)
+        self.roots = [(plugin_dir / f).resolve() for f in self.services.values() if f is not None]
+        """The folders the server may ask files of (what the plugin serves, nothing else)."""
         self.configured: dict[str, str] = {}
         self.common_key: str | None = None
 
@@ -168,10 +200,18 @@ class Worker:
 
     def op_render(self, req: dict[str, Any]) -> dict[str, Any]:
         """Configure the device when its document or config changed, then read its file."""
+        from wazo_provd import _tenant_templates
+
         device, key = req["device"], req["key"]
         if self.configured.get(device["id"]) != key:
             self.configured.pop(device["id"], None)
-            self.plugin.configure(dict(device), dict(req["raw_config"]))
+            # the device's tenant overrides (the server's key covers them): this call only
+            limits = (
+                float(req.get("override_cpu_seconds") or 1.0),
+                int(req.get("override_max_bytes") or 4 * 1024 * 1024),
+            )
+            with _tenant_templates.overrides(req.get("overrides"), *limits):
+                self.plugin.configure(dict(device), dict(req["raw_config"]))
             self.configured[device["id"]] = key
         return self._read(req["filename"])
 
@@ -183,8 +223,9 @@ class Worker:
         self.plugin.deconfigure(dict(req["device"]))
 
     def _read(self, filename: str) -> dict[str, Any]:
-        target = (self.tftpboot / filename).resolve()
-        if not target.is_relative_to(self.tftpboot) or not target.is_file():
+        """A file the plugin wrote, by its path in the plugin folder, within a served folder."""
+        target = (self.plugin_dir / filename).resolve()
+        if not any(target.is_relative_to(root) for root in self.roots) or not target.is_file():
             return {"missing": True}
         if target.stat().st_size > _MAX_FILE:
             return {"too_large": True}
@@ -238,7 +279,7 @@ def main() -> int:
         send({"ok": False, "error": f"{type(exc).__name__}: {exc}"})
         return 1
     worker = Worker(plugin, info, plugin_dir)
-    send({"ok": True, "result": {"info": info}})
+    send({"ok": True, "result": {"info": info, "services": worker.services}})
     for line in sys.stdin:
         try:
             doc = json.loads(line)

@@ -3,7 +3,8 @@
 A plugin's class (the one with a true ``IS_PLUGIN``) is built with
 ``(app, plugin_dir, gen_cfg, spec_cfg)``; it writes its device files into ``var/tftpboot``
 when configured, and provisor serves them through its own pipeline. Templates are looked up
-in ``var/templates`` (the administrator's overrides) before ``templates``.
+in ``var/templates`` (the administrator's overrides) before ``templates``, and, while a device
+is configured, in its tenant's REST overrides before both (``_tenant_templates``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, Template, TemplateNotFound
 from twisted.internet import defer
+
+from wazo_provd import _tenant_templates
 
 __all__ = [
     "FetchfwPluginHelper",
@@ -119,7 +122,16 @@ class TemplatePluginHelper:
             os.path.join(plugin_dir, self.DEFAULT_TPL_DIR),
         ]
         # no template cache: an override dropped into var/templates applies at the next configure
-        self._env = Environment(loader=FileSystemLoader(search), cache_size=0)
+        self._loader = FileSystemLoader(search)
+        self._plain_env = Environment(loader=self._loader, cache_size=0)
+
+    @property
+    def _env(self) -> Environment:
+        """The plugin's environment, or the sandbox with a tenant's REST overrides in front of
+        it while the worker configures a device of that tenant (see ``_tenant_templates``)."""
+        if _tenant_templates.active():
+            return _tenant_templates.environment(self._loader)
+        return self._plain_env
 
     def get_dev_template(self, filename: str | None, dev: dict[str, Any]) -> Template:
         """The first of ``<filename>.tpl``, ``<model>.tpl``, ``base.tpl`` that exists."""
