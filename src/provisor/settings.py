@@ -116,6 +116,9 @@ class ProvisioningSettings(_Section):
     """Failed requests from one address within ``ban_window`` seconds before it is refused."""
     ban_window: float = Field(60.0, gt=0)
     ban_duration: float = Field(600.0, ge=0)
+    ban_max_addresses: int = Field(10_000, ge=1)
+    """Banned addresses kept (in the shared table and in each process); past it, the oldest
+    ban is lifted first."""
     trace_size: int = Field(2000, ge=0)
     security_log: Path | None = None
     """fail2ban log (wazo-provd's line format); default <data_dir>/provisor-fail2ban.log."""
