@@ -212,6 +212,9 @@ class Provisor:
             await self.bans.reload()
         if "plugins" in names:  # installed or removed elsewhere (the CLI): match the folders
             resync_plugins(self.plugins, plugin_folders(self.settings))
+            reconciler = self.extra.get("plugin_reconciler")
+            if reconciler is not None:  # another node: match what the database records
+                reconciler.poke()
 
     async def close(self) -> None:
         """Stop background work and release the database."""
