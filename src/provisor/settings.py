@@ -285,9 +285,6 @@ class PluginsSettings(_Section):
     stored_archive_max_bytes: int = Field(16 * 1024 * 1024, ge=1024)
     """Largest archive kept in the database for the other nodes (a plugin installed from a
     local repository folder); a bigger one is refused: publish it on an HTTP repository."""
-    converge_retry_max: float = Field(300.0, ge=1)
-    """Longest wait (seconds) between two attempts to install a plugin this node could not
-    get; the wait doubles from 2 s up to it."""
 
 
 class ObservabilitySettings(_Section):

@@ -7,7 +7,8 @@ folder holds another version (downloading from the recorded URL, or taking the a
 the database, checked against the recorded size and digest, then extracted with the same caps
 as any install), or removes it when the record is a tombstone. A plugin this node cannot get
 is reported (a log line, :attr:`PluginReconciler.failed`, ``/health/ready``'s body) and tried
-again after 2 s, 4 s… up to ``plugins.converge_retry_max``; the node keeps serving meanwhile.
+again after 2 s, 4 s… up to 5 minutes (or at once
+when the ``plugins`` counter moves again); the node keeps serving meanwhile.
 
 A plugin in this node's folder that the database does not know at all (a data directory from
 before clustering, or one populated by hand) is packed and recorded, so it reaches the others.
@@ -39,6 +40,8 @@ __all__ = ["PluginReconciler"]
 log = logging.getLogger(__name__)
 
 _FIRST_RETRY = 2.0
+#: The longest wait between two attempts for a plugin this node could not get (5 minutes).
+_RETRY_MAX = 300.0
 _LOCK_BUSY_RETRY = 1.0
 
 
@@ -49,7 +52,7 @@ class PluginReconciler:
         self.prov = prov
         self.manager: PluginManager = get_manager(prov)
         self.store = PluginStateStore(prov.engine)
-        self.retry_max = prov.settings.plugins.converge_retry_max
+        self.retry_max = _RETRY_MAX
         self.failed: dict[str, str] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
