@@ -13,7 +13,7 @@ the CLI (or several worker processes) does, so the ban test also runs on SQLite.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -73,29 +73,6 @@ class Cluster:
         """Stop every node."""
         for node in self.nodes.values():
             node.stop()
-
-
-@pytest.fixture
-def web_root(tmp_path: Path) -> Iterator[tuple[Path, str]]:
-    """A plugin repository on 127.0.0.1 (the vendor site: the edge of the world)."""
-    import functools
-    import http.server
-    import threading
-
-    from tests.plugins_mgmt.conftest import Quiet
-
-    root = tmp_path / "www"
-    root.mkdir()
-    server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(Quiet, directory=str(root))
-    )
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield root, f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 async def _cluster(
