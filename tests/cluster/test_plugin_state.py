@@ -160,3 +160,31 @@ async def test_bundled_plugins_at_a_new_node_follow_the_database(
             await b.close()
     finally:
         await a.close()
+
+
+async def test_processes_sharing_a_data_directory_take_turns_and_install_once(
+    tmp_path: Path, database_url: str
+) -> None:
+    from provisor.plugins.reconcile import _FolderLock
+
+    source = make_settings(tmp_path / "src", database_url, **{"general.plugin_dirs": []})
+    shutil.copytree(TEST_PLUGINS / "testphone", source.data_dir / "plugins" / "testphone")
+    origin = await Provisor.open(source)
+    shared = make_settings(tmp_path / "node", database_url, **{"general.plugin_dirs": []})
+    first = await Provisor.open(shared)
+    second = await Provisor.open(shared)  # a second worker process of the same node
+    try:
+        assert await PluginReconciler(origin).reconcile() is True  # recorded from its folder
+        folder = shared.data_dir / "plugins" / "testphone"
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        with _FolderLock(shared.data_dir / "plugins" / ".converge.lock"):
+            assert await PluginReconciler(first).reconcile() is None  # busy: tried again later
+        assert await PluginReconciler(first).reconcile() is True
+        inode = folder.stat().st_ino
+        assert await PluginReconciler(second).reconcile() is True
+        assert second.plugins.get("testphone") is not None
+        assert folder.stat().st_ino == inode  # loaded from the folder, not installed again
+    finally:
+        await origin.close()
+        await first.close()
+        await second.close()

@@ -29,6 +29,7 @@ from provisor.domain import ids
 from provisor.errors import ProvisorError
 from provisor.plugins.build import _pack
 from provisor.plugins.convergence import record_archive
+from provisor.plugins.loader import load_plugin
 from provisor.plugins.manager import PluginManager, get_manager
 from provisor.plugins.repository import download
 from provisor.service import Provisor
@@ -134,7 +135,7 @@ class PluginReconciler:
                     log.info("plugin %s removed (removed on another node)", plugin_id)
                 return
             local = self._local_version(plugin_id)
-            if local == record.version:
+            if local == record.version or await self._load_from_folder(record):
                 return
             await self._install(record)
             log.info(
@@ -143,6 +144,22 @@ class PluginReconciler:
                 record.version,
                 local or "absent",
             )
+
+    async def _load_from_folder(self, record: PluginRecord) -> bool:
+        """Load the folder when it already holds the recorded version (another process of this
+        node installed it); True if so. A folder that fails to load is replaced instead."""
+        folder = self.manager.plugin_dir(record.id)
+        if not folder.is_dir() or self._local_version(record.id) is not None:
+            return False
+        try:
+            plugin = await asyncio.to_thread(load_plugin, folder, self.prov.settings.wazo)
+        except ProvisorError:
+            return False
+        if plugin.version != record.version or plugin.id != record.id:
+            _close(plugin)
+            return False
+        self.prov.plugins.add(plugin)
+        return True
 
     async def _install(self, record: PluginRecord) -> None:
         version = ids.version(record.version, "version")
@@ -199,6 +216,13 @@ class PluginReconciler:
             await record_archive(self.prov, plugin.id, plugin.version, data)
             records[plugin.id] = PluginRecord(plugin.id, True, plugin.version)
             log.info("plugin %s %s recorded for the other nodes", plugin.id, plugin.version)
+
+
+def _close(plugin: object) -> None:
+    """Release a plugin loaded only to be compared (a wazo plugin's workers)."""
+    close = getattr(plugin, "close", None)
+    if close is not None:
+        close()
 
 
 class _FolderLock:
