@@ -13,6 +13,7 @@ import shutil
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select, update
 
 from provisor.plugins.reconcile import PluginReconciler
@@ -188,3 +189,26 @@ async def test_processes_sharing_a_data_directory_take_turns_and_install_once(
         await origin.close()
         await first.close()
         await second.close()
+
+
+async def test_a_folder_too_big_to_keep_stays_on_its_node(
+    tmp_path: Path, database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = make_settings(
+        tmp_path,
+        database_url,
+        **{"general.plugin_dirs": [], "plugins.stored_archive_max_bytes": 1024},
+    )
+    shutil.copytree(TEST_PLUGINS / "testphone", settings.data_dir / "plugins" / "testphone")
+    prov = await Provisor.open(settings)
+    try:
+        reconciler = PluginReconciler(prov)
+        assert await reconciler.reconcile() is True
+        assert await reconciler.reconcile() is True  # said once, not at every pass
+        async with prov.engine.connect() as conn:
+            assert (await conn.execute(select(plugin_state))).all() == []
+        assert prov.plugins.get("testphone") is not None  # still served here
+        said = [r for r in caplog.records if "stays on this node only" in r.getMessage()]
+        assert len(said) == 1
+    finally:
+        await prov.close()

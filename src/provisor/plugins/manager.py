@@ -279,8 +279,10 @@ class PluginManager:
         if not target.is_dir():
             raise InvalidInput(f"plugin {plugin_id!r} is not installed")
         async with self._lock(plugin_id):
-            await self.remove_local(plugin_id)
+            # recorded first: should the removal here fail, this node's reconciler retries it,
+            # where the other order could leave a removed plugin recorded as installed
             await record_removed(self.prov, plugin_id)
+            await self.remove_local(plugin_id)
             await self.prov.devices.unconfigure_plugin(plugin_id)
 
     async def remove_local(self, plugin_id: str) -> None:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from provisor.domain import ids
 from provisor.errors import ProvisorError
-from provisor.plugins.build import _pack
+from provisor.plugins.build import pack_folder
 from provisor.plugins.convergence import record_archive
 from provisor.plugins.loader import load_plugin
 from provisor.plugins.manager import PluginManager, get_manager
@@ -44,6 +44,8 @@ _FIRST_RETRY = 2.0
 #: The longest wait between two attempts for a plugin this node could not get (5 minutes).
 _RETRY_MAX = 300.0
 _LOCK_BUSY_RETRY = 1.0
+#: A folder over this many times the stored-archive cap is not even packed to find out.
+_PACK_RATIO = 4
 
 
 class PluginReconciler:
@@ -55,6 +57,7 @@ class PluginReconciler:
         self.store = PluginStateStore(prov.engine)
         self.retry_max = _RETRY_MAX
         self.failed: dict[str, str] = {}
+        self._local_only: set[str] = set()  # too big to record: said once, not every pass
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -201,21 +204,43 @@ class PluginReconciler:
         """Record the plugins of this node's folder that the database does not know."""
         cap = self.prov.settings.plugins.stored_archive_max_bytes
         for plugin in list(self.prov.plugins):
-            if plugin.id in records or self._local_version(plugin.id) is None:
+            if (
+                plugin.id in records
+                or plugin.id in self._local_only
+                or self._local_version(plugin.id) is None
+            ):
                 continue
-            data = await asyncio.to_thread(_pack, self.manager.plugin_dir(plugin.id), plugin.id)
-            if len(data) > cap:
+            folder = self.manager.plugin_dir(plugin.id)
+            # packing holds the folder in memory: a folder far over the cap is not packed
+            raw = await asyncio.to_thread(_folder_bytes, folder, _PACK_RATIO * cap)
+            data = (
+                b""
+                if raw > _PACK_RATIO * cap
+                else await asyncio.to_thread(pack_folder, folder, plugin.id)
+            )
+            if not data or len(data) > cap:
+                self._local_only.add(plugin.id)
                 log.warning(
-                    "plugin %s stays on this node only: packed it is %d bytes, over %d"
-                    " (plugins.stored_archive_max_bytes)",
+                    "plugin %s stays on this node only: its folder packs to more than %d"
+                    " bytes (plugins.stored_archive_max_bytes)",
                     plugin.id,
-                    len(data),
                     cap,
                 )
                 continue
             await record_archive(self.prov, plugin.id, plugin.version, data)
             records[plugin.id] = PluginRecord(plugin.id, True, plugin.version)
             log.info("plugin %s %s recorded for the other nodes", plugin.id, plugin.version)
+
+
+def _folder_bytes(folder: Path, stop_over: int) -> int:
+    """Bytes of a folder's files, counting no further than ``stop_over``."""
+    total = 0
+    for path in folder.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            total += path.stat().st_size
+            if total > stop_over:
+                break
+    return total
 
 
 def _close(plugin: object) -> None:
