@@ -49,6 +49,8 @@ class BanList:
         self._bans: dict[str, Ban] = {}
         self._pending: dict[str, Ban] = {}
         self._flusher: asyncio.Task[None] | None = None
+        # a flush in flight must not write back a ban that remove() lifts meanwhile
+        self._writing = asyncio.Lock()
 
     def is_banned(self, address: str) -> bool:
         """True while the address is refused (a dict lookup: the hot path)."""
@@ -87,15 +89,18 @@ class BanList:
 
     async def flush(self) -> None:
         """Write pending bans to the table and tell the other processes."""
-        if self.store is None or not self._pending:
+        if self.store is None:
             return
-        batch = list(self._pending.values())
-        await self.store.put(batch, now=self.clock(), cap=self.cap)
-        for ban in batch:
-            if self._pending.get(ban.address) is ban:
-                del self._pending[ban.address]
-        if self.feed is not None:
-            await self.feed.bump("bans")
+        async with self._writing:
+            if not self._pending:
+                return
+            batch = list(self._pending.values())
+            await self.store.put(batch, now=self.clock(), cap=self.cap)
+            for ban in batch:
+                if self._pending.get(ban.address) is ban:
+                    del self._pending[ban.address]
+            if self.feed is not None:
+                await self.feed.bump("bans")
 
     async def _flush_loop(self) -> None:
         """Flush until nothing is pending; a database outage delays, never drops, a ban."""
@@ -110,8 +115,9 @@ class BanList:
         """Lift a ban everywhere; True when the address was banned here or in the table."""
         here = self._bans.pop(address, None) is not None
         self._pending.pop(address, None)
-        stored = False
-        if self.store is not None:
+        if self.store is None:
+            return here
+        async with self._writing:
             stored = await self.store.remove(address)
             if self.feed is not None:
                 await self.feed.bump("bans")
