@@ -110,6 +110,8 @@ class PluginReconciler:
                     await self._converge(record)
                 except (ProvisorError, OSError) as exc:
                     failed[record.id] = getattr(exc, "message", None) or str(exc)
+                except Exception as exc:  # a third-party plugin's import, say: this one only
+                    failed[record.id] = f"{type(exc).__name__} while installing"
             for plugin_id, reason in failed.items():
                 if self.failed.get(plugin_id) != reason:  # once per new reason, not per retry
                     log.warning("plugin %s not installed on this node: %s", plugin_id, reason)
