@@ -178,7 +178,7 @@ async def test_processes_sharing_a_data_directory_take_turns_and_install_once(
         assert await PluginReconciler(origin).reconcile() is True  # recorded from its folder
         folder = shared.data_dir / "plugins" / "testphone"
         folder.parent.mkdir(parents=True, exist_ok=True)
-        with _FolderLock(shared.data_dir / "plugins" / ".converge.lock"):
+        with _FolderLock(shared.data_dir / ".plugins.lock"):
             assert await PluginReconciler(first).reconcile() is None  # busy: tried again later
         assert await PluginReconciler(first).reconcile() is True
         inode = folder.stat().st_ino

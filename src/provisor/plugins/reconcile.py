@@ -99,7 +99,8 @@ class PluginReconciler:
         """One pass; True when every recorded plugin matches, None if the folder was busy."""
         root = self.manager.root
         root.mkdir(parents=True, exist_ok=True)
-        with _FolderLock(root / ".converge.lock") as held:
+        # beside the plugins folder, not in it: nothing but plugins and staging copies in there
+        with _FolderLock(root.parent / ".plugins.lock") as held:
             if not held:
                 return None
             records = await self.store.records()
