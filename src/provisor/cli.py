@@ -290,11 +290,13 @@ def import_wazo(
 
 def main() -> None:
     """Entry point of the ``provisor`` command."""
+    from provisor.cli_bans import register as register_bans
     from provisor.cli_dhcp import dhcp_app
     from provisor.cli_init import register as register_init
 
     app.add_typer(dhcp_app, name="dhcp")
     register_init(app)
+    register_bans(app)
     try:
         from provisor.cli_plugins import register
 

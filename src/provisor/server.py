@@ -221,6 +221,12 @@ class Running:
             self.tftp = tftp
             self._closers.append(tftp.stop)
         self.prov.feed.start(self.prov.reload_changed)  # other nodes' writes, within a second
+        from provisor.plugins.reconcile import PluginReconciler
+
+        reconciler = PluginReconciler(self.prov)  # the plugins the database records
+        self.prov.extra["plugin_reconciler"] = reconciler
+        reconciler.start()
+        self._closers.append(reconciler.stop)
         if settings.bus.enabled:
             from provisor.bus import Bus
 

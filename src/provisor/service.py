@@ -22,11 +22,13 @@ from provisor.errors import Unauthorized
 from provisor.logs import protect_third_party_loggers
 from provisor.plugins.loader import PluginSet
 from provisor.plugins.resync import resync_plugins
+from provisor.services.bans import BanList
 from provisor.services.configs import ConfigService
 from provisor.services.devices import DeviceService
 from provisor.services.operations import OperationRegistry
 from provisor.services.params import ParamService
 from provisor.settings import Settings
+from provisor.store.bans import BanStore
 from provisor.store.changes import ChangeFeed
 from provisor.store.db import create_engine, migrate
 from provisor.store.documents import ConfigStore, DeviceStore
@@ -121,6 +123,7 @@ class Provisor:
     plugins: PluginSet
     auth: AuthBackend
     feed: ChangeFeed
+    bans: BanList
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -168,6 +171,8 @@ class Provisor:
         feed = ChangeFeed(engine)
         configs.feed = tenants.feed = param_store.feed = tokens.feed = feed
         await feed.poll_once(_nothing)  # what this node has loaded is current
+        bans = BanList(BanStore(engine), feed, cap=settings.provisioning.ban_max_addresses)
+        await bans.reload()
         prov = cls(
             settings=settings,
             engine=engine,
@@ -181,6 +186,7 @@ class Provisor:
             plugins=plugins,
             auth=auth,
             feed=feed,
+            bans=bans,
         )
         if settings.auth.backend == "wazo-auth":
             try:
@@ -202,12 +208,18 @@ class Provisor:
             await self.tenants.load()
         if "params" in names:
             self.param_store.forget()
+        if "bans" in names:  # banned or lifted by another process or node
+            await self.bans.reload()
         if "plugins" in names:  # installed or removed elsewhere (the CLI): match the folders
             resync_plugins(self.plugins, plugin_folders(self.settings))
+            reconciler = self.extra.get("plugin_reconciler")
+            if reconciler is not None:  # another node: match what the database records
+                reconciler.poke()
 
     async def close(self) -> None:
         """Stop background work and release the database."""
         await self.feed.stop()
+        await self.bans.close()
         await self.operations.close()
         await self.auth.close()
         self.plugins.close()  # wazo plugin workers

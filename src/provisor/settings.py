@@ -117,6 +117,9 @@ class ProvisioningSettings(_Section):
     """Failed requests from one address within ``ban_window`` seconds before it is refused."""
     ban_window: float = Field(60.0, gt=0)
     ban_duration: float = Field(600.0, ge=0)
+    ban_max_addresses: int = Field(10_000, ge=1)
+    """Banned addresses kept (in the shared table and in each process); past it, the oldest
+    ban is lifted first."""
     trace_size: int = Field(2000, ge=0)
     security_log: Path | None = None
     """fail2ban log (wazo-provd's line format); default <data_dir>/provisor-fail2ban.log."""
@@ -280,6 +283,9 @@ class PluginsSettings(_Section):
     """Folder levels of a member's path, the top folder included."""
     archive_max_path_length: int = Field(255, ge=16, le=4096)
     """Characters of a member's path, the top folder included."""
+    stored_archive_max_bytes: int = Field(16 * 1024 * 1024, ge=1024)
+    """Largest archive kept in the database for the other nodes (a plugin installed from a
+    local repository folder); a bigger one is refused: publish it on an HTTP repository."""
 
 
 class ObservabilitySettings(_Section):

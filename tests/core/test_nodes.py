@@ -29,3 +29,19 @@ async def test_second_node_sees_keys_configs_and_params(tmp_path: Path, database
     finally:
         await a.close()
         await b.close()
+
+
+async def test_a_bump_right_after_another_nodes_is_not_taken_for_our_own(
+    tmp_path: Path, database_url: str
+) -> None:
+    a = await Provisor.open(make_settings(tmp_path / "a", database_url))
+    b = await Provisor.open(make_settings(tmp_path / "b", database_url))
+    try:
+        await b.feed.bump("bans")  # B lifts a ban…
+        await a.feed.bump("bans")  # …just before A writes one: A must still reload B's change
+        assert "bans" in await a.feed.poll_once(a.reload_changed)
+        await a.feed.bump("bans")  # A's own change alone is not reloaded
+        assert await a.feed.poll_once(a.reload_changed) == set()
+    finally:
+        await a.close()
+        await b.close()

@@ -128,9 +128,17 @@ async def live() -> Response:
 @router.get("/ready")
 async def ready(request: Request) -> Response:
     """The database answers and every listener runs; 503 naming what is not ready otherwise."""
-    checks = await _readiness(provisor_of(request)).checks()
+    prov = provisor_of(request)
+    checks = await _readiness(prov).checks()
+    # plugins this node could not get yet (plugins/reconcile.py): reported, never "not ready",
+    # since the node serves every other plugin meanwhile
+    reconciler = prov.extra.get("plugin_reconciler")
+    lagging = dict(reconciler.failed) if reconciler is not None else {}
     if all(v == "ok" for v in checks.values()):
-        return JSONResponse({"status": "ready", "checks": checks})
+        body: dict[str, object] = {"status": "ready", "checks": checks}
+        if lagging:
+            body["plugins_not_converged"] = lagging
+        return JSONResponse(body)
     return JSONResponse(
         {
             "status": "not ready",

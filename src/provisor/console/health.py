@@ -105,6 +105,6 @@ async def unban(request: Request) -> Response:
     except ValueError:
         raise InvalidInput(f"address: {address[:60]!r} is not an IP address") from None
     pipeline = provisor_of(request).extra.get("pipeline")
-    if pipeline is not None and pipeline.failures.unban(address):
+    if pipeline is not None and await pipeline.failures.unban(address):
         log.warning("console: %s lifted the ban of %s", session.label, address)
     return redirect(f"{PREFIX}/health")

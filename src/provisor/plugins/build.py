@@ -19,7 +19,7 @@ from typing import Any
 from provisor.errors import PluginError
 from provisor.plugins.loader import load_plugin
 
-__all__ = ["BUNDLED_SOURCES", "build_repository"]
+__all__ = ["BUNDLED_SOURCES", "build_repository", "pack_folder"]
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,11 @@ BUNDLED_SOURCES = (
 )
 
 _MTIME = 1_700_000_000
+
+
+def pack_folder(folder: Path, top: str) -> bytes:
+    """A plugin folder as a deterministic ``.tar.gz`` whose top folder is ``top``."""
+    return _pack(folder, top)
 
 
 def _pack(folder: Path, top: str) -> bytes:

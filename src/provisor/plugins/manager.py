@@ -27,6 +27,7 @@ from provisor.errors import InvalidInput, NotFound, PluginError
 from provisor.plugins.archive import ArchiveLimits, safe_extract
 from provisor.plugins.base import Plugin
 from provisor.plugins.build import BUNDLED_SOURCES, build_repository
+from provisor.plugins.convergence import record_installed, record_removed, shared_source
 from provisor.plugins.loader import load_plugin, version_key
 from provisor.plugins.repository import IndexEntry, download, fetch_index, parse_index
 from provisor.service import Provisor
@@ -105,6 +106,10 @@ class PluginManager:
             if not index.exists() or index.stat().st_mtime < newest:
                 build_repository(BUNDLED_SOURCES, out)
         return out
+
+    async def proxies(self) -> dict[str, str | None]:
+        """The proxies the ``http_proxy``/``https_proxy`` parameters name."""
+        return await self._proxies()
 
     async def _proxies(self) -> dict[str, str | None]:
         return {
@@ -196,59 +201,63 @@ class PluginManager:
         return entry
 
     async def install(self, plugin_id: str, op: Operation, *, upgrade: bool = False) -> None:
-        """Download, verify, extract, load, then swap in atomically."""
+        """Download, verify, extract, load, then swap in atomically; then record it for the
+        other nodes (plugins/convergence.py)."""
         entry = self.check_install(plugin_id, upgrade=upgrade)
         async with self._lock(plugin_id):
             server = await self.server()
+            shared = shared_source(server, entry, self.prov.settings.plugins)
             self.cache.mkdir(parents=True, exist_ok=True)
             archive = self._under(self.cache, entry.file)
             sub = op.sub("download")
             sub.progress(0, entry.size)
-            algorithm, digest = (
-                entry.checksum if isinstance(entry, WazoEntry) else ("sha256", entry.sha256)
-            )
             await download(
-                f"{server.rstrip('/')}/{entry.file}",
+                shared.url or f"{server.rstrip('/')}/{entry.file}",
                 archive,
                 size=entry.size,
-                sha256=digest,
-                algorithm=algorithm,
+                sha256=shared.digest,
+                algorithm=shared.algorithm,
                 proxies=await self._proxies(),
                 progress=lambda done, total: sub.progress(done, total),
             )
             sub.state = "success"
-            extract = op.sub("extract")
-            self.root.mkdir(parents=True, exist_ok=True)
-            staging = Path(tempfile.mkdtemp(prefix=f".{plugin_id}-", dir=self.root))
-            try:
-                folder = await asyncio.to_thread(
-                    safe_extract,
-                    archive,
-                    staging,
-                    plugin_id,
-                    self.limits,
-                    lambda done: extract.progress(done),
+            await self.install_archive(plugin_id, archive, op)
+            await record_installed(self.prov, shared, archive)
+
+    async def install_archive(self, plugin_id: str, archive: Path, op: Operation) -> None:
+        """Extract a verified archive beside the plugins, load it, then swap it in atomically."""
+        extract = op.sub("extract")
+        self.root.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{plugin_id}-", dir=self.root))
+        try:
+            folder = await asyncio.to_thread(
+                safe_extract,
+                archive,
+                staging,
+                plugin_id,
+                self.limits,
+                lambda done: extract.progress(done),
+            )
+            extract.state = "success"
+            wazo = self.prov.settings.wazo
+            # plugin.py is third-party code: import it off the event loop too
+            plugin = await asyncio.to_thread(
+                load_plugin_at, folder, plugin_id, self.plugin_dir(plugin_id), wazo
+            )
+            old = self._under(self.root, f".{plugin_id}.old")
+            await asyncio.to_thread(shutil.rmtree, old, True)
+            if isinstance(plugin, WazoPlugin):
+                # a probe: a wazo plugin's workers run from its final folder only
+                plugin.close()
+                self._swap(folder, None, old, plugin_id)
+                self.prov.plugins.add(
+                    await asyncio.to_thread(load_plugin, self.plugin_dir(plugin_id), wazo)
                 )
-                extract.state = "success"
-                wazo = self.prov.settings.wazo
-                # plugin.py is third-party code: import it off the event loop too
-                plugin = await asyncio.to_thread(
-                    load_plugin_at, folder, plugin_id, self.plugin_dir(plugin_id), wazo
-                )
-                old = self._under(self.root, f".{plugin_id}.old")
-                await asyncio.to_thread(shutil.rmtree, old, True)
-                if isinstance(plugin, WazoPlugin):
-                    # a probe: a wazo plugin's workers run from its final folder only
-                    plugin.close()
-                    self._swap(folder, None, old, plugin_id)
-                    self.prov.plugins.add(
-                        await asyncio.to_thread(load_plugin, self.plugin_dir(plugin_id), wazo)
-                    )
-                else:
-                    self._swap(folder, plugin, old, plugin_id)
-                await asyncio.to_thread(shutil.rmtree, old, True)
-            finally:
-                await asyncio.to_thread(shutil.rmtree, staging, True)
+            else:
+                self._swap(folder, plugin, old, plugin_id)
+            await asyncio.to_thread(shutil.rmtree, old, True)
+        finally:
+            await asyncio.to_thread(shutil.rmtree, staging, True)
 
     def _swap(self, folder: Path, plugin: Plugin | None, old: Path, plugin_id: str) -> None:
         """Move the staged folder into place and swap the plugin in, with no await between."""
@@ -265,23 +274,35 @@ class PluginManager:
             self.prov.plugins.add(plugin)
 
     async def uninstall(self, plugin_id: str) -> None:
-        """Remove a plugin; its devices become unconfigured."""
+        """Remove a plugin here and on every node; its devices become unconfigured."""
         target = self.plugin_dir(plugin_id)
         if not target.is_dir():
             raise InvalidInput(f"plugin {plugin_id!r} is not installed")
         async with self._lock(plugin_id):
-            gone = self._under(self.root, f".{plugin_id}.uninstalled")
-            await asyncio.to_thread(shutil.rmtree, gone, True)
-            # unload and rename together (the atomic step); removing the files may then take long
-            removed = self.prov.plugins.remove(plugin_id)
-            try:
-                target.rename(gone)
-            except OSError as exc:
-                if removed is not None:
-                    self.prov.plugins.add(removed)
-                raise InvalidInput(f"plugin {plugin_id!r}: cannot remove: {exc.strerror}") from None
-            await asyncio.to_thread(shutil.rmtree, gone, True)
+            # recorded first: should the removal here fail, this node's reconciler retries it,
+            # where the other order could leave a removed plugin recorded as installed
+            await record_removed(self.prov, plugin_id)
+            await self.remove_local(plugin_id)
             await self.prov.devices.unconfigure_plugin(plugin_id)
+
+    async def remove_local(self, plugin_id: str) -> None:
+        """Unload a plugin and remove its folder (this node only); the caller holds its lock."""
+        target = self.plugin_dir(plugin_id)
+        gone = self._under(self.root, f".{plugin_id}.uninstalled")
+        await asyncio.to_thread(shutil.rmtree, gone, True)
+        # unload and rename together (the atomic step); removing the files may then take long
+        removed = self.prov.plugins.remove(plugin_id)
+        try:
+            target.rename(gone)
+        except OSError as exc:
+            if removed is not None:
+                self.prov.plugins.add(removed)
+            raise InvalidInput(f"plugin {plugin_id!r}: cannot remove: {exc.strerror}") from None
+        await asyncio.to_thread(shutil.rmtree, gone, True)
+
+    def lock(self, plugin_id: str) -> asyncio.Lock:
+        """The lock every change of one plugin's folder in this process takes."""
+        return self._lock(plugin_id)
 
     async def reload(self, plugin_id: str) -> None:
         """Load a plugin again from its folder (after a manual change)."""

@@ -6,8 +6,8 @@ a normal boot, so a site of 500 phones behind one NAT rebooting together is neve
 a MAC scanner is. An auto-creation counts as a failure until the new device comes back for a
 second file (every phone's boot asks for more than one): a scanner naming one MAC per request
 is banned after ``ban_threshold`` MACs, whether its guesses hit unknown devices or create them.
-Counters live in memory on each node; a shared store (Redis) would be the next step for a
-cluster, see docs/provisioning.md.
+Failure counters live in memory in each process; the bans they decide are shared by every
+process of every node through the database (:class:`provisor.services.bans.BanList`).
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
+
+from provisor.services.bans import BanList
 
 if TYPE_CHECKING:
     from provisor.plugins.base import Plugin
@@ -128,28 +130,24 @@ class FailureTracker:
         ban_seconds: float,
         *,
         clock: Callable[[], float] = time.monotonic,
+        bans: BanList | None = None,
     ) -> None:
         self.failures = RateWindow(threshold, window, clock=clock)
         self.ban_seconds = ban_seconds
         self.clock = clock
-        self._banned: dict[str, float] = {}
+        # shared by every process when the list has a store; local to this tracker otherwise
+        self.bans = bans if bans is not None else BanList(clock=clock)
         # device id -> (address, time) of creations still on probation; bounded like the window
         self._probation: OrderedDict[str, tuple[str, float]] = OrderedDict()
 
     def is_banned(self, address: str) -> bool:
         """True while the address is refused."""
-        until = self._banned.get(address)
-        if until is None:
-            return False
-        if self.clock() >= until:
-            del self._banned[address]
-            return False
-        return True
+        return self.bans.is_banned(address)
 
-    def failure(self, address: str) -> bool:
+    def failure(self, address: str, reason: str = "") -> bool:
         """Count a failure; True when this one gets the address banned."""
         self.failures.add(address)
-        return self._check(address)
+        return self._check(address, reason)
 
     def created(self, address: str, device_id: str) -> bool:
         """Count an auto-creation as a failure until the device comes back (:meth:`returned`).
@@ -161,7 +159,7 @@ class FailureTracker:
         self._probation[device_id] = (address, at)
         while len(self._probation) > self.failures.max_keys:
             self._probation.popitem(last=False)
-        return self._check(address)
+        return self._check(address, "too many new devices from one address")
 
     def returned(self, device_id: str) -> None:
         """A device created on probation asked for another file: it is a phone, not a guess."""
@@ -169,19 +167,19 @@ class FailureTracker:
         if item is not None:
             self.failures.discard(*item)
 
-    def _check(self, address: str) -> bool:
+    def _check(self, address: str, reason: str) -> bool:
         count = self.failures.count(address)
-        if count >= self.failures.limit and self.ban_seconds > 0 and address not in self._banned:
-            self._banned[address] = self.clock() + self.ban_seconds
+        if count >= self.failures.limit and self.ban_seconds > 0 and not self.is_banned(address):
+            self.bans.add(address, self.ban_seconds, reason)
             return True
         return False
 
-    def unban(self, address: str) -> bool:
-        """Lift an address's ban and forget its failures (an operator's decision); False
-        when it was not banned."""
+    async def unban(self, address: str) -> bool:
+        """Lift an address's ban on every node and forget its failures here (an operator's
+        decision); False when it was not banned."""
         self.failures.discard_all(address)
-        return self._banned.pop(address, None) is not None
+        return await self.bans.remove(address)
 
     def banned(self) -> list[str]:
         """Addresses currently refused."""
-        return [a for a in list(self._banned) if self.is_banned(a)]
+        return [b.address for b in self.bans.listed()]

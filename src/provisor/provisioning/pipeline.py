@@ -77,7 +77,9 @@ class Pipeline(Rendering):
         self.renders = RenderCache(max_item_bytes=prov.settings.render.max_bytes)
         self.renderer = Renderer(prov.settings.render, prov.param_store.list_overrides)
         self.stale = StaleFiles(cfg.stale_if_error)
-        self.failures = FailureTracker(cfg.ban_threshold, cfg.ban_window, cfg.ban_duration)
+        self.failures = FailureTracker(
+            cfg.ban_threshold, cfg.ban_window, cfg.ban_duration, bans=prov.bans
+        )
         self.creations = RateWindow(cfg.auto_create_per_source, cfg.auto_create_window)
         self.trace = Trace(cfg.trace_size)
         self.security = SecurityLog(prov.settings.security_log)
@@ -265,7 +267,7 @@ class Pipeline(Rendering):
         """Count a refused request toward a ban and log it in the fail2ban format."""
         self.security.refused(ip, reason)
         REFUSALS.inc()
-        if self.failures.failure(ip):
+        if self.failures.failure(ip, reason):
             BANS.inc()
             self.security.banned(ip, reason)
 

@@ -2,7 +2,7 @@
 
 Each node caches configs' inheritance, the tenant tree and keys, parameters and template
 overrides in memory. A write bumps a counter row (``configs``, ``tenants``, ``params``,
-``tokens``, ``plugins``) in the shared database; every node polls the counters (one tiny query
+``tokens``, ``plugins``, ``bans``) in the shared database; every node polls the counters (one tiny query
 a second) and reloads what changed elsewhere. Device lookups are cached for 2 s and need no
 counter.
 
@@ -51,7 +51,10 @@ class ChangeFeed:
             value: int = (
                 await conn.execute(select(changes.c.value).where(changes.c.name == name))
             ).scalar_one()
-        self.seen[name] = int(value)
+        # seen only when nothing else bumped it since our last look: another node's bump just
+        # before ours must still be reloaded here (reloading our own change is harmless)
+        if int(value) == self.seen.get(name, 0) + 1:
+            self.seen[name] = int(value)
 
     async def read(self) -> dict[str, int]:
         """Every counter."""

@@ -17,6 +17,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -26,6 +27,7 @@ from sqlalchemy import (
 )
 
 __all__ = [
+    "bans",
     "changes",
     "config_parents",
     "configs",
@@ -34,6 +36,7 @@ __all__ = [
     "metadata",
     "operations",
     "params",
+    "plugin_state",
     "template_overrides",
     "tenants",
     "tokens",
@@ -169,4 +172,32 @@ changes = Table(
     metadata,
     Column("name", String(32), primary_key=True),  # configs | tenants | params
     Column("value", Integer, nullable=False, default=0),
+)
+
+# Addresses refused by every node (services/bans.py); times are wall-clock epoch seconds, so
+# nodes share expiry (their clocks are kept by NTP). Capped, oldest first.
+bans = Table(
+    "bans",
+    metadata,
+    Column("address", String(45), primary_key=True),
+    Column("until", Float, nullable=False, index=True),
+    Column("created_at", Float, nullable=False, index=True),
+    Column("reason", String(255), nullable=False, default=""),
+)
+
+# The plugins every node should have (plugins/cluster.py): installed rows name where the
+# archive comes from (a repository URL, or the archive itself); removed rows are tombstones so
+# a node that was away removes the plugin instead of bringing it back.
+plugin_state = Table(
+    "plugin_state",
+    metadata,
+    Column("id", String(128), primary_key=True),
+    Column("installed", Boolean, nullable=False),
+    Column("version", String(64), nullable=False, default=""),
+    Column("url", Text, nullable=True),  # a repository's archive URL (http/https)
+    Column("archive", LargeBinary, nullable=True),  # or the archive itself (capped)
+    Column("size", Integer, nullable=False, default=0),
+    Column("algorithm", String(16), nullable=False, default="sha256"),
+    Column("digest", String(128), nullable=False, default=""),
+    Column("updated_at", Float, nullable=False),
 )
