@@ -55,7 +55,9 @@ def test_wheel_installed_elsewhere_serves_a_phone_with_bundled_plugins(tmp_path:
         # the console's templates and static files came with the wheel
         signin = httpx.get(f"http://127.0.0.1:{served.ports['rest']}/console/signin", timeout=5)
         assert signin.status_code == 200 and "API token" in signin.text
-        script = httpx.get(f"http://127.0.0.1:{served.ports['rest']}/console/static/console.js", timeout=5)
+        script = httpx.get(
+            f"http://127.0.0.1:{served.ports['rest']}/console/static/console.js", timeout=5
+        )
         assert script.status_code == 200 and "textContent" in script.text
     finally:
         served.stop()
