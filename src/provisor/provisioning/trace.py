@@ -2,7 +2,8 @@
 
 A bounded ring in memory, queried by device id or client address through the REST API
 (``GET /0.2/dev_mgr/requests``) and ``provisor requests``. Nothing secret is recorded: paths
-are recorded without provisioning keys or device tokens.
+are recorded without provisioning keys or device tokens. With several phone worker processes,
+each worker sends its entries to the main process's ring (:mod:`provisor.workers.relay`).
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ class TraceEntry:
     secrets: bool | None = None
     hot_stamp: tuple[int, ...] | None = None
     hot_sensitive: bool = False
+    worker: int = 0
+    """The phone worker process that served it (0: the main process; docs/architecture.md)."""
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready view; the time in ISO 8601 (UTC, milliseconds)."""

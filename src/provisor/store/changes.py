@@ -38,6 +38,8 @@ class ChangeFeed:
         self.seen: dict[str, int] = {}
         self.health = DatabaseHealth()
         self._task: asyncio.Task[None] | None = None
+        #: told each name this process bumped (phone workers then look at once, not in 1 s)
+        self.on_bump: list[Callable[[str], None]] = []
 
     async def bump(self, name: str) -> None:
         """Record a change of ``name`` for the other nodes (and remember it as seen here)."""
@@ -52,6 +54,8 @@ class ChangeFeed:
                 await conn.execute(select(changes.c.value).where(changes.c.name == name))
             ).scalar_one()
         self.seen[name] = int(value)
+        for notify in self.on_bump:
+            notify(name)
 
     async def read(self) -> dict[str, int]:
         """Every counter."""
