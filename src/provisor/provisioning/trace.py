@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
+from operator import attrgetter
 from typing import Any
 
-__all__ = ["Trace", "TraceEntry"]
+__all__ = ["WIRE_FIELDS", "Trace", "TraceEntry", "from_wire", "to_wire"]
 
 
 @dataclass(slots=True)
@@ -49,17 +51,36 @@ class TraceEntry:
         return out
 
 
+#: an entry as a phone worker sends it (a tuple pickles ten times faster than the dataclass)
+WIRE_FIELDS = tuple(
+    f.name for f in fields(TraceEntry) if f.name not in ("hot_stamp", "hot_sensitive")
+)
+to_wire: Callable[[TraceEntry], tuple[Any, ...]] = attrgetter(*WIRE_FIELDS)
+_DEVICE, _IP, _TENANT = (WIRE_FIELDS.index(n) for n in ("device_id", "client_ip", "tenant_uuid"))
+
+
+def from_wire(values: tuple[Any, ...]) -> TraceEntry:
+    """The entry a phone worker sent."""
+    return TraceEntry(**dict(zip(WIRE_FIELDS, values, strict=True)))
+
+
 class Trace:
     """The last ``size`` requests."""
 
     def __init__(self, size: int = 2000) -> None:
-        self._entries: deque[TraceEntry] = deque(maxlen=max(size, 1))
+        # entries served here, and workers' entries kept as they came (made entries when read)
+        self._entries: deque[TraceEntry | tuple[Any, ...]] = deque(maxlen=max(size, 1))
         self.enabled = size > 0
 
     def add(self, entry: TraceEntry) -> None:
         """Record a request."""
         if self.enabled:
             self._entries.append(entry)
+
+    def extend_wire(self, batch: list[tuple[Any, ...]]) -> None:
+        """Record a phone worker's requests (see :data:`WIRE_FIELDS`)."""
+        if self.enabled:
+            self._entries.extend(batch)
 
     def query(
         self,
@@ -71,13 +92,18 @@ class Trace:
     ) -> list[dict[str, Any]]:
         """Newest first, filtered by device, address and visible tenants."""
         out: list[dict[str, Any]] = []
-        for entry in reversed(self._entries):
-            if device_id is not None and entry.device_id != device_id:
+        for item in reversed(self._entries):
+            if isinstance(item, TraceEntry):
+                device, ip, tenant = item.device_id, item.client_ip, item.tenant_uuid
+            else:
+                device, ip, tenant = item[_DEVICE], item[_IP], item[_TENANT]
+            if device_id is not None and device != device_id:
                 continue
-            if client_ip is not None and entry.client_ip != client_ip:
+            if client_ip is not None and ip != client_ip:
                 continue
-            if tenants is not None and entry.tenant_uuid not in tenants:
+            if tenants is not None and tenant not in tenants:
                 continue
+            entry = item if isinstance(item, TraceEntry) else from_wire(item)
             out.append(entry.as_dict())
             if len(out) >= limit:
                 break

@@ -11,11 +11,12 @@ the last snapshot of a worker that died so that totals never go down.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from prometheus_client.core import Metric
 
 from provisor.metrics import REGISTRY, TRACE_DROPPED
-from provisor.provisioning.trace import Trace, TraceEntry
+from provisor.provisioning.trace import Trace, TraceEntry, to_wire
 from provisor.workers.link import Link
 
 __all__ = ["FLUSH_INTERVAL", "MAX_PENDING", "RelayedTrace", "WorkerMetrics", "snapshot"]
@@ -38,7 +39,7 @@ class RelayedTrace(Trace):
         self.link = link
         self.worker = worker
         self.dropped = 0
-        self._pending: list[TraceEntry] = []
+        self._pending: list[tuple[Any, ...]] = []
 
     def add(self, entry: TraceEntry) -> None:
         """Queue a request for the main process (dropped and counted when the queue is full)."""
@@ -48,7 +49,7 @@ class RelayedTrace(Trace):
             self.dropped += 1
             return
         entry.worker = self.worker
-        self._pending.append(entry)
+        self._pending.append(to_wire(entry))
 
     def flush(self) -> None:
         """Send the queued entries; what the link cannot take now is dropped and counted."""
@@ -62,10 +63,9 @@ class RelayedTrace(Trace):
             self.dropped = 0
 
 
-def receive_trace(trace: Trace, entries: list[TraceEntry], dropped: int) -> None:
+def receive_trace(trace: Trace, entries: list[tuple[Any, ...]], dropped: int) -> None:
     """Add a worker's batch to the main process's ring."""
-    for entry in entries:
-        trace.add(entry)
+    trace.extend_wire(entries)
     if dropped:
         TRACE_DROPPED.inc(dropped)
 
