@@ -344,11 +344,16 @@ class Running:
 
     async def wait(self) -> None:
         """Run until SIGINT or SIGTERM."""
+        await self.stop_on_signals().wait()
+
+    def stop_on_signals(self) -> asyncio.Event:
+        """An event set by SIGINT or SIGTERM, from now on (the default action would end the
+        process without stopping the workers)."""
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
+        return stop
 
 
 async def serve(settings: Settings) -> None:
@@ -360,6 +365,7 @@ async def serve(settings: Settings) -> None:
     # unloaded (upgrade, uninstall) leaves its reference cycles behind, a few hundred KB.
     gc.collect()
     gc.freeze()
+    stop = running.stop_on_signals()  # before the line that tells a supervisor we are up
     log.info("provisor listening: %s", ", ".join(f"{k}={v}" for k, v in running.ports.items()))
     print(
         "provisor listening on "
@@ -370,6 +376,6 @@ async def serve(settings: Settings) -> None:
         flush=True,
     )
     try:
-        await running.wait()
+        await stop.wait()
     finally:
         await running.stop()
