@@ -5,7 +5,8 @@ Run: .venv/bin/python bench/workers_bench.py [--seconds 5] [--rounds 1]
 For each worker count, a fresh data directory and ``provisor serve``:
 1. the configured device's ~50 KB file, ``wrk -t2 -c50`` with its provisioning key (cached);
 2. TFTP, 50 concurrent 1 MB lock-step downloads (blksize 1432) by 50 ``atftp`` processes, the
-   file served through the pipeline (a firmware file of the device at 127.0.0.1);
+   file served through the pipeline (the firmware of a device the path names, from the bench's
+   own plugin in bench/plugins);
 3. a boot storm of 10 000 distinct new phones (4 vendors), timed until the last device is in
    the database (bench/http_bench.py's ``ten_thousand``).
 References: nginx with one worker serving the same device file from disk, and tftp-hpa's
@@ -44,6 +45,9 @@ from http_bench import KEY, MIME, UA, seed, ten_thousand  # noqa: E402
 from tftp_bench import atftp_clients  # noqa: E402
 
 FIRMWARE = "bench-1mb.rom"
+TFTP_MAC = "02:00:00:00:00:01"
+#: bench/plugins/benchphone: the MAC in the path identifies the phone, its firmware is 1 MB
+TFTP_PATH = f"{KEY}/bench/020000000001/{FIRMWARE}"
 
 
 def _children(pid: int) -> list[int]:
@@ -54,13 +58,16 @@ def _children(pid: int) -> list[int]:
 def run(workers: str, seconds: int, rounds: int, firmware: bytes) -> dict[str, object]:
     """Every measure against one ``provisor serve`` with ``provisioning.workers = workers``."""
     data = Path(tempfile.mkdtemp(prefix=f"bench-workers-{workers}-"))
-    (data / "firmware" / "yealink").mkdir(parents=True)
-    (data / "firmware" / "yealink" / FIRMWARE).write_bytes(firmware)
+    store = data / "firmware" / "benchphone" / "bench" / "020000000001"  # the path under the key
+    store.mkdir(parents=True)
+    (store / FIRMWARE).write_bytes(firmware)
     env = {
         **os.environ,
         "PROVISOR_DATA_DIR": str(data),
         "PROVISOR_HTTP_AUTH_STRATEGY": "url_key",
-        "PROVISOR_GENERAL__PLUGIN_DIRS": json.dumps([str(ROOT / "plugins")]),
+        "PROVISOR_GENERAL__PLUGIN_DIRS": json.dumps(
+            [str(ROOT / "plugins"), str(ROOT / "bench" / "plugins")]
+        ),
         "PROVISOR_PROVISIONING__AUTO_CREATE_PER_SOURCE": "100000000",
         "PROVISOR_PROVISIONING__BAN_THRESHOLD": "100000000",
         "PROVISOR_PROVISIONING__WORKERS": workers,
@@ -80,16 +87,17 @@ def run(workers: str, seconds: int, rounds: int, firmware: bytes) -> dict[str, o
         api = httpx.Client(
             base_url=f"http://127.0.0.1:{rest}",
             headers={"X-Auth-Token": token, "Content-Type": MIME, "Accept": MIME},
+            timeout=60,
         )
         api.put(
             "/0.2/configure/provisioning_key", json={"param": {"value": KEY}}
         ).raise_for_status()
         seed(api)
-        tftp_phone = {"mac": "00:15:65:00:00:01", "ip": "127.0.0.1", "plugin": "yealink"}
-        tftp_phone.update(model="T46S", config="bench")
+        tftp_phone = {"mac": TFTP_MAC, "plugin": "benchphone", "model": "B1"}
         api.post("/0.2/dev_mgr/devices", json={"device": tftp_phone}).raise_for_status()
         url = f"http://127.0.0.1:{http}/{KEY}/001565aabbcc.cfg"
-        body = httpx.get(url, headers={"User-Agent": UA}).content
+        # the first render compiles the templates: slow on a busy machine
+        body = httpx.get(url, headers={"User-Agent": UA}, timeout=60).content
         assert b"secret1" in body, "the device file did not render"
         out["body"] = body
         out["processes"] = 1 + len(_children(server.pid))
@@ -98,7 +106,7 @@ def run(workers: str, seconds: int, rounds: int, firmware: bytes) -> dict[str, o
             result = wrk(url, seconds=seconds, headers={"User-Agent": UA})
             best = result if best is None or result.rps > best.rps else best
         out["device_file"] = best
-        out["tftp_mbps"] = atftp_clients(tftp, rounds=rounds, name=f"{KEY}/firmware/{FIRMWARE}")
+        out["tftp_mbps"] = atftp_clients(tftp, rounds=rounds, name=TFTP_PATH)
         elapsed, storm = ten_thousand(http, data / "provisor.db")
         out["storm_s"], out["storm"] = elapsed, storm
         out["rss_mb"] = rss_mb(server.pid) + sum(rss_mb(c) for c in _children(server.pid))
