@@ -14,6 +14,7 @@ import io
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -292,3 +293,67 @@ async def test_a_worker_that_cannot_start_is_one_line(tmp_path: Path, database_u
         for child in _children(os.getpid())
         if "provisor.workers.child" in Path(f"/proc/{child}/cmdline").read_text()
     ]
+
+
+def _ask(port: int) -> tuple[socket.socket, bool]:
+    """A new connection and one request on it: (the socket, whether it was answered)."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    try:
+        sock.sendall(b"GET /nothing.cfg HTTP/1.1\r\nHost: x\r\n\r\n")
+        answered = sock.recv(64).startswith(b"HTTP/1.1 ")
+    except OSError:  # reset at accept: over a cap
+        answered = False
+    return sock, answered
+
+
+async def test_connection_caps_hold_in_total_across_workers(
+    tmp_path: Path, database_url: str
+) -> None:
+    """limits.phone caps are divided among the workers: 4 per address with 2 workers is 2 in
+    each, so one address never holds more than 4 connections whichever worker takes them."""
+    srv = await _workers_server(
+        tmp_path, database_url, **{"limits.phone.max_connections_per_address": 4}
+    )
+    held: list[socket.socket] = []
+    try:
+        port = srv.running.ports["http"]
+        answered = 0
+        for index in (1, 2):
+            with only(srv, index):
+                for _ in range(4):
+                    sock, ok = await asyncio.to_thread(_ask, port)
+                    held.append(sock)
+                    answered += ok
+            # each worker alone: its half of the cap, the rest refused
+            assert answered == 2 * index
+        for _ in range(4):  # both running: the address is at its total already
+            sock, ok = await asyncio.to_thread(_ask, port)
+            held.append(sock)
+            assert not ok
+    finally:
+        for sock in held:
+            sock.close()
+        await srv.close()
+
+
+async def test_tftp_totals_are_divided_and_the_per_client_cap_is_each_workers(
+    tmp_path: Path, database_url: str
+) -> None:
+    from provisor.provisioning.tftp_front import start_tftp
+
+    settings = make_settings(
+        tmp_path,
+        database_url,
+        **{"provisioning.tftp_max_transfers": 101, "provisioning.tftp_reserved_transfers": 21},
+    )
+    srv = await start_server(settings)
+    tftp = await start_tftp(srv.pipeline, settings, share=2)
+    try:
+        limits = tftp.limits
+        assert (limits.max_transfers, limits.reserved_transfers) == (50, 10)
+        assert (
+            limits.max_transfers_per_client == settings.provisioning.tftp_max_transfers_per_client
+        )
+    finally:
+        await tftp.stop()
+        await srv.close()
