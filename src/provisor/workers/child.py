@@ -31,6 +31,8 @@ __all__ = ["main"]
 log = logging.getLogger("provisor.workers")
 
 METRICS_INTERVAL = 1.0
+#: under the main process's wait before SIGKILL (provisor.workers.pool.STOP_TIMEOUT)
+STOP_GRACE = 10.0
 
 
 class _Worker:
@@ -45,6 +47,7 @@ class _Worker:
         self.pipeline: Any = None
         self.servers: list[Any] = []
         self.guards: list[Any] = []
+        self.serving: list[asyncio.Task[Any]] = []
         self.tasks: list[asyncio.Task[Any]] = []
         self.tftp: Any = None
 
@@ -79,7 +82,7 @@ class _Worker:
             self.guards.append(guard)
             self.servers.append(server)
             sock = socket.socket(fileno=fd)
-            self.tasks.append(loop.create_task(server.serve(sockets=[sock])))
+            self.serving.append(loop.create_task(server.serve(sockets=[sock])))
         for server in self.servers:
             while not server.started:
                 if server.should_exit:
@@ -137,9 +140,13 @@ class _Worker:
             guard.stop()
         if self.tftp is not None:
             await self.tftp.stop()
+        if self.serving:  # uvicorn finishes the requests in progress, as the main process does
+            _, late = await asyncio.wait(self.serving, timeout=STOP_GRACE)
+            for task in late:
+                task.cancel()
         for task in list(self.tasks):
             task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await asyncio.gather(*self.tasks, *self.serving, return_exceptions=True)
         if self.pipeline is not None:
             from provisor.workers.relay import snapshot
 
