@@ -50,6 +50,8 @@ class _Worker:
         self.serving: list[asyncio.Task[Any]] = []
         self.tasks: list[asyncio.Task[Any]] = []
         self.tftp: Any = None
+        self._polling: asyncio.Task[None] | None = None
+        self._poll_again = False
 
     async def start(self) -> None:
         """Open the store and serve the inherited sockets."""
@@ -112,13 +114,21 @@ class _Worker:
         if kind == "forget":
             self.pipeline.devices.forget(message[1])
         elif kind == "changed":  # the main process wrote: look at the counters now
-            task = asyncio.get_running_loop().create_task(self._poll())
-            self.tasks.append(task)
-            task.add_done_callback(self.tasks.remove)
+            if self._polling is not None:  # a burst of REST writes: one more look after this one
+                self._poll_again = True
+                return
+            self._polling = asyncio.get_running_loop().create_task(self._poll())
 
     async def _poll(self) -> None:
-        with contextlib.suppress(Exception):  # the periodic poll logs database trouble
-            await self.prov.feed.poll_once(self.prov.reload_changed)
+        try:
+            while True:
+                self._poll_again = False
+                with contextlib.suppress(Exception):  # the periodic poll logs database trouble
+                    await self.prov.feed.poll_once(self.prov.reload_changed)
+                if not self._poll_again:
+                    return
+        finally:
+            self._polling = None
 
     async def _relay(self) -> None:
         from provisor.workers.relay import FLUSH_INTERVAL, snapshot
@@ -144,6 +154,8 @@ class _Worker:
             _, late = await asyncio.wait(self.serving, timeout=STOP_GRACE)
             for task in late:
                 task.cancel()
+        if self._polling is not None:
+            self.tasks.append(self._polling)
         for task in list(self.tasks):
             task.cancel()
         await asyncio.gather(*self.tasks, *self.serving, return_exceptions=True)
