@@ -225,18 +225,18 @@ def _alive(pid: int) -> bool:
     return "\nState:\tZ" not in status
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
-async def test_no_worker_outlives_the_main_process(
-    tmp_path: Path, database_url: str, sig: signal.Signals
-) -> None:
-    """SIGTERM stops every worker; even a main process killed outright leaves no orphan."""
+@contextlib.asynccontextmanager
+async def serving(
+    tmp_path: Path, database_url: str, *, workers: str | None, cpus: str | None = None
+) -> AsyncIterator[tuple[subprocess.Popen[str], set[int]]]:
+    """``provisor serve`` (under ``taskset -c cpus`` if given): the process and its workers."""
     cfg = tmp_path / "provisor.yml"
     cfg.write_text(
         "database:\n"
         f"  url: {database_url}\n"
         "provisioning:\n"
-        "  workers: 2\n"
-        "  tftp_enabled: true\n"
+        + (f"  workers: {workers}\n" if workers is not None else "")
+        + "  tftp_enabled: true\n"
         "general:\n"
         "  install_bundled_plugins: false\n"
         "  sync_service_type: none\n"
@@ -244,6 +244,8 @@ async def test_no_worker_outlives_the_main_process(
     cmd = [str(Path(sys.executable).parent / "provisor"), "serve", "--config", str(cfg)]
     cmd += ["--data-dir", str(tmp_path / "data"), "--host", "127.0.0.1"]
     cmd += ["--rest-port", "0", "--http-port", "0", "--tftp-port", "0"]
+    if cpus is not None:
+        cmd = ["taskset", "-c", cpus, *cmd]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
@@ -251,11 +253,24 @@ async def test_no_worker_outlives_the_main_process(
         assert line.startswith("provisor listening on"), (
             line + (proc.stderr or io.StringIO()).read()
         )
-        workers = {
+        workers_now = {
             child
             for child in _children(proc.pid)
             if "provisor.workers.child" in Path(f"/proc/{child}/cmdline").read_text()
         }
+        yield proc, workers_now
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+async def test_no_worker_outlives_the_main_process(
+    tmp_path: Path, database_url: str, sig: signal.Signals
+) -> None:
+    """SIGTERM stops every worker; even a main process killed outright leaves no orphan."""
+    async with serving(tmp_path, database_url, workers="2") as (proc, workers):
         assert len(workers) == 2
         proc.send_signal(sig)
         assert await asyncio.to_thread(proc.wait, 60) == (0 if sig == signal.SIGTERM else -sig)
@@ -264,10 +279,22 @@ async def test_no_worker_outlives_the_main_process(
             return not any(_alive(pid) for pid in workers)
 
         await until(gone, "every worker ended", tries=600)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+
+
+@pytest.mark.skipif(shutil.which("taskset") is None, reason="taskset (util-linux) needed")
+@pytest.mark.parametrize("cpus", ["0", "0,1"])
+async def test_the_default_is_a_worker_per_usable_core(
+    tmp_path: Path, database_url: str, cpus: str
+) -> None:
+    """``auto`` (the default) counts the cores the process may run on, not the machine's."""
+    usable = os.sched_getaffinity(0)
+    if not {int(c) for c in cpus.split(",")} <= usable:
+        pytest.skip(f"cpus {cpus} not usable here")
+    async with serving(tmp_path, database_url, workers=None, cpus=cpus) as (proc, workers):
+        expected = len(cpus.split(","))
+        assert len(workers) == (expected if expected > 1 else 0)  # one core: one process
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(proc.wait, 60) == 0
 
 
 async def test_a_worker_that_cannot_start_is_one_line(tmp_path: Path, database_url: str) -> None:
