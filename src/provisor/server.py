@@ -206,14 +206,17 @@ class Running:
 
         budget = self.budget = fd_budget(raise_fd_limit())
         limits = settings.limits
-        api = create_api(self.prov, extra_routers=extra_routers())
-        rest = _guard("rest", limits.rest, budget.rest, settings)
-        self._add("rest", api, settings.rest_api.ip, settings.rest_api.port, rest)
         pcfg = settings.provisioning
         workers = settings.phone_workers
         if workers > 1:
+            # phones served before the REST API answers, as with one process: whoever waits for
+            # the REST port (a supervisor, a test) finds the phone listeners serving
             await self._start_workers(settings, workers)
-        elif pcfg.http_enabled:
+        api = create_api(self.prov, extra_routers=extra_routers())
+        rest = _guard("rest", limits.rest, budget.rest, settings)
+        self._add("rest", api, settings.rest_api.ip, settings.rest_api.port, rest)
+        self.ports = {"rest": self.ports.pop("rest"), **self.ports}  # REST first, as always
+        if workers == 1 and pcfg.http_enabled:
             guard = _guard("http", limits.phone, budget.phone, settings)
             app = PhoneApp(self.pipeline)
             self._add("http", app, settings.phone_host, settings.phone_http_port, guard)
@@ -344,20 +347,22 @@ class Running:
 
     async def wait(self) -> None:
         """Run until SIGINT or SIGTERM."""
-        await self.stop_on_signals().wait()
+        await _stop_on_signals().wait()
 
-    def stop_on_signals(self) -> asyncio.Event:
-        """An event set by SIGINT or SIGTERM, from now on (the default action would end the
-        process without stopping the workers)."""
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        return stop
+
+def _stop_on_signals() -> asyncio.Event:
+    """An event set by SIGINT or SIGTERM from now on (the default action would end the process
+    without stopping its phone workers or closing the store)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
 
 
 async def serve(settings: Settings) -> None:
     """Start provisor and run until a signal."""
+    stop = _stop_on_signals()  # a signal during start-up stops the server once it is up
     running = await Running.start(settings)
     # Everything loaded at start (plugins, templates, settings, the tenant tree) lives as long
     # as the process: keep it out of the garbage collector's scans, which otherwise grow with
@@ -365,7 +370,6 @@ async def serve(settings: Settings) -> None:
     # unloaded (upgrade, uninstall) leaves its reference cycles behind, a few hundred KB.
     gc.collect()
     gc.freeze()
-    stop = running.stop_on_signals()  # before the line that tells a supervisor we are up
     log.info("provisor listening: %s", ", ".join(f"{k}={v}" for k, v in running.ports.items()))
     print(
         "provisor listening on "
