@@ -384,3 +384,41 @@ async def test_tftp_totals_are_divided_and_the_per_client_cap_is_each_workers(
     finally:
         await tftp.stop()
         await srv.close()
+
+
+async def test_https_served_by_both_workers(tmp_path: Path, database_url: str) -> None:
+    """Each worker loads the certificate and serves the HTTPS socket the main process bound."""
+    import ssl
+
+    from provisor.tls import write_self_signed
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    write_self_signed(cert, key, ["127.0.0.1"])
+    srv = await _workers_server(
+        tmp_path,
+        database_url,
+        **{
+            "provisioning.auto_create": False,
+            "provisioning.https_enabled": True,
+            "provisioning.https_port": 0,
+            "provisioning.tls_certfile": str(cert),
+            "provisioning.tls_keyfile": str(key),
+        },
+    )
+    try:
+        device_id = await new_device(srv)
+        url = f"https://127.0.0.1:{srv.running.ports['https']}"
+        context = ssl.create_default_context(cafile=str(cert))
+        for index in (1, 2):
+            with only(srv, index):
+                async with httpx.AsyncClient(base_url=url, verify=context, timeout=10) as phone:
+                    r = await phone.get(f"/{FILE}", headers={"User-Agent": UA})
+                assert r.status_code == 200 and b"line1.password = Pw-workers" in r.content
+
+        async def both() -> bool:
+            served = await trace(srv, device=device_id)
+            return {e["worker"] for e in served if e["status"] == 200} == {1, 2}
+
+        await until(both, "HTTPS requests of both workers in the REST trace")
+    finally:
+        await srv.close()
