@@ -121,46 +121,7 @@ def main() -> None:
         api.put(
             "/0.2/configure/provisioning_key", json={"param": {"value": KEY}}
         ).raise_for_status()
-        lines = {
-            str(n): {
-                "username": f"user{n}",
-                "password": f"secret{n}",
-                "display_name": f"Line {n}",
-                "number": f"1{n:03d}",
-            }
-            for n in range(1, 17)
-        }
-        keys = {
-            str(n): {"type": "blf", "value": f"2{n:03d}", "label": f"Colleague {n}", "line": 1}
-            for n in range(1, 400)
-        }
-        cfg = {
-            "config": {
-                "id": "bench",
-                "parent_ids": ["base"],
-                "raw_config": {
-                    "sip_proxy_ip": "10.0.0.1",
-                    "sip_lines": lines,
-                    "funckeys": keys,
-                    "timezone": "Europe/Paris",
-                    "ntp_enabled": True,
-                    "ntp_ip": "10.0.0.2",
-                },
-            }
-        }
-        api.post("/0.2/cfg_mgr/configs", json=cfg).raise_for_status()
-        api.post(
-            "/0.2/dev_mgr/devices",
-            json={
-                "device": {
-                    "id": "bench-phone",
-                    "mac": MAC,
-                    "plugin": "yealink",
-                    "model": "T46S",
-                    "config": "bench",
-                }
-            },
-        ).raise_for_status()
+        seed(api)
         url = f"http://127.0.0.1:{http}/{KEY}/001565aabbcc.cfg"
         body = httpx.get(url, headers={"User-Agent": UA}).content
         assert b"secret1" in body, "the device file did not render"
@@ -196,6 +157,50 @@ def main() -> None:
             f"(p50 {bounded.p50_ms:.0f} ms, p99 {bounded.p99_ms:.0f} ms, {bounded.errors} errors)"
         )
         print(f"server RSS after the storm: {rss_mb(server.pid):.0f} MB")
+
+
+def seed(api: httpx.Client) -> None:
+    """The bench config (16 lines, 399 keys: a ~50 KB Yealink file) and its device."""
+    lines = {
+        str(n): {
+            "username": f"user{n}",
+            "password": f"secret{n}",
+            "display_name": f"Line {n}",
+            "number": f"1{n:03d}",
+        }
+        for n in range(1, 17)
+    }
+    keys = {
+        str(n): {"type": "blf", "value": f"2{n:03d}", "label": f"Colleague {n}", "line": 1}
+        for n in range(1, 400)
+    }
+    cfg = {
+        "config": {
+            "id": "bench",
+            "parent_ids": ["base"],
+            "raw_config": {
+                "sip_proxy_ip": "10.0.0.1",
+                "sip_lines": lines,
+                "funckeys": keys,
+                "timezone": "Europe/Paris",
+                "ntp_enabled": True,
+                "ntp_ip": "10.0.0.2",
+            },
+        }
+    }
+    api.post("/0.2/cfg_mgr/configs", json=cfg).raise_for_status()
+    api.post(
+        "/0.2/dev_mgr/devices",
+        json={
+            "device": {
+                "id": "bench-phone",
+                "mac": MAC,
+                "plugin": "yealink",
+                "model": "T46S",
+                "config": "bench",
+            }
+        },
+    ).raise_for_status()
 
 
 def ten_thousand(http: int, db: Path, count: int = 10_000) -> tuple[float, WrkResult]:

@@ -141,7 +141,7 @@ async def measure(port: int) -> dict[str, float]:
     return out
 
 
-def atftp_clients(port: int, count: int = 50, rounds: int = 2) -> float:
+def atftp_clients(port: int, count: int = 50, rounds: int = 2, name: str = "big.bin") -> float:
     """MB/s for ``count`` concurrent 1 MB downloads by atftp processes (a client in C, so the
     server rather than a Python client is what saturates); best of ``rounds``."""
     if shutil.which("atftp") is None:
@@ -149,7 +149,7 @@ def atftp_clients(port: int, count: int = 50, rounds: int = 2) -> float:
     best = 0.0
     for _ in range(rounds):
         t0 = time.monotonic()
-        cmd = ["atftp", "--option", "blksize 1432", "-g", "-r", "big.bin", "-l", "/dev/null"]
+        cmd = ["atftp", "--option", "blksize 1432", "-g", "-r", name, "-l", "/dev/null"]
         procs = [
             subprocess.Popen(
                 [*cmd, "127.0.0.1", str(port)],

@@ -6,9 +6,11 @@ need=()
 command -v wrk >/dev/null || need+=(wrk)
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx)
 [ -x /usr/sbin/in.tftpd ] || need+=(tftpd-hpa)
+command -v atftp >/dev/null || need+=(atftp)
 if [ ${#need[@]} -gt 0 ] && [ "$(id -u)" = 0 ]; then
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}") >/tmp/provisor-apt.log 2>&1
 fi
 echo "## HTTP"; .venv/bin/python bench/http_bench.py --seconds "${BENCH_SECONDS:-10}"
 echo; echo "## TFTP"; .venv/bin/python bench/tftp_bench.py
+echo; echo "## Phone workers"; .venv/bin/python bench/workers_bench.py --seconds "${BENCH_SECONDS:-10}" --rounds 2
 echo; echo "## REST API"; .venv/bin/python bench/api_bench.py --devices "${BENCH_DEVICES:-100000}" --seconds "${BENCH_SECONDS:-10}"

@@ -260,6 +260,9 @@ def make_settings(tmp_path: Path, database_url: str, **overrides: Any) -> Settin
         "general.plugin_dirs": [str(TEST_PLUGINS)],
         "general.advertised_http_url": "http://127.0.0.1:8667",
         "general.install_bundled_plugins": False,
+        # one process: a test server starts in milliseconds; tests/provisioning/test_workers.py
+        # covers several
+        "provisioning.workers": 1,
     }
     dotted.update(overrides)
     return load_settings(None, environ={}, overrides=dotted)

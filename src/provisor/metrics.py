@@ -42,6 +42,7 @@ __all__ = [
     "REST_REQUESTS",
     "TFTP_BYTES",
     "TFTP_TRANSFERS",
+    "TRACE_DROPPED",
     "DATABASE_SECONDS",
     "AUTH_SECONDS",
     "OPERATIONS",
@@ -94,6 +95,11 @@ REST_REQUESTS: Final = Counter(
     "provisor_rest_requests",
     "REST API requests, by route template, method and status class.",
     ("route", "method", "status"),
+    registry=REGISTRY,
+)
+TRACE_DROPPED: Final = Counter(
+    "provisor_trace_dropped",
+    "Request trace entries a phone worker could not hand to the main process (queue full).",
     registry=REGISTRY,
 )
 DATABASE_UP: Final = Gauge(

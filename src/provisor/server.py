@@ -23,7 +23,7 @@ import socket
 import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
@@ -45,6 +45,9 @@ from provisor.provisioning.pipeline import Pipeline
 from provisor.provisioning.tftp import TftpServer
 from provisor.service import Provisor
 from provisor.settings import ListenerLimits, Settings
+
+if TYPE_CHECKING:
+    from provisor.workers.pool import WorkerPool
 
 __all__ = ["Running", "serve"]
 
@@ -68,6 +71,34 @@ def _bind_tcp(host: str, port: int) -> socket.socket:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind((host, port))
     sock.listen(2048)
+    sock.setblocking(False)
+    return sock
+
+
+def _tls_context(settings: Settings) -> ssl.SSLContext:
+    """The phone HTTPS listener's TLS context; StartupError names a missing or bad file."""
+    pcfg = settings.provisioning
+    if not pcfg.tls_certfile or not pcfg.tls_keyfile:
+        raise StartupError(
+            "https listener: provisioning.https_enabled needs provisioning.tls_certfile"
+            " and tls_keyfile"
+        )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_cert_chain(str(pcfg.tls_certfile), str(pcfg.tls_keyfile))
+    except (OSError, ssl.SSLError) as exc:
+        raise StartupError(
+            f"https listener {settings.phone_host}:{pcfg.https_port}: cannot load"
+            f" provisioning.tls_certfile {pcfg.tls_certfile} /"
+            f" tls_keyfile {pcfg.tls_keyfile}: {getattr(exc, 'strerror', None) or exc}"
+        ) from None
+    return context
+
+
+def _bind_udp(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    sock.bind((host, port))
     sock.setblocking(False)
     return sock
 
@@ -106,10 +137,16 @@ def _guard(
     default_cap: int,
     settings: Settings,
     ssl_context: ssl.SSLContext | None = None,
+    *,
+    share: int = 1,
 ) -> ListenerGuard:
+    # ``share`` phone workers serve one socket: each holds that fraction of the configured caps
+    # so that the totals hold; the file-descriptor share (a cap left unset) is each process's
+    # own, since each worker has its own descriptor table
+    configured = cfg.max_connections
     bounds = ListenerBounds(
-        max_connections=cfg.max_connections or default_cap,
-        max_connections_per_address=cfg.max_connections_per_address,
+        max_connections=max(1, configured // share) if configured else default_cap,
+        max_connections_per_address=max(1, cfg.max_connections_per_address // share),
         max_request_line=cfg.max_request_line,
         max_header_bytes=cfg.max_header_bytes,
         idle_timeout=cfg.idle_timeout,
@@ -133,6 +170,8 @@ class Running:
     guards: dict[str, ListenerGuard] = field(default_factory=dict)
     tftp: TftpServer | None = None
     budget: FdBudget | None = None
+    workers: WorkerPool | None = None
+    _phone_sockets: dict[str, socket.socket] = field(default_factory=dict)
     _servers: list[_Server] = field(default_factory=list)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _closers: list[Any] = field(default_factory=list)
@@ -167,29 +206,22 @@ class Running:
 
         budget = self.budget = fd_budget(raise_fd_limit())
         limits = settings.limits
+        pcfg = settings.provisioning
+        workers = settings.phone_workers
+        if workers > 1:
+            # phones served before the REST API answers, as with one process: whoever waits for
+            # the REST port (a supervisor, a test) finds the phone listeners serving
+            await self._start_workers(settings, workers)
         api = create_api(self.prov, extra_routers=extra_routers())
         rest = _guard("rest", limits.rest, budget.rest, settings)
         self._add("rest", api, settings.rest_api.ip, settings.rest_api.port, rest)
-        pcfg = settings.provisioning
-        if pcfg.http_enabled:
+        self.ports = {"rest": self.ports.pop("rest"), **self.ports}  # REST first, as always
+        if workers == 1 and pcfg.http_enabled:
             guard = _guard("http", limits.phone, budget.phone, settings)
             app = PhoneApp(self.pipeline)
             self._add("http", app, settings.phone_host, settings.phone_http_port, guard)
-        if pcfg.https_enabled:
-            if not pcfg.tls_certfile or not pcfg.tls_keyfile:
-                raise StartupError(
-                    "https listener: provisioning.https_enabled needs provisioning.tls_certfile"
-                    " and tls_keyfile"
-                )
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            try:
-                context.load_cert_chain(str(pcfg.tls_certfile), str(pcfg.tls_keyfile))
-            except (OSError, ssl.SSLError) as exc:
-                raise StartupError(
-                    f"https listener {settings.phone_host}:{pcfg.https_port}: cannot load"
-                    f" provisioning.tls_certfile {pcfg.tls_certfile} /"
-                    f" tls_keyfile {pcfg.tls_keyfile}: {getattr(exc, 'strerror', None) or exc}"
-                ) from None
+        if pcfg.https_enabled and workers == 1:
+            context = _tls_context(settings)
             guard = _guard("https", limits.phone, budget.phone, settings, context)
             app = PhoneApp(self.pipeline, secure=True)
             self._add("https", app, settings.phone_host, pcfg.https_port, guard)
@@ -207,7 +239,7 @@ class Running:
                 if server.should_exit:
                     raise RuntimeError("a listener failed to start")
                 await asyncio.sleep(0.01)
-        if pcfg.tftp_enabled:
+        if pcfg.tftp_enabled and workers == 1:
             from provisor.provisioning.tftp_front import start_tftp
 
             try:
@@ -246,8 +278,43 @@ class Running:
                 self._closers.append(closer)
         self.prov.extra["listeners"] = self.listener_state  # /health/ready: started, and up
 
+    async def _start_workers(self, settings: Settings, count: int) -> None:
+        """Bind the phone sockets here and serve them from ``count`` worker processes."""
+        from provisor.workers.pool import WorkerPool
+
+        pcfg = settings.provisioning
+        host = settings.phone_host
+        wanted: list[tuple[str, int, bool]] = []
+        if pcfg.http_enabled:
+            wanted.append(("http", settings.phone_http_port, True))
+        if pcfg.https_enabled:
+            _tls_context(settings)  # a bad certificate is one line here, not N in the workers
+            wanted.append(("https", pcfg.https_port, True))
+        if pcfg.tftp_enabled:
+            wanted.append(("tftp", settings.tftp_port, False))
+        for name, port, tcp in wanted:
+            try:
+                sock = _bind_tcp(host, port) if tcp else _bind_udp(host, port)
+            except OSError as exc:
+                raise StartupError(
+                    f"{name} listener {host}:{port}: {exc.strerror or exc}"
+                ) from None
+            self._phone_sockets[name] = sock
+            self.ports[name] = sock.getsockname()[1]
+        pool = WorkerPool(settings, count, self._phone_sockets, self.pipeline)
+        await pool.start()
+        self.workers = pool
+        self.prov.extra["worker_metrics"] = pool.metrics
+        log.info("phone listeners served by %d worker processes: %s", count, pool.pids())
+
     def listener_state(self) -> dict[str, bool]:
-        """Whether each listener runs (a uvicorn server that exited is down)."""
+        """Whether each listener runs (a uvicorn server that exited is down; with workers, a
+        phone listener is up while at least one worker serves it)."""
+        if self.workers is not None:
+            rest = self._servers[0]
+            state = {"rest": rest.started and not rest.should_exit}
+            state.update((name, self.workers.serving) for name in self._phone_sockets)
+            return state
         names = [name for name in self.ports if name != "tftp"]
         state = {
             name: server.started and not server.should_exit
@@ -275,6 +342,10 @@ class Running:
             server.should_exit = True
         for guard in self.guards.values():
             guard.stop()
+        if self.workers is not None:
+            await self.workers.stop()
+        for sock in self._phone_sockets.values():
+            sock.close()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         for closer in self._closers:
@@ -284,15 +355,22 @@ class Running:
 
     async def wait(self) -> None:
         """Run until SIGINT or SIGTERM."""
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
+        await _stop_on_signals().wait()
+
+
+def _stop_on_signals() -> asyncio.Event:
+    """An event set by SIGINT or SIGTERM from now on (the default action would end the process
+    without stopping its phone workers or closing the store)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
 
 
 async def serve(settings: Settings) -> None:
     """Start provisor and run until a signal."""
+    stop = _stop_on_signals()  # a signal during start-up stops the server once it is up
     running = await Running.start(settings)
     # Everything loaded at start (plugins, templates, settings, the tenant tree) lives as long
     # as the process: keep it out of the garbage collector's scans, which otherwise grow with
@@ -309,6 +387,6 @@ async def serve(settings: Settings) -> None:
         ),
     )
     try:
-        await running.wait()
+        await stop.wait()
     finally:
         await running.stop()

@@ -14,7 +14,7 @@ import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
@@ -121,6 +121,10 @@ class ProvisioningSettings(_Section):
     """Banned addresses kept (in the shared table and in each process); past it, the oldest
     ban is lifted first."""
     trace_size: int = Field(2000, ge=0)
+    workers: Annotated[int, Field(ge=1, le=256)] | Literal["auto"] = "auto"
+    """Processes serving the phone listeners (HTTP, HTTPS, TFTP): an integer from 1, or
+    ``auto``, the cores this process may run on. With more than one, the REST API stays in the
+    main process, which supervises them (docs/architecture.md "Process model")."""
     security_log: Path | None = None
     """fail2ban log (wazo-provd's line format); default <data_dir>/provisor-fail2ban.log."""
     stale_if_error: float = Field(86400.0, ge=0)
@@ -362,6 +366,14 @@ class Settings(_Section):
         """The phone HTTP port (wazo's http_proxied_listen_port wins when set)."""
         port = self.general.http_proxied_listen_port
         return self.provisioning.http_port if port is None else port
+
+    @property
+    def phone_workers(self) -> int:
+        """How many processes serve phones (``provisioning.workers``, ``auto`` resolved)."""
+        wanted = self.provisioning.workers
+        if wanted == "auto":
+            return max(1, len(os.sched_getaffinity(0)))
+        return wanted
 
     @property
     def phone_host(self) -> str:

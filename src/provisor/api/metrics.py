@@ -23,7 +23,9 @@ router = APIRouter()
 
 @router.get("/metrics", include_in_schema=False)
 async def metrics(request: Request) -> Response:
-    """The process's metrics in the Prometheus text format."""
+    """The metrics of the process and its phone workers, in the Prometheus text format."""
     prov = provisor_of(request)
     DATABASE_UP.set(0 if prov.feed.health.skip() or not prov.feed.health.up else 1)
-    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+    # with phone workers, their counters are added in (provisor.workers.relay.WorkerMetrics)
+    source = prov.extra.get("worker_metrics", REGISTRY)
+    return Response(generate_latest(source), media_type=CONTENT_TYPE_LATEST)

@@ -284,8 +284,10 @@ class TftpServer:
         host: str = "127.0.0.1",
         port: int = 69,
         limits: TftpLimits = TftpLimits(),
+        sock: socket.socket | None = None,
     ) -> None:
         self.handler = handler
+        self._sock = sock  # a socket bound by the main process (phone workers share it)
         self.host = host
         self._port = port
         self.limits = limits
@@ -308,12 +310,17 @@ class TftpServer:
         return self.slots.active
 
     async def start(self) -> None:
-        """Bind the listening socket."""
+        """Bind the listening socket (or start reading the one given)."""
         loop = asyncio.get_running_loop()
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        transport, proto = await loop.create_datagram_endpoint(
-            lambda: _Listener(self), local_addr=(self.host, self._port), family=family
-        )
+        if self._sock is not None:
+            transport, proto = await loop.create_datagram_endpoint(
+                lambda: _Listener(self), sock=self._sock
+            )
+        else:
+            transport, proto = await loop.create_datagram_endpoint(
+                lambda: _Listener(self), local_addr=(self.host, self._port), family=family
+            )
         self._listener = proto
         self._port = transport.get_extra_info("sockname")[1]
 

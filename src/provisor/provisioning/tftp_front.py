@@ -7,6 +7,7 @@ file is TFTP error 1 ("Nowhere to route this request."), a plugin failure error 
 from __future__ import annotations
 
 import logging
+import socket
 
 from provisor.provisioning.pipeline import Pipeline
 from provisor.provisioning.request import FileRequest
@@ -38,15 +39,23 @@ def tftp_handler(pipeline: Pipeline):  # type: ignore[no-untyped-def]
 
 
 async def start_tftp(
-    pipeline: Pipeline, settings: Settings, *, max_transfers: int | None = None
+    pipeline: Pipeline,
+    settings: Settings,
+    *,
+    max_transfers: int | None = None,
+    share: int = 1,
+    sock: socket.socket | None = None,
 ) -> TftpServer:
     """Start the TFTP listener configured in the settings.
 
     ``max_transfers`` is the file-descriptor share of TFTP (a socket per transfer): the
     configured cap is lowered to it so a flood of requests cannot starve the HTTP listeners.
+    ``share`` is the number of phone workers serving the same socket (``sock``, bound by the
+    main process): each takes that fraction of ``tftp_max_transfers`` and of the reserved
+    slots, so the configured total holds; the per-client cap is each worker's.
     """
     cfg = settings.provisioning
-    total = cfg.tftp_max_transfers
+    total = max(1, cfg.tftp_max_transfers // share)
     if max_transfers is not None and max_transfers < total:
         log.warning(
             "tftp: at most %d transfers at once (the file-descriptor limit's share), not %d",
@@ -58,13 +67,17 @@ async def start_tftp(
         max_blksize=cfg.tftp_max_blksize,
         max_transfers=total,
         max_transfers_per_client=cfg.tftp_max_transfers_per_client,
-        reserved_transfers=min(cfg.tftp_reserved_transfers, total // 2),
+        reserved_transfers=min(cfg.tftp_reserved_transfers // share, total // 2),
         reserved_per_client=cfg.tftp_reserved_per_client,
         unacked_timeout=cfg.tftp_unacked_timeout,
         busy_grace=cfg.tftp_busy_grace,
     )
     server = TftpServer(
-        tftp_handler(pipeline), host=settings.phone_host, port=settings.tftp_port, limits=limits
+        tftp_handler(pipeline),
+        host=settings.phone_host,
+        port=settings.tftp_port,
+        limits=limits,
+        sock=sock,
     )
     await server.start()
     return server

@@ -38,6 +38,8 @@ class ChangeFeed:
         self.seen: dict[str, int] = {}
         self.health = DatabaseHealth()
         self._task: asyncio.Task[None] | None = None
+        #: told each name this process bumped (phone workers then look at once, not in 1 s)
+        self.on_bump: list[Callable[[str], None]] = []
 
     async def bump(self, name: str) -> None:
         """Record a change of ``name`` for the other nodes (and remember it as seen here)."""
@@ -55,6 +57,8 @@ class ChangeFeed:
         # before ours must still be reloaded here (reloading our own change is harmless)
         if int(value) == self.seen.get(name, 0) + 1:
             self.seen[name] = int(value)
+        for notify in self.on_bump:
+            notify(name)
 
     async def read(self) -> dict[str, int]:
         """Every counter."""
