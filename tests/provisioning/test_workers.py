@@ -387,11 +387,6 @@ async def test_tftp_totals_are_divided_and_the_per_client_cap_is_each_workers(
         await srv.close()
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="not the workers: under uvloop (provisor serve, also with workers=1) about 1 HTTPS"
-    " handshake in 5 stalls until the handshake timeout; reported to the lead",
-)
 async def test_https_served_by_both_workers(tmp_path: Path, database_url: str) -> None:
     """Each worker loads the certificate and serves the HTTPS socket the main process bound."""
     import ssl

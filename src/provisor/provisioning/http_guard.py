@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import logging
 import ssl
+from asyncio import sslproto
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -148,30 +149,50 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._idle_since = self.loop.time()
         if guard.ssl_context is not None:
             self._raw = transport
-            self.loop.create_task(self._start_tls(transport, guard.ssl_context))
+            self._start_tls(transport, guard.ssl_context)
             return
         super().connection_made(transport)
 
-    async def _start_tls(self, raw: asyncio.Transport, context: ssl.SSLContext) -> None:
+    def _start_tls(self, raw: asyncio.Transport, context: ssl.SSLContext) -> None:
+        """Put the TLS layer under this protocol now, before the transport reads a byte.
+
+        ``loop.start_tls`` cannot be used: it must be awaited, so it runs in a task after
+        ``connection_made`` returns, and uvloop starts reading the socket in between: a
+        ClientHello arriving then reached this protocol as "early data" and the handshake
+        waited for it until its timeout (1 handshake in 5 under ``provisor serve``). The SSL
+        protocol is asyncio's own (what ``start_tls`` builds), installed synchronously.
+        """
+        waiter: asyncio.Future[None] = self.loop.create_future()
+        tls = sslproto.SSLProtocol(
+            self.loop,
+            self,
+            context,
+            waiter,
+            server_side=True,
+            ssl_handshake_timeout=self.guard.bounds.header_timeout,  # type: ignore[arg-type]
+            call_connection_made=False,
+        )
+        raw.set_protocol(tls)
+        tls.connection_made(raw)
+        self.loop.create_task(self._tls_ready(raw, tls, waiter))
+
+    async def _tls_ready(
+        self, raw: asyncio.Transport, tls: sslproto.SSLProtocol, waiter: asyncio.Future[None]
+    ) -> None:
         try:
-            tls = await self.loop.start_tls(
-                raw,
-                self,
-                context,
-                server_side=True,
-                ssl_handshake_timeout=self.guard.bounds.header_timeout,
-            )
-        except (OSError, RuntimeError, ValueError):
+            await waiter
+        except (OSError, RuntimeError, ValueError, ConnectionError, asyncio.CancelledError):
             # a failed or timed-out handshake, or a peer gone: nothing else to do
             raw.abort()
             self._release()
             return
-        if tls is None or not self._admitted:  # pragma: no cover - closed meanwhile
+        app = tls._app_transport  # what start_tls returns
+        if app is None or not self._admitted:  # pragma: no cover - closed meanwhile
             raw.abort()
             self._release()
             return
         self._raw = None
-        super().connection_made(tls)
+        super().connection_made(app)
         early, self._early = self._early, []
         for data in early:
             self.data_received(data)
