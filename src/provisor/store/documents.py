@@ -8,6 +8,8 @@ a q selector is pre-filtered in SQL on those columns and finished in Python on t
 from __future__ import annotations
 
 import asyncio
+import json
+import sqlite3
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -17,8 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from provisor.domain.selector import Selector, get_path, sort_key
 from provisor.errors import Conflict
+from provisor.store.db import Synchronous
 from provisor.store.pointread import PointReader
 from provisor.store.tables import config_parents, configs, devices
+from provisor.store.writer import SqliteWriter
 
 __all__ = ["ConfigStore", "DeviceStore", "Page"]
 
@@ -108,14 +112,59 @@ def _device_row(doc: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+_ROW_COLUMNS = (*DEVICE_INDEXED, "is_new", "prov_token", "doc", "rev")
+_INSERT_SQL = (
+    f"INSERT INTO devices ({', '.join(_ROW_COLUMNS)}) VALUES ({', '.join('?' * len(_ROW_COLUMNS))})"
+)
+
+
+def _insert_job(row: Mapping[str, Any], take_ip: bool) -> Any:
+    """The writer-thread form of an insert (and of the IP it takes from other devices)."""
+    values = [json.dumps(row[c]) if c == "doc" else row[c] for c in _ROW_COLUMNS]
+
+    def job(conn: sqlite3.Connection) -> list[str]:
+        conn.execute(_INSERT_SQL, values)
+        if not (take_ip and row["ip"]):
+            return []
+        taken = []
+        holders = conn.execute(
+            "SELECT id, doc FROM devices WHERE ip = ? AND id != ?", (row["ip"], row["id"])
+        ).fetchall()
+        for holder_id, text in holders:
+            doc = json.loads(text)
+            doc.pop("ip", None)
+            conn.execute(
+                "UPDATE devices SET ip = NULL, doc = ?, rev = rev + 1 WHERE id = ?",
+                (json.dumps(doc), holder_id),
+            )
+            taken.append(holder_id)
+        return taken
+
+    return job
+
+
 class DeviceStore:
     """Device rows: whole document in JSON, looked-up fields in indexed columns."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        sqlite_synchronous: Synchronous = "FULL",
+        sqlite_busy_timeout: float = 30.0,
+    ) -> None:
         self.engine = engine
         self._pending: list[tuple[dict[str, Any], bool, asyncio.Future[list[str]]]] = []
         self._flusher: asyncio.Task[None] | None = None
         self.points = PointReader.for_engine(engine)
+        # inserts on a SQLite file go through one writer thread (store/writer.py)
+        self.writer = (
+            None
+            if self.points is None
+            else SqliteWriter(
+                self.points.path, synchronous=sqlite_synchronous, busy_timeout=sqlite_busy_timeout
+            )
+        )
 
     def _point_docs(
         self, where: Mapping[str, Any], limit: int | None, offset: int = 0
@@ -134,9 +183,11 @@ class DeviceStore:
         return self.points.docs(sql, [*params, -1 if limit is None else limit, offset])
 
     def close(self) -> None:
-        """Release the synchronous reader."""
+        """Release the synchronous reader and stop the writer thread."""
         if self.points is not None:
             self.points.close()
+        if self.writer is not None:
+            self.writer.close()
 
     async def get(self, device_id: str) -> dict[str, Any] | None:
         """The device document, or None."""
@@ -280,8 +331,14 @@ class DeviceStore:
         together in the next one: one commit for many phones, and one query for the addresses
         they take. Nothing waits for a batch to fill: a lone writer's insert starts at once.
         A batch that fails is retried row by row so each caller gets its own answer.
+        On a SQLite file the writer thread does both (store/writer.py).
         """
         row = {**_device_row(doc), "prov_token": prov_token, "rev": 1}
+        if self.writer is not None:
+            try:
+                return await self.writer.run(_insert_job(row, take_ip))
+            except sqlite3.IntegrityError:
+                raise Conflict(f"device {row['id']!r} already exists") from None
         future: asyncio.Future[list[str]] = asyncio.get_running_loop().create_future()
         self._pending.append((row, take_ip, future))
         if self._flusher is None or self._flusher.done():

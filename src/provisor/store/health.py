@@ -34,6 +34,7 @@ _SQLITE_DOWN = (
     "file is not a database",
     "database disk image is malformed",
     "attempt to write a readonly database",
+    "database or disk is full",  # nothing can be written until space is freed
     "no such table",  # the file was replaced by an empty one
 )
 
