@@ -152,6 +152,7 @@ class Provisor:
                 engine,
                 sqlite_synchronous=db.sqlite_synchronous,
                 sqlite_busy_timeout=db.sqlite_busy_timeout,
+                connect_timeout=db.connect_timeout,
             ),
             configs,
             plugins,

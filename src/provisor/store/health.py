@@ -44,8 +44,14 @@ def _asyncpg_unavailable(exc: BaseException) -> bool:
         import asyncpg  # type: ignore[import-untyped,unused-ignore]
     except ImportError:  # pragma: no cover - asyncpg is a dependency
         return False
-    # connection lost or refused; server shutting down, starting up or in recovery
-    return isinstance(exc, asyncpg.PostgresConnectionError | asyncpg.OperatorInterventionError)
+    # connection lost or refused; server shutting down, starting up or in recovery; a
+    # connection of provisor's own (store/inserts.py) closed under a statement
+    return isinstance(
+        exc,
+        asyncpg.PostgresConnectionError
+        | asyncpg.OperatorInterventionError
+        | asyncpg.ConnectionDoesNotExistError,
+    )
 
 
 def _from_db_code(tb: TracebackType | None) -> bool:
