@@ -26,11 +26,12 @@ async def test_jobs_queued_during_a_commit_share_the_next_transaction(tmp_path: 
     with sqlite3.connect(path) as setup:
         setup.execute("CREATE TABLE t (id INTEGER PRIMARY KEY)")
     writer = SqliteWriter(path, synchronous="FULL")
-    gate = threading.Event()
+    gate, running = threading.Event(), threading.Event()
     outside = sqlite3.connect(path, check_same_thread=False)
 
     def first(conn: sqlite3.Connection) -> int:
         conn.execute("INSERT INTO t VALUES (1)")
+        running.set()
         gate.wait(10)
         return 1
 
@@ -45,9 +46,13 @@ async def test_jobs_queued_during_a_commit_share_the_next_transaction(tmp_path: 
 
     try:
         lone = asyncio.ensure_future(writer.run(first))
-        await asyncio.sleep(0.05)  # the first job is being written, alone
+        for _ in range(200):  # the first job is being written, alone (bounded wait)
+            if running.is_set():
+                break
+            await asyncio.sleep(0.05)
+        assert running.is_set()
         queued = [asyncio.ensure_future(writer.run(later(n))) for n in range(2, 12)]
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.05)  # the tasks have queued their jobs
         gate.set()
         assert await lone == 1
         assert await asyncio.gather(*queued) == [True] * 10

@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped,unused-ignore]
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from provisor.metrics import DATABASE_SECONDS
 
 __all__ = ["PgInserter", "sqlite_insert_job"]
 
@@ -107,7 +110,9 @@ class PgInserter:
         try:
             if self._conn is None or self._conn.is_closed():
                 self._conn = await asyncpg.connect(**self._params)
+            started = time.perf_counter()
             await self._conn.execute(_PG_INSERT, *_values(row))
+            DATABASE_SECONDS.observe(time.perf_counter() - started)
         except asyncpg.UniqueViolationError:
             raise
         except BaseException:

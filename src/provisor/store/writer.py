@@ -24,9 +24,11 @@ import logging
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from provisor.metrics import DATABASE_SECONDS
 from provisor.store.db import Synchronous, sqlite_pragmas
 
 __all__ = ["SqliteWriter"]
@@ -129,6 +131,7 @@ class SqliteWriter:
                 outcomes.append((False, asyncio.CancelledError()))
                 continue
             conn.execute("SAVEPOINT job")
+            started = time.perf_counter()
             try:
                 result = job(conn)
             except sqlite3.IntegrityError as exc:  # this job's own fault: undo it alone
@@ -136,6 +139,8 @@ class SqliteWriter:
                 conn.execute("RELEASE job")
                 outcomes.append((False, exc))
             else:
+                # the job's statements, as the engine's are timed (provisor/metrics.py)
+                DATABASE_SECONDS.observe(time.perf_counter() - started)
                 conn.execute("RELEASE job")
                 outcomes.append((True, result))
         conn.execute("COMMIT")
