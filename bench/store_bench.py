@@ -1,7 +1,7 @@
 """One sequential REST client, and find by MAC on a database filled while the server runs.
 
 Run: .venv/bin/python bench/store_bench.py [--devices 100000] [--synchronous FULL|NORMAL]
-     [--database-url postgresql+asyncpg://…/postgres]
+     [--database-url postgresql+asyncpg://…/postgres] [--creations-only]
 
 Reports, for the way PBX tools call provisor (one request at a time, no concurrency):
 - device creations one after another over HTTP by a single client: p50, p99 and creations/s;
@@ -94,6 +94,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="cap on the creation loop")
     parser.add_argument("--synchronous", choices=["FULL", "NORMAL"], default="FULL")
     parser.add_argument("--database-url", default=None, help="a PostgreSQL server (admin URL)")
+    parser.add_argument(
+        "--creations-only", action="store_true", help="skip the fill and find-by-MAC phase"
+    )
     args = parser.parse_args()
     data = Path(tempfile.mkdtemp(prefix="bench-store-"))
     env = {
@@ -121,7 +124,7 @@ def main() -> None:
             headers = {"X-Auth-Token": token, "Accept": MIME, "Content-Type": MIME}
             with httpx.Client(base_url=f"http://127.0.0.1:{rest}", headers=headers) as api:
                 rows += _creations(api, args)
-                if not args.database_url:
+                if not args.database_url and not args.creations_only:
                     rows += _find_by_mac(api, data, args.devices)
     finally:
         if pg_name is not None:

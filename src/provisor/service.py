@@ -137,6 +137,7 @@ class Provisor:
             echo=db.echo,
             connect_timeout=db.connect_timeout,
             sqlite_synchronous=db.sqlite_synchronous,
+            sqlite_busy_timeout=db.sqlite_busy_timeout,
         )
         await migrate(engine)
         tenants = TenantStore(engine)
@@ -149,7 +150,17 @@ class Provisor:
         await _refresh_base(configs, base)
         if plugins is None:
             plugins = PluginSet.from_folders(plugin_folders(settings), wazo=settings.wazo)
-        devices = DeviceService(DeviceStore(engine), configs, plugins, tenants)
+        devices = DeviceService(
+            DeviceStore(
+                engine,
+                sqlite_synchronous=db.sqlite_synchronous,
+                sqlite_busy_timeout=db.sqlite_busy_timeout,
+                connect_timeout=db.connect_timeout,
+            ),
+            configs,
+            plugins,
+            tenants,
+        )
         devices.listeners.append(deconfigure_listener(plugins))  # wazo plugins' deconfigure
         tokens = TokenStore(engine)
         param_store = ParamStore(engine)

@@ -249,6 +249,9 @@ class DatabaseSettings(_Section):
     sqlite_synchronous: Literal["NORMAL", "FULL", "EXTRA"] = "FULL"
     """SQLite's ``PRAGMA synchronous`` (WAL mode): FULL keeps every acknowledged write through
     an OS crash or power loss; NORMAL may lose the last ones (docs/settings.md)."""
+    sqlite_busy_timeout: float = Field(30.0, gt=0, le=600)
+    """Seconds a SQLite write waits for the file's lock (held by another process, a CLI
+    command or a migration) before it fails; the REST API then answers 503."""
 
 
 class AuthSettings(_Section):

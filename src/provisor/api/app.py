@@ -29,6 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from provisor import __version__
 from provisor.api import cfg_mgr, configure, dev_mgr, dev_ports, status
+from provisor.api.fastroutes import FastRoutes
 from provisor.api.health import router as health_router
 from provisor.api.http import error_response, unavailable
 from provisor.api.metrics import router as metrics_router
@@ -217,6 +218,8 @@ def create_api(prov: Provisor, *, extra_routers: tuple[Any, ...] = ()) -> FastAP
 
     health = prov.feed.health
     retry_after = prov.settings.database.retry_after
+    # innermost: behind the gate and the counter
+    app.add_middleware(FastRoutes, api=app, routers=(dev_mgr.router,))
     app.add_middleware(DatabaseGate, health=health, retry_after=retry_after)
     app.add_middleware(RestCounter)  # outside the gate: its 503s are counted too
     app.add_middleware(LastResort)  # outside the counter: an escaped error counts as a 500

@@ -38,7 +38,8 @@ from provisor.domain.selector import Selector
 from provisor.domain.values import validate_id
 from provisor.errors import Conflict, Forbidden, InvalidInput, NotFound
 from provisor.store.changes import ChangeFeed
-from provisor.store.documents import ConfigStore, Page
+from provisor.store.configstore import ConfigStore
+from provisor.store.page import Page
 
 __all__ = ["SYSTEM_CONFIGS", "ConfigService"]
 

@@ -22,7 +22,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-__all__ = ["create_engine", "migrate"]
+__all__ = ["Synchronous", "create_engine", "migrate", "sqlite_pragmas"]
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,7 @@ def create_engine(
     echo: bool = False,
     connect_timeout: float = 5.0,
     sqlite_synchronous: Synchronous = "FULL",
+    sqlite_busy_timeout: float = 30.0,
 ) -> AsyncEngine:
     """An async engine for ``url``, tuned for the dialect."""
     # parameters are keys, tokens and config documents with passwords: never in a log line or
@@ -47,7 +48,7 @@ def create_engine(
         path = url.split(":///", 1)[1] if ":///" in url else ""
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        kwargs["connect_args"] = {"timeout": 30}
+        kwargs["connect_args"] = {"timeout": sqlite_busy_timeout}
     else:
         kwargs.update(
             pool_size=10,
@@ -59,12 +60,13 @@ def create_engine(
     engine = create_async_engine(url, **kwargs)
     if url.startswith("sqlite"):
         event.listen(
-            engine.sync_engine, "connect", partial(_sqlite_pragmas, synchronous=sqlite_synchronous)
+            engine.sync_engine, "connect", partial(sqlite_pragmas, synchronous=sqlite_synchronous)
         )
     return engine
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any, *, synchronous: Synchronous) -> None:
+def sqlite_pragmas(dbapi_conn: Any, _record: Any, *, synchronous: Synchronous) -> None:
+    """Set WAL, the durability level and foreign keys on a new SQLite connection."""
     if synchronous not in ("NORMAL", "FULL", "EXTRA"):  # never interpolate anything else
         raise ValueError(f"database.sqlite_synchronous: {synchronous!r}")
     cur = dbapi_conn.cursor()

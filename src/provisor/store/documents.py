@@ -8,47 +8,28 @@ a q selector is pre-filtered in SQL on those columns and finished in Python on t
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection, Iterable, Mapping, Sequence
+import sqlite3
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped,unused-ignore]
 from sqlalchemy import Select, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from provisor.domain.selector import Selector, get_path, sort_key
+from provisor.domain.selector import Selector
 from provisor.errors import Conflict
+from provisor.store.configstore import ConfigStore
+from provisor.store.db import Synchronous
+from provisor.store.inserts import PgInserter, sqlite_insert_job
+from provisor.store.page import Page, apply_page
 from provisor.store.pointread import PointReader
-from provisor.store.tables import config_parents, configs, device_ports, devices
+from provisor.store.tables import devices
+from provisor.store.writer import SqliteWriter
 
-__all__ = ["ConfigStore", "DeviceStore", "Page"]
+__all__ = ["ConfigStore", "DeviceStore", "Page"]  # ConfigStore lives in store/configstore.py
 
 DEVICE_INDEXED = ("id", "tenant_uuid", "mac", "ip", "sn", "uuid", "plugin", "config")
-CONFIG_INDEXED = ("id", "tenant_uuid", "role")
-
-
-class Page:
-    """Sorting, paging and projection parameters of a list call."""
-
-    def __init__(
-        self,
-        *,
-        skip: int = 0,
-        limit: int | None = None,
-        sort: tuple[str, bool] | None = None,
-    ) -> None:
-        self.skip = skip
-        self.limit = limit
-        self.sort = sort
-
-
-def _apply_page(docs: list[dict[str, Any]], page: Page | None) -> list[dict[str, Any]]:
-    if page is None:
-        return docs
-    if page.sort is not None:
-        key, desc = page.sort
-        docs.sort(key=lambda d: sort_key(get_path(d, key)), reverse=desc)
-    end = None if page.limit is None else page.skip + page.limit
-    return docs[page.skip : end]
 
 
 #: Columns selective enough for a synchronous point read (see store/pointread.py).
@@ -87,12 +68,6 @@ def _query_statement(
     return stmt
 
 
-def _config_doc(row: Any) -> dict[str, Any]:
-    doc = dict(row.doc)
-    doc["tenant_uuid"] = row.tenant_uuid
-    return doc
-
-
 def _device_row(doc: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "id": doc["id"],
@@ -111,11 +86,28 @@ def _device_row(doc: Mapping[str, Any]) -> dict[str, Any]:
 class DeviceStore:
     """Device rows: whole document in JSON, looked-up fields in indexed columns."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        sqlite_synchronous: Synchronous = "FULL",
+        sqlite_busy_timeout: float = 30.0,
+        connect_timeout: float = 5.0,
+    ) -> None:
         self.engine = engine
         self._pending: list[tuple[dict[str, Any], bool, asyncio.Future[list[str]]]] = []
         self._flusher: asyncio.Task[None] | None = None
         self.points = PointReader.for_engine(engine)
+        # inserts on a SQLite file go through one writer thread (store/writer.py)
+        self.writer = (
+            None
+            if self.points is None
+            else SqliteWriter(
+                self.points.path, synchronous=sqlite_synchronous, busy_timeout=sqlite_busy_timeout
+            )
+        )
+        # a lone insert on PostgreSQL goes on a connection of its own (store/inserts.py)
+        self.pg = PgInserter.for_engine(engine, connect_timeout)
 
     def _point_docs(
         self, where: Mapping[str, Any], limit: int | None, offset: int = 0
@@ -134,9 +126,13 @@ class DeviceStore:
         return self.points.docs(sql, [*params, -1 if limit is None else limit, offset])
 
     def close(self) -> None:
-        """Release the synchronous reader."""
+        """Release the synchronous reader and stop the writer thread."""
         if self.points is not None:
             self.points.close()
+        if self.writer is not None:
+            self.writer.close()
+        if self.pg is not None:
+            self.pg.close()
 
     async def get(self, device_id: str) -> dict[str, Any] | None:
         """The device document, or None."""
@@ -258,7 +254,7 @@ class DeviceStore:
             docs = [dict(r.doc) for r in rows]
         if not selector.is_empty and not selector.fully_indexed(DEVICE_INDEXED):
             docs = [d for d in docs if selector.matches(d)]
-        return _apply_page(docs, page)
+        return apply_page(docs, page)
 
     async def count(self, **where: Any) -> int:
         """How many devices have the given indexed values."""
@@ -280,8 +276,14 @@ class DeviceStore:
         together in the next one: one commit for many phones, and one query for the addresses
         they take. Nothing waits for a batch to fill: a lone writer's insert starts at once.
         A batch that fails is retried row by row so each caller gets its own answer.
+        On a SQLite file the writer thread does both (store/writer.py).
         """
         row = {**_device_row(doc), "prov_token": prov_token, "rev": 1}
+        if self.writer is not None:
+            try:
+                return await self.writer.run(sqlite_insert_job(row, take_ip))
+            except sqlite3.IntegrityError:
+                raise Conflict(f"device {row['id']!r} already exists") from None
         future: asyncio.Future[list[str]] = asyncio.get_running_loop().create_future()
         self._pending.append((row, take_ip, future))
         if self._flusher is None or self._flusher.done():
@@ -292,6 +294,9 @@ class DeviceStore:
         # no waiting window: a batch is whatever queued while the previous commit was written
         while self._pending:
             batch, self._pending = self._pending[:500], self._pending[500:]
+            if self.pg is not None and len(batch) == 1 and not batch[0][1]:
+                await self._insert_alone(*batch[0])
+                continue
             try:
                 async with self.engine.begin() as conn:
                     await conn.execute(insert(devices), [row for row, _, _ in batch])
@@ -309,6 +314,23 @@ class DeviceStore:
                 for row, take, future in batch:
                     if not future.done():  # a caller may have been cancelled meanwhile
                         future.set_result(taken.get(row["ip"], []) if take else [])
+
+    async def _insert_alone(
+        self, row: dict[str, Any], _take_ip: bool, future: asyncio.Future[list[str]]
+    ) -> None:
+        """One row, nothing else in the transaction: one statement on the inserter's own
+        connection."""
+        assert self.pg is not None
+        if future.done():
+            return
+        try:
+            await self.pg.insert(row)
+        except asyncpg.UniqueViolationError:
+            future.set_exception(Conflict(f"device {row['id']!r} already exists"))
+        except Exception as exc:  # the caller sees the database error
+            future.set_exception(exc)
+        else:
+            future.set_result([])
 
     async def _insert_one(
         self, row: dict[str, Any], take_ip: bool, future: asyncio.Future[list[str]]
@@ -422,177 +444,3 @@ class DeviceStore:
                 stmt = stmt.where(devices.c[key] == value)
         async with self.engine.connect() as conn:
             return [r.id for r in (await conn.execute(stmt)).all()]
-
-
-class ConfigStore:
-    """Config rows and their ordered parent links."""
-
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
-
-    async def get(self, config_id: str) -> dict[str, Any] | None:
-        """The config document, or None."""
-        async with self.engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    select(configs.c.doc, configs.c.tenant_uuid).where(configs.c.id == config_id)
-                )
-            ).first()
-        return _config_doc(row) if row else None
-
-    async def get_in(
-        self, config_id: str, tenants: Collection[str] | None
-    ) -> dict[str, Any] | None:
-        """The config if shared or owned by one of ``tenants`` (None: any), else None."""
-        doc = await self.get(config_id)
-        if doc is None or not (
-            tenants is None or doc["tenant_uuid"] is None or doc["tenant_uuid"] in tenants
-        ):
-            return None
-        return doc
-
-    async def used_outside(self, config_id: str, tenants: Collection[str]) -> bool:
-        """Does a device (or a port of a shared device) held outside ``tenants`` still name
-        ``config_id`` (a dangling reference left by a deletion)? Such an id is not free for a
-        config of these tenants."""
-        outside = list(tenants)
-        stmt = (
-            select(devices.c.id)
-            .where(devices.c.config == config_id, devices.c.tenant_uuid.not_in(outside))
-            .limit(1)
-        )
-        ports = (
-            select(device_ports.c.device_id)
-            .where(device_ports.c.config == config_id, device_ports.c.tenant_uuid.not_in(outside))
-            .limit(1)
-        )
-        async with self.engine.connect() as conn:
-            if (await conn.execute(stmt)).first() is not None:
-                return True
-            return (await conn.execute(ports)).first() is not None
-
-    async def get_many(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-        """Config documents by id, for the ids that exist, each with its ``tenant_uuid``."""
-        wanted = list(set(ids))
-        if not wanted:
-            return {}
-        async with self.engine.connect() as conn:
-            rows = (
-                await conn.execute(
-                    select(configs.c.doc, configs.c.tenant_uuid).where(configs.c.id.in_(wanted))
-                )
-            ).all()
-        return {r.doc["id"]: _config_doc(r) for r in rows}
-
-    async def query(
-        self,
-        selector: Selector,
-        *,
-        tenants: Collection[str] | None = None,
-        include_system: bool = True,
-        page: Page | None = None,
-    ) -> list[dict[str, Any]]:
-        """Configs matching the selector, within the tenants (plus system configs)."""
-        stmt = select(configs.c.doc, configs.c.tenant_uuid)
-        if tenants is not None:
-            owned = configs.c.tenant_uuid.in_(list(tenants))
-            stmt = stmt.where(owned | configs.c.tenant_uuid.is_(None) if include_system else owned)
-        for key, values in selector.index_hints(CONFIG_INDEXED).items():
-            stmt = stmt.where(configs.c[key].in_(values))
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(stmt)).all()
-        docs = [_config_doc(r) for r in rows]
-        if not selector.is_empty:
-            docs = [d for d in docs if selector.matches(d)]
-        return _apply_page(docs, page)
-
-    async def find_by_code(self, tenant_uuid: str | None, code: str) -> dict[str, Any] | None:
-        """The config carrying a provisioning code in a tenant."""
-        stmt = select(configs.c.doc, configs.c.tenant_uuid).where(
-            configs.c.provisioning_code == code
-        )
-        stmt = stmt.where(
-            configs.c.tenant_uuid.is_(None)
-            if tenant_uuid is None
-            else configs.c.tenant_uuid == tenant_uuid
-        )
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(stmt)).first()
-        return _config_doc(row) if row else None
-
-    async def find_by_role(self, role: str) -> list[dict[str, Any]]:
-        """Shared configs with the given role (e.g. ``autocreate``): a tenant's own config
-        never becomes the template every new phone gets."""
-        stmt = select(configs.c.doc).where(configs.c.role == role, configs.c.tenant_uuid.is_(None))
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(stmt)).all()
-        return [dict(r.doc) for r in rows]
-
-    @staticmethod
-    def _row(doc: Mapping[str, Any], tenant_uuid: str | None) -> dict[str, Any]:
-        return {
-            "id": doc["id"],
-            "tenant_uuid": tenant_uuid,
-            "role": doc.get("role"),
-            "provisioning_code": doc.get("provisioning_code") or None,
-            "doc": {k: v for k, v in doc.items() if k != "tenant_uuid"},
-        }
-
-    async def _write_parents(self, conn: AsyncConnection, doc: Mapping[str, Any]) -> None:
-        await conn.execute(delete(config_parents).where(config_parents.c.child_id == doc["id"]))
-        links = [
-            {"child_id": doc["id"], "position": i, "parent_id": p}
-            for i, p in enumerate(doc.get("parent_ids", ()))
-        ]
-        if links:
-            await conn.execute(insert(config_parents), links)
-
-    async def insert(self, doc: Mapping[str, Any], tenant_uuid: str | None) -> None:
-        """Insert a config and its parent links atomically; Conflict on a duplicate."""
-        try:
-            async with self.engine.begin() as conn:
-                await conn.execute(insert(configs).values(**self._row(doc, tenant_uuid)))
-                await self._write_parents(conn, doc)
-        except IntegrityError as exc:
-            if "provisioning_code" in str(exc.orig) or "uq_configs_tenant_code" in str(exc.orig):
-                raise Conflict("provisioning_code is already used in this tenant") from None
-            raise Conflict(f"config {doc['id']!r} already exists") from None
-
-    async def replace(self, doc: Mapping[str, Any], tenant_uuid: str | None) -> bool:
-        """Replace a config and its parent links atomically; False if it does not exist."""
-        try:
-            async with self.engine.begin() as conn:
-                result = await conn.execute(
-                    update(configs)
-                    .where(configs.c.id == doc["id"])
-                    .values(**self._row(doc, tenant_uuid), rev=configs.c.rev + 1)
-                )
-                if not result.rowcount:
-                    return False
-                await self._write_parents(conn, doc)
-        except IntegrityError:
-            raise Conflict("provisioning_code is already used in this tenant") from None
-        return True
-
-    async def delete(self, config_id: str) -> bool:
-        """Delete a config (its parent links go with it); True if it existed."""
-        async with self.engine.begin() as conn:
-            await conn.execute(delete(config_parents).where(config_parents.c.child_id == config_id))
-            result = await conn.execute(delete(configs).where(configs.c.id == config_id))
-        return bool(result.rowcount)
-
-    async def delete_tenant(self, tenant_uuid: str) -> int:
-        """Delete every config of a tenant."""
-        async with self.engine.begin() as conn:
-            ids = [
-                r.id
-                for r in (
-                    await conn.execute(
-                        select(configs.c.id).where(configs.c.tenant_uuid == tenant_uuid)
-                    )
-                ).all()
-            ]
-            if ids:
-                await conn.execute(delete(config_parents).where(config_parents.c.child_id.in_(ids)))
-                await conn.execute(delete(configs).where(configs.c.id.in_(ids)))
-        return len(ids)

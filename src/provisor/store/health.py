@@ -34,6 +34,7 @@ _SQLITE_DOWN = (
     "file is not a database",
     "database disk image is malformed",
     "attempt to write a readonly database",
+    "database or disk is full",  # nothing can be written until space is freed
     "no such table",  # the file was replaced by an empty one
 )
 
@@ -43,8 +44,14 @@ def _asyncpg_unavailable(exc: BaseException) -> bool:
         import asyncpg  # type: ignore[import-untyped,unused-ignore]
     except ImportError:  # pragma: no cover - asyncpg is a dependency
         return False
-    # connection lost or refused; server shutting down, starting up or in recovery
-    return isinstance(exc, asyncpg.PostgresConnectionError | asyncpg.OperatorInterventionError)
+    # connection lost or refused; server shutting down, starting up or in recovery; a
+    # connection of provisor's own (store/inserts.py) closed under a statement
+    return isinstance(
+        exc,
+        asyncpg.PostgresConnectionError
+        | asyncpg.OperatorInterventionError
+        | asyncpg.ConnectionDoesNotExistError,
+    )
 
 
 def _from_db_code(tb: TracebackType | None) -> bool:
