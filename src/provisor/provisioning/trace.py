@@ -4,7 +4,9 @@ A bounded ring in memory of the serving process, queried by device id or client 
 through the REST API (``GET /0.2/dev_mgr/requests``); beside it, each device's last request
 (bounded too: the least recently seen devices are forgotten first), which the console shows as
 "last seen" and a phone's state, and live listeners (the console's Live page) that get each
-entry as it is added. Nothing secret is recorded: paths are recorded without provisioning keys
+entry as it is added. Each device's last request also goes to a recorder
+(:class:`provisor.services.seen.SeenRecorder`) that writes it to the database in batches, so
+"last seen" survives restarts and is shared by nodes. Nothing secret is recorded: paths are recorded without provisioning keys
 or device tokens.
 """
 
@@ -15,9 +17,11 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
-__all__ = ["LastSeen", "Trace", "TraceEntry"]
+from provisor.store.seen import Seen
+
+__all__ = ["LastSeen", "Recorder", "Trace", "TraceEntry"]
 
 
 @dataclass(slots=True)
@@ -72,13 +76,16 @@ class TraceEntry:
         return out
 
 
-@dataclass(frozen=True, slots=True)
-class LastSeen:
-    """A device's last request, kept small (one per device, up to hundreds of thousands)."""
+#: A device's last request, kept small (one per device, up to hundreds of thousands); ``file``
+#: is the file served, or the path asked for (cut at 200 characters).
+LastSeen = Seen
 
-    time: float
-    status: int
-    file: str  # the file served, or the path asked for (cut at 200 characters)
+
+class Recorder(Protocol):
+    """Where each device's last request goes beyond this process (the database, batched)."""
+
+    def record(self, device_id: str, seen: Seen) -> None:
+        """Note a device's request without waiting."""
 
 
 class Trace:
@@ -90,6 +97,7 @@ class Trace:
         self._last: OrderedDict[str, LastSeen] = OrderedDict()
         self._max_devices = devices
         self.listeners: set[Callable[[TraceEntry], None]] = set()
+        self.recorder: Recorder | None = None
 
     def add(self, entry: TraceEntry) -> None:
         """Record a request."""
@@ -97,7 +105,15 @@ class Trace:
             return
         self._entries.append(entry)
         if entry.device_id is not None:
-            seen = LastSeen(entry.time, entry.status, (entry.file or entry.path)[:200])
+            seen = Seen(
+                entry.time,
+                entry.status,
+                (entry.file or entry.path)[:200],
+                entry.reason[:255],
+                entry.client_ip[:45],
+            )
+            if self.recorder is not None:
+                self.recorder.record(entry.device_id, seen)
             self._last[entry.device_id] = seen
             self._last.move_to_end(entry.device_id)
             if len(self._last) > self._max_devices:
