@@ -23,17 +23,17 @@ from provisor.logs import protect_third_party_loggers
 from provisor.plugins.loader import PluginSet
 from provisor.plugins.resync import resync_plugins
 from provisor.services.bans import BanList
-from provisor.services.seen import SeenRecorder
 from provisor.services.configs import ConfigService
 from provisor.services.devices import DeviceService
 from provisor.services.operations import OperationRegistry
 from provisor.services.params import ParamService
+from provisor.services.seen import SeenRecorder
 from provisor.settings import Settings
 from provisor.store.bans import BanStore
-from provisor.store.seen import SeenStore
 from provisor.store.changes import ChangeFeed
 from provisor.store.db import create_engine, migrate
 from provisor.store.documents import ConfigStore, DeviceStore
+from provisor.store.seen import SeenStore
 from provisor.store.tenancy import ParamStore, TenantStore, TokenStore
 from provisor.wazo.lifecycle import deconfigure_listener
 

@@ -10,8 +10,8 @@ from sqlalchemy import text
 from provisor.console.fleet_state import page_by_state, state_of
 from provisor.provisioning.trace import Trace, TraceEntry
 from provisor.services.seen import SeenRecorder
-from provisor.store.seen import SeenStore
 from provisor.store.fleet import Cursor, FleetFilter, device_page, page_statement
+from provisor.store.seen import SeenStore
 from tests.conftest import Server
 
 
