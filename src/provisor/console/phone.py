@@ -19,6 +19,7 @@ from starlette.responses import Response
 
 from provisor.api.deps import Caller, authorize_token, path_id, provisor_of
 from provisor.auth.base import format_acl
+from provisor.console.fleet_state import last_seen, state_of
 from provisor.console.masking import MASK, flatten, is_secret, mask_text, provenance
 from provisor.console.phones import trace_of, when
 from provisor.console.sessions import Session
@@ -121,6 +122,7 @@ async def _page(
                 }
             )
     trace = trace_of(request)
+    last = (await last_seen(prov.engine, [device_id], trace, prov.seen)).get(device_id)
     master = await prov.master_tenant()
     timeline = (
         trace.query(
@@ -144,6 +146,9 @@ async def _page(
         rows=rows,
         previews=previews,
         timeline=timeline,
+        last=last,
+        last_file=mask_text(last.file, hidden) if last else "",
+        state=state_of(last),
         token=(token if reveal else MASK) if token else "",
         revealed=reveal,
         when=when,

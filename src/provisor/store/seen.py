@@ -83,7 +83,7 @@ class SeenStore:
         except IntegrityError:  # a device deleted since its request: write the others
             async with self.engine.begin() as conn:
                 ids = [r["device_id"] for r in rows]
-                alive = set(
+                alive: set[str] = set(
                     (await conn.execute(select(devices.c.id).where(devices.c.id.in_(ids))))
                     .scalars()
                     .all()
