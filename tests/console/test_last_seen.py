@@ -4,6 +4,7 @@ request. Real HTTP requests to the phone listener, a real SQLite file or Postgre
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 
@@ -107,5 +108,29 @@ async def test_a_flood_is_written_in_batches(tmp_path: Path, database_url: str) 
         # a deleted device's record goes with it (ON DELETE CASCADE)
         assert await srv.prov.devices.store.delete("f0100")
         assert await store.get_many(["f0100"]) == {}
+    finally:
+        await srv.close()
+
+
+async def test_last_seen_settings_are_read(tmp_path: Path, database_url: str) -> None:
+    overrides = {
+        "provisioning.last_seen_interval": 3600,  # never by the clock in this test
+        "provisioning.last_seen_batch": 1,  # a full batch at once: written without waiting
+        "provisioning.last_seen_pending_max": 7,
+    }
+    srv = await start_server(make_settings(tmp_path, database_url, **overrides))
+    try:
+        recorder = srv.prov.seen
+        assert recorder is not None and recorder.pending_max == 7
+        r = await srv.phone.get("/tp/common.cfg", headers={"User-Agent": UA})
+        assert r.status_code == 200
+        [device] = (await srv.api.get("/0.2/dev_mgr/devices")).json()["devices"]
+        store = SeenStore(srv.prov.engine)
+        for _ in range(100):  # bounded wait for the background writer (not a speed check)
+            if await store.get_many([device["id"]]):
+                break
+            await asyncio.sleep(0.05)
+        got = await store.get_many([device["id"]])
+        assert got[device["id"]].file == "common.cfg" and got[device["id"]].status == 200
     finally:
         await srv.close()
