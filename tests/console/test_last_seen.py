@@ -57,7 +57,8 @@ async def test_last_seen_and_state_survive_a_restart_and_show_on_another_node(
             # a failing fetch: the phone asks for a file its plugin does not serve
             r = await srv.phone.get("/tp/nothing-here-56.cfg", headers={"User-Agent": UA})
             assert r.status_code == 404
-            await srv.prov.seen.flush()  # type: ignore[union-attr]
+            assert srv.prov.seen is not None
+            await srv.prov.seen.flush()
         finally:
             await client.aclose()
         # a second node on the same database reads what the first recorded
