@@ -27,11 +27,13 @@ from provisor.services.configs import ConfigService
 from provisor.services.devices import DeviceService
 from provisor.services.operations import OperationRegistry
 from provisor.services.params import ParamService
+from provisor.services.seen import SeenRecorder
 from provisor.settings import Settings
 from provisor.store.bans import BanStore
 from provisor.store.changes import ChangeFeed
 from provisor.store.db import create_engine, migrate
 from provisor.store.documents import ConfigStore, DeviceStore
+from provisor.store.seen import SeenStore
 from provisor.store.tenancy import ParamStore, TenantStore, TokenStore
 from provisor.wazo.lifecycle import deconfigure_listener
 
@@ -125,6 +127,7 @@ class Provisor:
     feed: ChangeFeed
     bans: BanList
     extra: dict[str, Any] = field(default_factory=dict)
+    seen: SeenRecorder | None = None
 
     @classmethod
     async def open(cls, settings: Settings, *, plugins: PluginSet | None = None) -> Provisor:
@@ -198,6 +201,12 @@ class Provisor:
             auth=auth,
             feed=feed,
             bans=bans,
+            seen=SeenRecorder(
+                SeenStore(engine),
+                interval=settings.provisioning.last_seen_interval,
+                batch=settings.provisioning.last_seen_batch,
+                pending_max=settings.provisioning.last_seen_pending_max,
+            ),
         )
         if settings.auth.backend == "wazo-auth":
             try:
@@ -231,6 +240,8 @@ class Provisor:
         """Stop background work and release the database."""
         await self.feed.stop()
         await self.bans.close()
+        if self.seen is not None:
+            await self.seen.close()
         await self.operations.close()
         await self.auth.close()
         self.plugins.close()  # wazo plugin workers

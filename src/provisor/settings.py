@@ -125,6 +125,12 @@ class ProvisioningSettings(_Section):
     """Processes serving the phone listeners (HTTP, HTTPS, TFTP): an integer from 1, or
     ``auto``, the cores this process may run on. With more than one, the REST API stays in the
     main process, which supervises them (docs/architecture.md "Process model")."""
+    last_seen_interval: float = Field(1.0, gt=0, le=3600)
+    """Seconds between two writes of devices' last requests to the database (batched)."""
+    last_seen_batch: int = Field(500, ge=1, le=10_000)
+    """Devices per write statement; a full batch is written without waiting the interval."""
+    last_seen_pending_max: int = Field(50_000, ge=1)
+    """Devices' last requests waiting to be written; past it the oldest is dropped (counted)."""
     security_log: Path | None = None
     """fail2ban log (wazo-provd's line format); default <data_dir>/provisor-fail2ban.log."""
     stale_if_error: float = Field(86400.0, ge=0)

@@ -1,5 +1,5 @@
 """The Phones list's keyset paging: every device once, in order, NULLs last, on SQLite and
-PostgreSQL; the first page reads the MAC index; the state filter walks within its budget."""
+PostgreSQL; the first page reads the MAC index; the state filter pages on device_seen."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from sqlalchemy import text
 
 from provisor.console.fleet_state import page_by_state, state_of
 from provisor.provisioning.trace import Trace, TraceEntry
+from provisor.services.seen import SeenRecorder
 from provisor.store.fleet import Cursor, FleetFilter, device_page, page_statement
+from provisor.store.seen import SeenStore
 from tests.conftest import Server
 
 
@@ -70,12 +72,15 @@ async def test_state_filter_pages_and_first_page_uses_the_mac_index(server: Serv
     docs = [_doc(n, server.master) for n in range(300)]
     await server.prov.devices.store.insert_many(docs)
     trace = Trace(100)
+    recorder = SeenRecorder(SeenStore(server.prov.engine))
+    trace.recorder = recorder
     for n in range(0, 300, 10):  # 30 seen: every other one failing
         trace.add(
             TraceEntry(
                 "http", "10.0.0.1", "x.cfg", device_id=f"k{n:04d}", status=404 if n % 20 else 200
             )
         )
+    await recorder.close()  # the state filter reads the device_seen table
     engine = server.prov.engine
     for state, expected in (
         ("failing", [f"k{n:04d}" for n in range(10, 300, 20)]),
@@ -85,7 +90,7 @@ async def test_state_filter_pages_and_first_page_uses_the_mac_index(server: Serv
         got: list[str] = []
         after = None
         for _ in range(100):
-            page = await page_by_state(engine, trace, state, FleetFilter(), None, after, 7)  # type: ignore[arg-type]
+            page = await page_by_state(engine, state, FleetFilter(), None, after, 7)  # type: ignore[arg-type]
             got += [d["id"] for d in page.docs]
             if page.next is None:
                 break

@@ -12,14 +12,14 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from provisor.api.deps import authorize, path_id, provisor_of
+from provisor.api.deps import authorize, provisor_of
 from provisor.api.http import check_accept, created, json_response, no_content, read_json
 from provisor.authz import require_master
 from provisor.domain import ids
 from provisor.errors import InvalidInput, NotFound
 from provisor.plugins.manager import get_manager
-from provisor.plugins.sandbox import check_template
 from provisor.services.operations import Operation, op_status
+from provisor.services.templates import delete_override, put_override
 
 __all__ = ["router"]
 
@@ -322,8 +322,6 @@ async def package_uninstall(request: Request, plugin_id: str) -> Response:
 
 # -- template overrides (provisor extension) -------------------------------------------------
 
-_SCOPES = ("tenant", "model", "device")
-
 
 @router.get("/plugins/{plugin_id}/templates")
 async def templates(request: Request, plugin_id: str) -> Response:
@@ -337,15 +335,6 @@ async def templates(request: Request, plugin_id: str) -> Response:
     return json_response({"templates": rows})
 
 
-def _template_names(plugin: Any) -> set[str]:
-    root = plugin.root / "templates"
-    return (
-        {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
-        if root.is_dir()
-        else set()
-    )
-
-
 @router.put("/plugins/{plugin_id}/templates/{scope}/{name:path}")
 async def put_template(request: Request, plugin_id: str, scope: str, name: str) -> Response:
     """Create or replace an override (validated; rendered in the sandbox)."""
@@ -354,40 +343,13 @@ async def put_template(request: Request, plugin_id: str, scope: str, name: str) 
     caller = await authorize(
         request, f"{P}.plugins.{{plugin_id}}.templates.update", plugin_id=plugin_id
     )
-    if scope not in _SCOPES:
-        raise InvalidInput(f"scope: {scope!r} is not one of {', '.join(_SCOPES)}")
-    if name not in _template_names(plugin):
-        raise InvalidInput(f"template: plugin {plugin_id!r} has no template {name!r}")
     prov = provisor_of(request)
     body = await read_json(request, prov.settings.rest_api.max_body_bytes)
     tpl = body.get("template") if isinstance(body, dict) else None
-    if not isinstance(tpl, dict) or not isinstance(tpl.get("source"), str):
+    if not isinstance(tpl, dict):
         raise InvalidInput('body: expected {"template": {"target": "...", "source": "..."}}')
-    target = tpl.get("target") or ""
-    if not isinstance(target, str) or (scope != "tenant" and not target):
-        raise InvalidInput(
-            f"template.target: required for scope {scope!r} (a model or a device id)"
-        )
-    if scope == "device":
-        # only the caller's own device: the override applies where the device's tenant is
-        # the caller's; any other id, missing or not, gets the same answer
-        path_id(target, "template.target")
-        try:
-            owner = (await prov.devices.get(target, caller.scope))["tenant_uuid"]
-        except NotFound:
-            owner = None
-        if owner != caller.tenant_uuid:
-            raise InvalidInput(f"template.target: no device {target!r} in this tenant")
-    check_template(tpl["source"])
-    await prov.param_store.put_override(
-        {
-            "tenant_uuid": caller.tenant_uuid,
-            "plugin_id": plugin_id,
-            "scope": scope,
-            "target": "" if scope == "tenant" else target,
-            "name": name,
-            "source": tpl["source"],
-        }
+    await put_override(
+        prov, caller, plugin, plugin_id, scope, name, tpl.get("target"), tpl.get("source")
     )
     return no_content()
 
@@ -399,13 +361,6 @@ async def delete_template(request: Request, plugin_id: str, scope: str, name: st
     caller = await authorize(
         request, f"{P}.plugins.{{plugin_id}}.templates.update", plugin_id=plugin_id
     )
-    key = {
-        "tenant_uuid": caller.tenant_uuid,
-        "plugin_id": plugin_id,
-        "scope": scope,
-        "target": request.query_params.get("target", ""),
-        "name": name,
-    }
-    if not await provisor_of(request).param_store.delete_override(key):
-        raise NotFound("No such resource")
+    target = request.query_params.get("target", "")
+    await delete_override(provisor_of(request), caller, plugin_id, scope, target, name)
     return no_content()

@@ -23,6 +23,7 @@ def install(app: FastAPI, prov: Provisor) -> None:
         health,
         live,
         operation,
+        overrides,
         phone,
         phones,
         plugins,
@@ -35,5 +36,5 @@ def install(app: FastAPI, prov: Provisor) -> None:
     sampler = app.state.console_sampler = Sampler()
     prov.extra.setdefault("on_start", []).append(sampler.start)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="console-static")
-    for module in (signin, phones, phone, operation, live, plugins, tenants, health):
+    for module in (signin, phones, phone, operation, live, plugins, overrides, tenants, health):
         app.include_router(module.router)

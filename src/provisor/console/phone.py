@@ -19,6 +19,7 @@ from starlette.responses import Response
 
 from provisor.api.deps import Caller, authorize_token, path_id, provisor_of
 from provisor.auth.base import format_acl
+from provisor.console.fleet_state import last_seen, state_of
 from provisor.console.masking import MASK, flatten, is_secret, mask_text, provenance
 from provisor.console.phones import trace_of, when
 from provisor.console.sessions import Session
@@ -35,7 +36,7 @@ from provisor.errors import InvalidInput, Unauthorized
 from provisor.plugins.base import Plugin
 from provisor.plugins.contract import FileRoute
 
-__all__ = ["router"]
+__all__ = ["device_files", "file_previews", "router"]
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix=PREFIX, route_class=ConsoleRoute)
@@ -76,6 +77,31 @@ def device_files(plugin: Plugin, device: dict[str, Any]) -> list[tuple[str, File
     return out
 
 
+async def file_previews(
+    prov: Any, doc: dict[str, Any], hidden: list[str | None]
+) -> list[dict[str, Any]]:
+    """The device's files as its plugin would render them now (the budgeted render path, with
+    the tenant's template overrides), secrets blanked and ``hidden`` values masked."""
+    previews: list[dict[str, Any]] = []
+    plugin = prov.plugins.get(doc.get("plugin"))
+    pipeline = prov.extra.get("pipeline")
+    if plugin is not None and pipeline is not None:
+        for name, route in device_files(plugin, doc):
+            result = await pipeline.preview(plugin, route, doc)
+            body = result.body[:PREVIEW_BYTES].decode("utf-8", "replace")
+            previews.append(
+                {
+                    "name": name,
+                    "path": route.path,
+                    "status": result.status,
+                    "reason": result.reason,
+                    "body": mask_text(body, hidden),
+                    "cut": len(result.body) > PREVIEW_BYTES,
+                }
+            )
+    return previews
+
+
 async def _allowed(session: Session, request: Request, acl: str) -> bool:
     try:
         await authorize_token(provisor_of(request), session.token, session.acting_tenant, acl)
@@ -103,24 +129,9 @@ async def _page(
             )
     token = await prov.devices.store.get_token(device_id)
     hidden = [tenant.provisioning_key if tenant else None, token]
-    previews: list[dict[str, Any]] = []
-    plugin = prov.plugins.get(doc.get("plugin"))
-    pipeline = prov.extra.get("pipeline")
-    if plugin is not None and pipeline is not None:
-        for name, route in device_files(plugin, doc):
-            result = await pipeline.preview(plugin, route, doc)
-            body = result.body[:PREVIEW_BYTES].decode("utf-8", "replace")
-            previews.append(
-                {
-                    "name": name,
-                    "path": route.path,
-                    "status": result.status,
-                    "reason": result.reason,
-                    "body": mask_text(body, hidden),
-                    "cut": len(result.body) > PREVIEW_BYTES,
-                }
-            )
+    previews = await file_previews(prov, doc, hidden)
     trace = trace_of(request)
+    last = (await last_seen(prov.engine, [device_id], trace, prov.seen)).get(device_id)
     master = await prov.master_tenant()
     timeline = (
         trace.query(
@@ -144,6 +155,9 @@ async def _page(
         rows=rows,
         previews=previews,
         timeline=timeline,
+        last=last,
+        last_file=mask_text(last.file, hidden) if last else "",
+        state=state_of(last),
         token=(token if reveal else MASK) if token else "",
         revealed=reveal,
         when=when,

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from provisor.api.deps import provisor_of
-from provisor.console.fleet_state import STATES, page_by_state, state_of
+from provisor.console.fleet_state import STATES, last_seen, page_by_state, state_of
 from provisor.console.web import PREFIX, ConsoleRoute, console_caller, console_of, render
 from provisor.errors import InvalidInput
 from provisor.provisioning.trace import Trace
@@ -116,7 +116,7 @@ async def phones(request: Request) -> Response:
     limit = console_of(request).settings.page_size
     trace = trace_of(request)
     if state:
-        page = await page_by_state(prov.engine, trace, state, flt, tenants, after, limit)
+        page = await page_by_state(prov.engine, state, flt, tenants, after, limit)
     else:
         page = await device_page(
             prov.engine,
@@ -129,8 +129,9 @@ async def phones(request: Request) -> Response:
         )
     names = dict(tenant_names(request, caller.subtree))
     rows: list[dict[str, Any]] = []
+    seen = await last_seen(prov.engine, [d["id"] for d in page.docs], trace, prov.seen)
     for doc in page.docs:
-        last = trace.last(doc["id"]) if trace is not None else None
+        last = seen.get(doc["id"])
         rows.append(
             {
                 "doc": doc,

@@ -82,6 +82,7 @@ class Pipeline(Rendering):
         )
         self.creations = RateWindow(cfg.auto_create_per_source, cfg.auto_create_window)
         self.trace = Trace(cfg.trace_size)
+        self.trace.recorder = prov.seen  # last seen, in the database in batches
         self.security = SecurityLog(prov.settings.security_log)
         observe = prov.settings.observability
         self.access = (

@@ -5,8 +5,10 @@ the REST API (``GET /0.2/dev_mgr/requests``); with several phone worker processe
 sends its entries to this ring (:mod:`provisor.workers.relay`). Beside it, each device's last
 request (bounded too: the least recently seen devices are forgotten first), which the console
 shows as "last seen" and a phone's state, and live listeners (the console's Live page) that get
-each entry as it is added, wherever it was served. Nothing secret is recorded: paths are
-recorded without provisioning keys or device tokens.
+each entry as it is added, wherever it was served. The process that serves a request also hands
+its device's last request to a recorder (:class:`provisor.services.seen.SeenRecorder`) that
+writes it to the database in batches, so "last seen" survives restarts and is shared by nodes.
+Nothing secret is recorded: paths are recorded without provisioning keys or device tokens.
 """
 
 from __future__ import annotations
@@ -17,9 +19,13 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from operator import attrgetter
-from typing import Any
+from typing import Any, Protocol
 
-__all__ = ["WIRE_FIELDS", "LastSeen", "Trace", "TraceEntry", "from_wire", "to_wire"]
+from provisor.store.seen import Seen
+
+__all__ = [
+    "WIRE_FIELDS", "LastSeen", "Recorder", "Trace", "TraceEntry", "from_wire", "to_wire"
+]  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -76,13 +82,16 @@ class TraceEntry:
         return out
 
 
-@dataclass(frozen=True, slots=True)
-class LastSeen:
-    """A device's last request, kept small (one per device, up to hundreds of thousands)."""
+#: A device's last request, kept small (one per device, up to hundreds of thousands); ``file``
+#: is the file served, or the path asked for (cut at 200 characters).
+LastSeen = Seen
 
-    time: float
-    status: int
-    file: str  # the file served, or the path asked for (cut at 200 characters)
+
+class Recorder(Protocol):
+    """Where each device's last request goes beyond this process (the database, batched)."""
+
+    def record(self, device_id: str, seen: Seen) -> None:
+        """Note a device's request without waiting."""
 
 
 #: an entry as a phone worker sends it (a tuple pickles ten times faster than the dataclass)
@@ -90,9 +99,9 @@ WIRE_FIELDS = tuple(
     f.name for f in fields(TraceEntry) if f.name not in ("hot_stamp", "hot_sensitive")
 )
 to_wire: Callable[[TraceEntry], tuple[Any, ...]] = attrgetter(*WIRE_FIELDS)
-_DEVICE, _IP, _TENANT, _TIME, _STATUS, _FILE, _PATH = (
+_DEVICE, _IP, _TENANT, _TIME, _STATUS, _FILE, _PATH, _REASON = (
     WIRE_FIELDS.index(n)
-    for n in ("device_id", "client_ip", "tenant_uuid", "time", "status", "file", "path")
+    for n in ("device_id", "client_ip", "tenant_uuid", "time", "status", "file", "path", "reason")
 )
 
 
@@ -111,6 +120,7 @@ class Trace:
         self._last: OrderedDict[str, LastSeen] = OrderedDict()
         self._max_devices = devices
         self.listeners: set[Callable[[TraceEntry], None]] = set()
+        self.recorder: Recorder | None = None
 
     def add(self, entry: TraceEntry) -> None:
         """Record a request."""
@@ -118,10 +128,16 @@ class Trace:
             return
         self._entries.append(entry)
         if entry.device_id is not None:
-            self._seen(
-                entry.device_id,
-                LastSeen(entry.time, entry.status, (entry.file or entry.path)[:200]),
+            seen = Seen(
+                entry.time,
+                entry.status,
+                (entry.file or entry.path)[:200],
+                entry.reason[:255],
+                entry.client_ip[:45],
             )
+            if self.recorder is not None:
+                self.recorder.record(entry.device_id, seen)
+            self._seen(entry.device_id, seen)
         for listener in tuple(self.listeners):
             listener(entry)
 
@@ -136,16 +152,22 @@ class Trace:
 
     def extend_wire(self, batch: list[tuple[Any, ...]]) -> None:
         """Record a phone worker's requests (see :data:`WIRE_FIELDS`): in the ring, in the
-        devices' last requests and for live listeners, as the main process's own."""
+        devices' last requests and for live listeners, as the main process's own. (The worker
+        already gave them to its own recorder: they are not written twice.)"""
         if not self.enabled:
             return
         self._entries.extend(batch)
         for item in batch:
             device = item[_DEVICE]
             if device is not None:
-                self._seen(
-                    device, LastSeen(item[_TIME], item[_STATUS], (item[_FILE] or item[_PATH])[:200])
+                seen = Seen(
+                    item[_TIME],
+                    item[_STATUS],
+                    (item[_FILE] or item[_PATH])[:200],
+                    (item[_REASON] or "")[:255],
+                    (item[_IP] or "")[:45],
                 )
+                self._seen(device, seen)
         if self.listeners:
             for item in batch:
                 entry = from_wire(item)

@@ -5,7 +5,8 @@ OFFSET: the database walks an index from the cursor, so page 2 000 costs what pa
 Rows whose sort column is NULL come after all others (in id order), the same on SQLite and
 PostgreSQL (whose NULL orders differ). Filters on the document's vendor, model and version are
 exact matches on the JSON document (a scan when one is given; the unfiltered first page uses
-the ``(mac, id)`` index, see tests/console/test_phones_query.py for the plans).
+the ``(mac, id)`` index, see tests/console/test_phones_query.py for the plans). The state
+filter is an EXISTS (or NOT EXISTS) on ``device_seen`` by its primary key.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from provisor.store.tables import devices
+from provisor.store.tables import device_seen, devices
 
 __all__ = [
     "SORTS",
@@ -51,7 +52,8 @@ class FleetFilter:
     model: str = ""
     version: str = ""
     tenant: str = ""
-    ids: tuple[str, ...] | None = None  # only these ids (the state filter's candidates)
+    ids: tuple[str, ...] | None = None  # only these ids
+    state: str = ""  # provisioned | failing | never (from the device_seen table)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +76,15 @@ def _conditions(flt: FleetFilter, tenants: Collection[str] | None) -> list[Colum
     for key, value in (("vendor", flt.vendor), ("model", flt.model), ("version", flt.version)):
         if value:
             out.append(c.doc[key].as_string() == value)
+    if flt.state:
+        seen = device_seen.c
+        row = exists().where(seen.device_id == c.id)
+        if flt.state == "never":
+            out.append(~row)
+        elif flt.state == "failing":
+            out.append(row.where(or_(seen.status >= 400, seen.status == 0)))
+        else:
+            out.append(row.where(seen.status > 0, seen.status < 400))
     if flt.search:
         like = flt.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         out.append(

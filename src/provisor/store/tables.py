@@ -201,3 +201,23 @@ plugin_state = Table(
     Column("digest", String(128), nullable=False, default=""),
     Column("updated_at", Float, nullable=False),
 )
+
+# Each device's last request as any node saw it (store/seen.py): the console's "last seen" and
+# a phone's state, surviving restarts and shared by nodes. A table of its own, not columns of
+# ``devices``: written in batches by every node's phone pipeline, it must not bump a device's
+# ``rev`` nor take the device row's lock that API writes need; it goes with its device.
+device_seen = Table(
+    "device_seen",
+    metadata,
+    Column(
+        "device_id",
+        String(128),
+        ForeignKey("devices.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("seen_at", Float, nullable=False),  # wall-clock epoch seconds
+    Column("status", Integer, nullable=False, index=True),  # 0: no answer sent
+    Column("file", String(200), nullable=False, default=""),
+    Column("reason", String(255), nullable=False, default=""),
+    Column("address", String(45), nullable=False, default=""),
+)
