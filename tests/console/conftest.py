@@ -2,11 +2,13 @@
 
 Each test gets a fresh headless browser; every dialog and console message is recorded so a
 test can assert that no injected script ran. Screenshots go to ``build/console-screenshots``
-(test artefacts) and, for the docs, to ``docs/console``.
+(test artefacts); with ``PROVISOR_DOCS_SCREENSHOTS=1`` the ones the docs show are copied to
+``docs/console`` too (a test run does not otherwise change the checkout).
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -36,7 +38,7 @@ class Browser:
         SHOTS.mkdir(parents=True, exist_ok=True)
         target = SHOTS / f"{name}.png"
         await self.page.screenshot(path=str(target), full_page=True)  # type: ignore[attr-defined]
-        if docs:
+        if docs and os.environ.get("PROVISOR_DOCS_SCREENSHOTS") == "1":
             DOCS.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(target, DOCS / f"{name}.png")
         return target
