@@ -32,6 +32,8 @@ __all__ = [
     "Progress",
     "download",
     "fetch_index",
+    "http_client",
+    "local_path",
     "parse_index",
     "safe_extract",
 ]
@@ -146,7 +148,8 @@ def _entry(pid: str, entry: object) -> IndexEntry:
     return IndexEntry(id=pid, sha256=checked.pop("digest"), **checked)
 
 
-def _local(url: str) -> Path | None:
+def local_path(url: str) -> Path | None:
+    """The folder a ``file://`` or plain-path repository URL names (None for HTTP)."""
     parts = urlsplit(url)
     if parts.scheme == "file":
         return Path(parts.path)
@@ -155,7 +158,8 @@ def _local(url: str) -> Path | None:
     return None
 
 
-def _client(proxies: Mapping[str, str | None]) -> httpx.AsyncClient:
+def http_client(proxies: Mapping[str, str | None]) -> httpx.AsyncClient:
+    """A client for repository downloads through the configured proxies (both formats)."""
     mounts = {}
     if proxies.get("http"):
         mounts["http://"] = httpx.AsyncHTTPTransport(proxy=proxies["http"])
@@ -169,7 +173,7 @@ def _client(proxies: Mapping[str, str | None]) -> httpx.AsyncClient:
 
 async def fetch_index(base: str, proxies: Mapping[str, str | None]) -> dict[str, IndexEntry]:
     """Read and validate the index of a repository (folder, file:// or http(s) URL)."""
-    local = _local(base)
+    local = local_path(base)
     if local is not None:
         try:
             with (local / "index.json").open("rb") as src:
@@ -190,7 +194,7 @@ async def _fetch_small(url: str, base: str, proxies: Mapping[str, str | None]) -
     chunks: list[bytes] = []
     got = 0
     try:
-        async with _client(proxies) as client, client.stream("GET", url) as response:
+        async with http_client(proxies) as client, client.stream("GET", url) as response:
             if response.status_code != 200:
                 raise InvalidInput(f"repository {base}: index.json answered {response.status_code}")
             async for chunk in response.aiter_bytes(64 * 1024):
@@ -261,12 +265,12 @@ async def download(
     try:
         with tmp.open("wb") as out:
             sink = _Sink(url, out, size, progress, algorithm)
-            local = _local(url)
+            local = local_path(url)
             if local is not None:
                 await asyncio.to_thread(sink.copy_file, local)
             else:
                 try:
-                    async with _client(proxies) as client, client.stream("GET", url) as response:
+                    async with http_client(proxies) as client, client.stream("GET", url) as response:
                         if response.status_code != 200:
                             raise InvalidInput(f"{url}: download answered {response.status_code}")
                         async for chunk in response.aiter_bytes(64 * 1024):

@@ -18,7 +18,7 @@ import httpx
 
 from provisor.domain import ids
 from provisor.errors import InvalidInput
-from provisor.plugins.repository import EntryFields, _client, _local, check_entry
+from provisor.plugins.repository import EntryFields, check_entry, http_client, local_path
 
 __all__ = ["WazoEntry", "fetch_plugins_db", "parse_plugins_db", "repository_kind"]
 
@@ -99,7 +99,7 @@ def _entry(pid: str, entry: object) -> WazoEntry:
 
 async def _get(base: str, name: str, proxies: Mapping[str, str | None]) -> bytes | None:
     """A repository file's bytes, or None when the server has no such file."""
-    local = _local(base)
+    local = local_path(base)
     if local is not None:
         path = local / name
         if not path.is_file():
@@ -109,7 +109,7 @@ async def _get(base: str, name: str, proxies: Mapping[str, str | None]) -> bytes
         return path.read_bytes()
     url = base.rstrip("/") + "/" + name
     try:
-        async with _client(proxies) as client, client.stream("GET", url) as response:
+        async with http_client(proxies) as client, client.stream("GET", url) as response:
             if response.status_code in (403, 404, 410):
                 return None
             if response.status_code != 200:
@@ -128,7 +128,7 @@ async def repository_kind(
     base: str, proxies: Mapping[str, str | None]
 ) -> Literal["provisor", "wazo"]:
     """'provisor' when the server has index.json, 'wazo' when it has plugins.db."""
-    local = _local(base)
+    local = local_path(base)
     if local is not None:
         if (local / "index.json").is_file():
             return "provisor"
