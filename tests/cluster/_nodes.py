@@ -45,7 +45,8 @@ def node_config(folder: Path, database_url: str, plugin_dirs: list[str]) -> Path
         },
         "database": {"url": database_url},
         "rest_api": {"ip": "127.0.0.1", "port": 0},
-        "provisioning": {"host": "127.0.0.1", "http_port": 0, "tftp_enabled": False},
+        # one process a node: these tests are about nodes (failure counts are per process)
+        "provisioning": {"host": "127.0.0.1", "http_port": 0, "tftp_enabled": False, "workers": 1},
     }
     path = folder / "config.yml"
     path.write_text(yaml.safe_dump(settings))
