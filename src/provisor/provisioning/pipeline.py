@@ -106,7 +106,6 @@ class Pipeline(Rendering):
         self._by_ips: BatchLoader[str, list[dict[str, Any]]] = BatchLoader(
             lambda ips: self.prov.devices.store.find_by_values("ip", ips, per_value=2), []
         )
-        self._sensitive_logged: OrderedDict[tuple[str, str], float] = OrderedDict()
         prov.devices.listeners.append(self._on_device_event)
 
     def _on_device_event(self, _event: str, doc: Mapping[str, Any]) -> None:
@@ -148,7 +147,7 @@ class Pipeline(Rendering):
                 and not self.failures.is_banned(req.client_ip)
             ):
                 if sensitive:
-                    self._log_sensitive(req.client_ip, result.reason)
+                    self.security.sensitive_file_once(req.client_ip, result.reason)
                 status, size = sent(result) if sent is not None else (200, len(result.body))
                 entry = origin.repeated(result.reason, status)
                 self.trace.add(entry)
@@ -337,24 +336,13 @@ class Pipeline(Rendering):
         entry.hot_stamp = self._stamp(device["id"])
         entry.hot_sensitive = route.spec.sensitive
         if route.spec.sensitive:
-            self._log_sensitive(req.client_ip, creds.path)
+            self.security.sensitive_file_once(req.client_ip, creds.path)
         if route.spec.kind == "firmware":
             root = getattr(plugin, "firmware_root", None) or (
                 self.prov.settings.data_dir / "firmware" / plugin.id
             )
             return FileResult.from_store(root, route.path, route.spec.content_type)
         return await self._render(plugin, route, device, creds, with_secrets, req.secure)
-
-    def _log_sensitive(self, ip: str, path: str) -> None:
-        """The fail2ban line, at most once a minute per address and file (boot storms)."""
-        now = time.monotonic()
-        last = self._sensitive_logged.get((ip, path))
-        if last is not None and now - last < 60:
-            return
-        self._sensitive_logged[(ip, path)] = now
-        if len(self._sensitive_logged) > 100_000:
-            self._sensitive_logged.popitem(last=False)
-        self.security.sensitive_file(ip, path)
 
     async def _identify(self, req: FileRequest, path: str) -> dict[str, str]:
         """Device info from the UA (preferred) and then the path (memoised: phones repeat)."""

@@ -58,6 +58,7 @@ class SecurityLog:
         self.clock = clock
         self._handler: logging.Handler | None = None
         self._banned_refusals: OrderedDict[str, tuple[float, int]] = OrderedDict()
+        self._sensitive_logged: OrderedDict[tuple[str, str], float] = OrderedDict()
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             handler = logging.FileHandler(path, encoding="utf-8")
@@ -74,6 +75,17 @@ class SecurityLog:
     def sensitive_file(self, ip: str, filename: str) -> None:
         """A file holding secrets was requested (``filename`` already stripped of credentials)."""
         self.logger.info("Sensitive file requested from %s: %s", ip, redact_path(filename))
+
+    def sensitive_file_once(self, ip: str, filename: str) -> None:
+        """:meth:`sensitive_file`, at most once a minute per address and file (boot storms)."""
+        now = self.clock()
+        last = self._sensitive_logged.get((ip, filename))
+        if last is not None and now - last < 60:
+            return
+        self._sensitive_logged[(ip, filename)] = now
+        if len(self._sensitive_logged) > 100_000:
+            self._sensitive_logged.popitem(last=False)
+        self.sensitive_file(ip, filename)
 
     def refused(self, ip: str, reason: str) -> None:
         """A request failed in a way that counts toward a ban (``reason`` names no secret)."""
