@@ -257,6 +257,9 @@ class Running:
 
         reconciler = PluginReconciler(self.prov)  # the plugins the database records
         self.prov.extra["plugin_reconciler"] = reconciler
+        if self.workers is not None:  # the workers load what the reconciler put in the folder
+            pool = self.workers
+            reconciler.changed.append(lambda: pool.broadcast(("plugins",)))
         reconciler.start()
         self._closers.append(reconciler.stop)
         if settings.bus.enabled:

@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -166,7 +167,12 @@ async def test_postgresql_dump_and_restore(tmp_path: Path, database_url: str) ->
         served = _serve(tmp_path / "restored", target)
         try:
             assert _macs(served, token) == set(MACS[:5])  # tokens came with the dump
-            assert _boot(served, MACS[0]).status_code == 200
+            # a new data folder: its plugins come from the database (docs/operations.md,
+            # "Adding a node"), installed in the background right after start
+            deadline = time.monotonic() + 90
+            while (r := _boot(served, MACS[0])).status_code != 200 and time.monotonic() < deadline:
+                time.sleep(0.5)
+            assert r.status_code == 200 and b"account.1" in r.content, served.log[-30:]
         finally:
             assert served.stop() == 0
     finally:

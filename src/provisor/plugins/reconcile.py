@@ -23,6 +23,7 @@ import fcntl
 import hashlib
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from provisor.domain import ids
@@ -60,6 +61,9 @@ class PluginReconciler:
         self._local_only: set[str] = set()  # too big to record: said once, not every pass
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        #: called after a pass that changed this process's plugins (the phone workers, which
+        #: load from the same folder, then load them too)
+        self.changed: list[Callable[[], None]] = []
 
     def poke(self) -> None:
         """Reconcile soon (the ``plugins`` counter moved)."""
@@ -80,11 +84,15 @@ class PluginReconciler:
         retry = _FIRST_RETRY
         while True:
             self._wake.clear()
+            before = {p.id: p.version for p in self.prov.plugins}
             try:
                 done = await self.reconcile()
             except Exception as exc:  # the database is away: try again later
                 log.warning("plugin reconcile failed: %s", type(exc).__name__)
                 done = False
+            if {p.id: p.version for p in self.prov.plugins} != before:
+                for notify in self.changed:
+                    notify()
             if done is None:  # another process of this node holds the folder
                 wait: float | None = _LOCK_BUSY_RETRY
             elif done:

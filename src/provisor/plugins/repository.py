@@ -270,7 +270,10 @@ async def download(
                 await asyncio.to_thread(sink.copy_file, local)
             else:
                 try:
-                    async with http_client(proxies) as client, client.stream("GET", url) as response:
+                    async with (
+                        http_client(proxies) as client,
+                        client.stream("GET", url) as response,
+                    ):
                         if response.status_code != 200:
                             raise InvalidInput(f"{url}: download answered {response.status_code}")
                         async for chunk in response.aiter_bytes(64 * 1024):

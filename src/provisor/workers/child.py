@@ -113,6 +113,11 @@ class _Worker:
         kind = message[0]
         if kind == "forget":
             self.pipeline.devices.forget(message[1])
+        elif kind == "plugins":  # the main process's reconciler changed the plugins folder
+            from provisor.plugins.resync import resync_plugins
+            from provisor.service import plugin_folders
+
+            resync_plugins(self.prov.plugins, plugin_folders(self.prov.settings))
         elif kind == "changed":  # the main process wrote: look at the counters now
             if self._polling is not None:  # a burst of REST writes: one more look after this one
                 self._poll_again = True
