@@ -9,12 +9,15 @@ notify``, and provisor knows the phone before it fetches any file.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import glob
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -152,6 +155,11 @@ async def site(tmp_path: Path) -> AsyncIterator[Site]:
             sh("ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up")
             sh("ip", "netns", "exec", ns, "ip", "link", "set", dev, "up")
         s.start("provisor", *CLI, "serve", "--rest-port", "18666", "--http-port", "18667", env=env)
+        # the REST port answers once every phone worker serves: wait for it (bounded)
+        for _ in range(600):
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", 18666), 1):
+                break
+            time.sleep(0.1)
         yield s
     finally:
         for proc in s.procs:
