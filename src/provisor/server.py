@@ -117,6 +117,7 @@ def _uvicorn(app: Any, guard: ListenerGuard) -> _Server:
         timeout_keep_alive=max(1, int(guard.bounds.idle_timeout)),
         backlog=2048,
     )
+    guard.quick = getattr(app, "quick", None)  # the phone app answers hot GETs at once
     return _Server(config)
 
 

@@ -29,6 +29,7 @@ import contextlib
 import logging
 import ssl
 from asyncio import sslproto
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -61,6 +62,13 @@ class ListenerBounds:
     body_timeout: float
 
 
+Quick = Callable[
+    [bytes, bytes | None, list[tuple[bytes, bytes]], str, bool], tuple[bytes, bytes] | None
+]
+"""(path, query, headers, peer, keep-alive) -> (head, body) of an answer ready at once, or None
+(``PhoneApp.quick``)."""
+
+
 class _Refused(Exception):
     """Raised inside a parser callback to stop parsing a refused request."""
 
@@ -82,6 +90,9 @@ class ListenerGuard:
         self.refusals = refusals
         self.ssl_context = ssl_context
         self.live: set[GuardedHttpProtocol] = set()
+        # answers a plain GET from the parser callback when it can (set by the server)
+        self.quick: Quick | None = None
+        self.quick_answers = 0  # how many went that way (tests, debugging)
         self._timer: asyncio.TimerHandle | None = None
         shortest = min(bounds.idle_timeout, bounds.header_timeout, bounds.body_timeout)
         self.sweep_interval = min(1.0, max(0.05, shortest / 4))
@@ -131,6 +142,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         self._chunk = 0
         self._refusal = 0
+        self._quick: tuple[bytes, bytes, bool] | None = None
 
     # -- connection ----------------------------------------------------------------------------
 
@@ -270,12 +282,56 @@ class GuardedHttpProtocol(HttpToolsProtocol):
                 self._refusal = 431
                 raise _Refused
         self._body_since = self.loop.time()
+        if self.guard.quick is not None and self._try_quick(self.guard.quick):
+            return
         super().on_headers_complete()
+
+    def _try_quick(self, quick: Quick) -> bool:
+        """Take the answer of a GET that is ready at once, to write when the request ends.
+
+        Only when nothing is in flight on this connection (no ASGI cycle running, nothing
+        queued: answers stay in order) and the client reads what it was sent (no write backlog:
+        a client pipelining without reading gets the ASGI path, which waits for it).
+        """
+        cycle = self.cycle
+        if (
+            (cycle is not None and not cycle.response_complete)
+            or self.pipeline
+            or self.flow.write_paused
+            or self.parser.get_method() != b"GET"
+        ):
+            return False
+        try:
+            url = httptools.parse_url(self.url)
+        except httptools.HttpParserInvalidURLError:
+            return False  # uvicorn's path answers it
+        keep_alive = self.parser.get_http_version() != "1.0" and self.parser.should_keep_alive()
+        peer = self.client[0] if self.client else ""
+        answer = quick(url.path, url.query, self.headers, peer, keep_alive)
+        if answer is None:
+            return False
+        self._quick = (answer[0], answer[1], keep_alive)
+        return True
 
     def on_message_complete(self) -> None:
         self._body_since = 0.0
         self._between = True
-        super().on_message_complete()
+        quick = self._quick
+        if quick is None:
+            super().on_message_complete()
+            return
+        self._quick = None
+        self.server_state.total_requests += 1
+        self.guard.quick_answers += 1
+        transport = self.transport
+        if transport.is_closing():
+            return
+        head, body, keep_alive = quick
+        transport.writelines((head, body))
+        if keep_alive:
+            self._idle_since = self.loop.time()
+        else:
+            transport.close()
 
     def on_response_complete(self) -> None:
         # uvicorn's, without its keep-alive timer: the listener's sweep holds that deadline

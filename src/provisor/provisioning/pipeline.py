@@ -38,6 +38,7 @@ from provisor.provisioning.defence import (
     identifying_mac,
 )
 from provisor.provisioning.dhcpinfo import parse_dhcp_info
+from provisor.provisioning.hot import HotAnswers
 from provisor.provisioning.renderer import Renderer
 from provisor.provisioning.rendering import Rendering
 from provisor.provisioning.request import FileRequest, FileResult
@@ -96,10 +97,7 @@ class Pipeline(Rendering):
         self._rendering: dict[tuple[Any, ...], asyncio.Future[FileResult]] = {}
         self._updating: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._finding: dict[str, asyncio.Future[tuple[dict[str, Any] | None, bool]]] = {}
-        self._hot: dict[
-            tuple[str, str, str | None, str, bool],
-            tuple[FileResult, str, tuple[int, ...], float, bool, TraceEntry],
-        ] = {}
+        self._hot = HotAnswers()
         self._lookups: dict[tuple[str, str], asyncio.Future[dict[str, Any] | None]] = {}
         # new phones each miss a different MAC and IP: their lookups share queries
         self._by_mac: BatchLoader[str, dict[str, Any] | None] = BatchLoader(self._load_macs, None)
@@ -119,7 +117,7 @@ class Pipeline(Rendering):
     # -- entry points ---------------------------------------------------------------------------
 
     def _stamp(self, device_id: str) -> tuple[int, ...]:
-        """Everything a served file depends on, as counters (see _hot)."""
+        """Everything a served file depends on, as counters (see provisioning.hot)."""
         prov = self.prov
         return (
             self.devices.epoch(device_id),
@@ -129,37 +127,53 @@ class Pipeline(Rendering):
             prov.plugins.generation,
         )
 
+    def hot(self, req: FileRequest, sent: Sent | None = None) -> FileResult | None:
+        """The answer of a request the same phone made before, when nothing it depends on
+        changed (traced, counted and logged like any answer); None when it must be worked out.
+
+        Synchronous, so the HTTP listener can answer from its parser callback without an
+        ASGI task (``GuardedHttpProtocol``).
+        """
+        key = self._hot.key(req)
+        if key is None:
+            return None
+        hot = self._hot.get(key)
+        if hot is None:
+            return None
+        started = time.perf_counter()
+        if (
+            time.monotonic() - hot.born < self.devices.ttl
+            and hot.stamp == self._stamp(hot.device_id)
+            and not self.failures.is_banned(req.client_ip)
+        ):
+            result = hot.result
+            if hot.sensitive:
+                self.security.sensitive_file_once(req.client_ip, result.reason)
+            status, size = sent(result) if sent is not None else (200, len(result.body))
+            entry = hot.origin.repeated(result.reason, status)
+            self.trace.add(entry)
+            PHONE.count(req.protocol, status, hot.origin.plugin, "hit")
+            if self.access is not None:
+                self._access(req, entry, size, started)
+            return result
+        self._hot.drop(key)
+        return None
+
     async def handle(self, req: FileRequest, sent: Sent | None = None) -> FileResult:
         """Serve one phone request; never raises.
 
         ``sent`` tells what the front end will send for a 200 (a 304 or 206 for a conditional
         or range GET) so the trace, metrics and access log record what the phone got.
         """
-        started = time.perf_counter()
-        hot_key = (req.protocol, req.path, req.user_agent, req.client_ip, req.secure)
-        hot = self._hot.get(hot_key)
+        hot = self.hot(req, sent)
         if hot is not None:
-            result, device_id, stamp, born, sensitive, origin = hot
-            # the same phone asking the same file again: nothing it depends on changed
-            if (
-                time.monotonic() - born < self.devices.ttl
-                and stamp == self._stamp(device_id)
-                and not self.failures.is_banned(req.client_ip)
-            ):
-                if sensitive:
-                    self.security.sensitive_file_once(req.client_ip, result.reason)
-                status, size = sent(result) if sent is not None else (200, len(result.body))
-                entry = origin.repeated(result.reason, status)
-                self.trace.add(entry)
-                PHONE.count(req.protocol, status, origin.plugin, "hit")
-                if self.access is not None:
-                    self._access(req, entry, size, started)
-                return result
-            self._hot.pop(hot_key, None)
+            return hot
+        started = time.perf_counter()
         # until the credentials are read and stripped, the path may start with a key or token
         shown = redact_path(req.path, self.prov.tenants.by_key)
         entry = TraceEntry(req.protocol, req.client_ip, shown, user_agent=req.user_agent)
-        stale_key = hot_key  # same protocol, path, UA, address and TLS as the request served
+        # same protocol, path, UA, address and TLS as the request served
+        stale_key = (req.protocol, req.path, req.user_agent, req.client_ip, req.secure)
         health = self.prov.feed.health
         if health.skip():  # the database is down: do not wait for it on every request
             result = self._degraded(req, stale_key)
@@ -191,23 +205,9 @@ class Pipeline(Rendering):
         if self.access is not None:
             self._access(req, entry, size, started)
         if result.status == 200 and result.file is None and entry.device_id and entry.hot_stamp:
-            self._hot[hot_key] = (
-                FileResult(
-                    result.status,
-                    result.body,
-                    result.content_type,
-                    result.etag,
-                    result.last_modified,
-                    reason=entry.path,
-                ),
-                entry.device_id,
-                entry.hot_stamp,
-                time.monotonic(),
-                bool(entry.secrets is not None and entry.file and entry.hot_sensitive),
-                entry,
-            )
-            if len(self._hot) > 50_000:
-                self._hot.pop(next(iter(self._hot)))
+            key = self._hot.key(req)
+            if key is not None:
+                self._hot.keep(key, result, entry, born=time.monotonic())
         return result
 
     def _access(self, req: FileRequest, entry: TraceEntry, size: int, started: float) -> None:
