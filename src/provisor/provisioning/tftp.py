@@ -152,10 +152,10 @@ class _Transfer(asyncio.DatagramProtocol):
         assert self.transport is not None
         if self.base == 0:
             assert self.oack is not None
-            self.transport.sendto(self.oack, self.client)
+            self.transport.sendto(self.oack)
         else:
             for n in range(self.base, min(self.base + self.window, self.blocks + 1)):
-                self.transport.sendto(self._block(n), self.client)
+                self.transport.sendto(self._block(n))
         self._arm()
 
     def _arm(self) -> None:
@@ -210,9 +210,7 @@ class _Transfer(asyncio.DatagramProtocol):
         self._send_window()
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        if addr[:2] != self.client[:2]:
-            assert self.transport is not None
-            self.transport.sendto(encode_error(ErrorCode.UNKNOWN_TID, "unknown transfer ID"), addr)
+        if addr[:2] != self.client[:2]:  # pragma: no cover - the connected socket filters them
             return
         if len(data) < 4:
             return
@@ -223,9 +221,7 @@ class _Transfer(asyncio.DatagramProtocol):
             return
         if opcode != Opcode.ACK:
             assert self.transport is not None
-            self.transport.sendto(
-                encode_error(ErrorCode.ILLEGAL_OPERATION, "expected an ACK"), addr
-            )
+            self.transport.sendto(encode_error(ErrorCode.ILLEGAL_OPERATION, "expected an ACK"))
             self._finish()
             return
         acked = self._absolute(int.from_bytes(data[2:4], "big"))
@@ -404,7 +400,12 @@ class TftpServer:
             self._transfers.add(transfer)
             try:
                 await asyncio.get_running_loop().create_datagram_endpoint(
-                    lambda: transfer, local_addr=(self.host, 0), family=family
+                    lambda: transfer,
+                    local_addr=(self.host, 0),
+                    # connected to the client: the kernel keeps its route and drops datagrams
+                    # from any other endpoint (a stray or forged transfer ID) before they wake us
+                    remote_addr=req.client[:2],
+                    family=family,
                 )
             except OSError as exc:  # out of descriptors or ports: this request only
                 log.warning("tftp: cannot open a transfer socket: %s", exc)
