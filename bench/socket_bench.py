@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import PY, free_port, wait_port, wrk  # noqa: E402
 
 APP = """
-import os, signal, socket, sys, uvicorn
+import contextlib, os, signal, socket, sys, uvicorn
 body = os.urandom(int(sys.argv[1]))
 mode, port = sys.argv[2], int(sys.argv[3])
 headers = [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode())]
@@ -47,7 +47,12 @@ else:
     sock.listen(2048)
 config = uvicorn.Config(app, loop="uvloop", http="httptools", log_level="warning",
                         access_log=False, lifespan="off")
-server = uvicorn.Server(config)
+class Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self):  # stop on SIGTERM and return (uvicorn re-raises it)
+        signal.signal(signal.SIGTERM, lambda *_: setattr(self, "should_exit", True))
+        yield
+server = Server(config)
 try:
     server.run(sockets=[sock])
 finally:
