@@ -40,6 +40,12 @@ async def test_https_with_certificate_checking(tmp_path: Path, database_url: str
             https_base = srv.prov.settings.advertised_https_url.encode()
             assert b"server = " + https_base in r.content
             assert r.content.replace(https_base, b"http://127.0.0.1:8667") == http.content
+            # asked again over the same TLS connection: answered from the parser callback,
+            # the same bytes, the HTTPS variant still (TLS is part of what a hot answer is for)
+            guard = srv.running.guards["https"]
+            before = guard.quick_answers
+            again = await phone.get("/tp/common.cfg", headers={"User-Agent": UA})
+            assert again.content == r.content and guard.quick_answers == before + 1
         # a client that checks certificates against the system CAs refuses ours
         async with httpx.AsyncClient(base_url=url) as strict:
             with pytest.raises(httpx.ConnectError):
