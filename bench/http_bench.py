@@ -89,6 +89,12 @@ def main() -> None:
     parser.add_argument(
         "--storm-only", action="store_true", help="skip the device-file table (for profiling)"
     )
+    parser.add_argument(
+        "--workers",
+        default="1",
+        help="provisioning.workers (1: one process, the figure of earlier tables; "
+        "bench/workers_bench.py compares 1 and auto)",
+    )
     args = parser.parse_args()
     data = Path(tempfile.mkdtemp(prefix="bench-http-"))
     env = {
@@ -99,6 +105,7 @@ def main() -> None:
         "PROVISOR_PROVISIONING__AUTO_CREATE_PER_SOURCE": "100000000",
         "PROVISOR_PROVISIONING__BAN_THRESHOLD": "100000000",
         "PROVISOR_PROVISIONING__TFTP_ENABLED": "false",
+        "PROVISOR_PROVISIONING__WORKERS": args.workers,
         # each simulated phone has its own address, as behind a real proxy
         "PROVISOR_GENERAL__HTTP_PROXIED_TRUSTED_PROXIES_COUNT": "1",
     }
@@ -132,7 +139,7 @@ def main() -> None:
         print(f"device file: {len(body)} bytes; provisor start-up to listening: {startup:.2f} s\n")
         print(f"server pid {server.pid}", flush=True)
         if not args.storm_only:
-            device_file_table(url, folder, args.seconds)
+            device_file_table(url, folder, args.seconds, pid=server.pid)
 
         def count() -> int:
             return len(api.get("/0.2/dev_mgr/devices", params={"fields": "id"}).json()["devices"])
@@ -232,7 +239,15 @@ def ten_thousand(http: int, db: Path, count: int = 10_000) -> tuple[float, WrkRe
     return elapsed, parse_wrk(out)
 
 
-def device_file_table(url: str, folder: Path, seconds: int, rounds: int = 2) -> None:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU a process has used (from /proc): steadier than a rate on a busy box."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def device_file_table(
+    url: str, folder: Path, seconds: int, rounds: int = 2, *, pid: int | None = None
+) -> None:
     """provisor's cached device file next to nginx and a bare ASGI app serving the same bytes.
 
     The three are measured in turn, ``rounds`` times, and each keeps its best round: the load
@@ -243,8 +258,13 @@ def device_file_table(url: str, folder: Path, seconds: int, rounds: int = 2) -> 
         return b if a is None or b.rps > a.rps else a
 
     ours = ref = asgi = None
+    per_request: list[float] = []
     for _ in range(rounds):
-        ours = best(ours, wrk(url, seconds=seconds, headers={"User-Agent": UA}))
+        cpu = cpu_seconds(pid) if pid else 0.0
+        got = wrk(url, seconds=seconds, headers={"User-Agent": UA})
+        if pid and got.rps:
+            per_request.append((cpu_seconds(pid) - cpu) / (got.rps * seconds) * 1e6)
+        ours = best(ours, got)
         with nginx_serving(folder) as port:
             ref = best(ref, wrk(f"http://127.0.0.1:{port}/001565aabbcc.cfg", seconds=seconds))
         with bare_asgi(folder / "001565aabbcc.cfg") as port:
@@ -256,6 +276,9 @@ def device_file_table(url: str, folder: Path, seconds: int, rounds: int = 2) -> 
     print(asgi.row("bare ASGI on uvicorn (Python ceiling)", ref))
     print(ours.row("provisor (cached render)", ref))
     print(f"\nprovisor / bare ASGI: {ours.rps / asgi.rps:.2f}")
+    if per_request:
+        rounds_us = ", ".join(f"{us:.0f}" for us in per_request)
+        print(f"provisor's CPU per request (µs, each round): {rounds_us}")
 
 
 if __name__ == "__main__":
