@@ -9,6 +9,9 @@ Reports, for the way PBX tools call provisor (one request at a time, no concurre
   devices written into its file by another process without a restart: the planner works from
   whatever statistics it had at start-up, which is what this measures (api_bench.py restarts
   before measuring, so it never shows a plan that drifted).
+The same client first creates against a bare ASGI app on uvicorn that reads the JSON body and
+answers 201 with a small JSON document (no auth, no database): the floor of the client, the
+loopback and uvicorn, measured in the same run.
 With ``--database-url`` the creations run on a fresh database of that PostgreSQL server (created
 and dropped here); the fill phase is SQLite-only.
 """
@@ -33,6 +36,26 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import PY, ROOT, free_port, process, wait_port  # noqa: E402
 
 MIME = "application/vnd.proformatique.provd+json"
+
+FLOOR_APP = """
+import json, sys, uuid, uvicorn
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            break
+    json.loads(body)
+    out = json.dumps({"id": uuid.uuid4().hex}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(out)).encode())]
+    await send({"type": "http.response.start", "status": 201, "headers": headers})
+    await send({"type": "http.response.body", "body": out})
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), loop="uvloop", http="httptools",
+            log_level="warning", access_log=False, lifespan="off")
+"""
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -113,6 +136,12 @@ def main() -> None:
         asyncio.run(_pg(args.database_url, f'CREATE DATABASE "{pg_name}"'))
         env["PROVISOR_DATABASE__URL"] = f"{args.database_url.rpartition('/')[0]}/{pg_name}"
     rows: list[tuple[str, str]] = []
+    floor_port = free_port()
+    with process([PY, "-c", FLOOR_APP, str(floor_port)]):
+        wait_port(floor_port)
+        with httpx.Client(base_url=f"http://127.0.0.1:{floor_port}") as bare:
+            [(_, floor)] = _creations(bare, args)
+    rows.append(("the same client against a bare ASGI app (the floor)", floor))
     try:
         cli = [PY, "-m", "provisor.cli"]
         token = subprocess.run(
