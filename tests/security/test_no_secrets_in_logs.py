@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from provisor.provisioning.security import redact_path
+from provisor.provisioning.security import hide_secrets, redact_path
 from provisor.provisioning.tftp import TftpLimits, TftpReply, TftpRequest, TftpServer
 from tests.conftest import Server, make_settings, start_server
 from tests.provisioning.test_http_pipeline import UA, configure
@@ -96,6 +96,21 @@ def test_redact_path(path: str, expected: str) -> None:
 def test_redact_path_hides_a_known_key_even_shaped_as_a_file() -> None:
     assert redact_path("acme.corp.key", lambda s: s == "acme.corp.key") == "*"
     assert redact_path("acme.corp.cfg", lambda s: False) == "acme.corp.cfg"
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("prov/acme.corp.key/001565aabbcc.cfg", "prov/*/001565aabbcc.cfg"),
+        (f"prov/{TOKEN_SHAPED}/001565aabbcc.cfg", "prov/*/001565aabbcc.cfg"),
+        ("Yealink/firmware/T46S-66.86.0.15.rom", "Yealink/firmware/T46S-66.86.0.15.rom"),
+        ("001565aabbcc.cfg", "001565aabbcc.cfg"),
+    ],
+)
+def test_hide_secrets_anywhere_in_an_accepted_path(path: str, expected: str) -> None:
+    """A key or token past the leading segments (not read as credentials) is still hidden;
+    the plugin's own folders stay readable."""
+    assert hide_secrets(path, lambda s: s == "acme.corp.key") == expected
 
 
 # -- wazo-auth --------------------------------------------------------------------------------------

@@ -42,7 +42,7 @@ from provisor.provisioning.hot import HotAnswers
 from provisor.provisioning.renderer import Renderer
 from provisor.provisioning.rendering import Rendering
 from provisor.provisioning.request import FileRequest, FileResult
-from provisor.provisioning.security import SecurityLog, redact_path
+from provisor.provisioning.security import SecurityLog, hide_secrets, redact_path
 from provisor.provisioning.trace import Trace, TraceEntry
 from provisor.service import Provisor
 from provisor.store.health import is_unavailable
@@ -288,7 +288,7 @@ class Pipeline(Rendering):
         creds = await read_credentials(
             path, self.prov.tenants.by_key, self.strategy, lambda t: self._device_by("token", t)
         )
-        entry.path = creds.path
+        entry.path = hide_secrets(creds.path, self.prov.tenants.by_key)
         if creds.refused:
             # what is left may still start with a wrong key or token: not for the trace
             entry.path = redact_path(creds.path, self.prov.tenants.by_key)

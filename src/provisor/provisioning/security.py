@@ -17,7 +17,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["SecurityLog", "redact_path"]
+__all__ = ["SecurityLog", "hide_secrets", "redact_path"]
 
 KEY_MIN_LEN = 8  # the shortest tenant provisioning key; device tokens are 32 characters
 _TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{32}")
@@ -43,6 +43,26 @@ def redact_path(path: str, is_key: Callable[[str], object] | None = None) -> str
     )
     out.append(HIDDEN if hide else name)
     return "/".join(out)
+
+
+def hide_secrets(path: str, is_key: Callable[[str], object]) -> str:
+    """An accepted path with any segment that is a tenant key or shaped like a device token
+    replaced by *, wherever it stands.
+
+    The credentials were read from the front of the path; one further in (a phone told
+    ``http://host/prov/<key>/`` behind a proxy with a prefix the server was not told about)
+    is not read as a key, but is one all the same and must not reach the trace or a log.
+    Lighter than :func:`redact_path`: folder names of the plugin's own (``firmware/``) stay.
+    """
+    if len(path) < KEY_MIN_LEN:
+        return path
+    parts = path.split("/")
+    hidden = False
+    for i, part in enumerate(parts):
+        if len(part) >= KEY_MIN_LEN and (_TOKEN_SHAPE.fullmatch(part) or is_key(part)):
+            parts[i] = HIDDEN
+            hidden = True
+    return "/".join(parts) if hidden else path
 
 
 class SecurityLog:
