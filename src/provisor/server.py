@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
-from provisor.api.app import create_api
 from provisor.errors import StartupError
 from provisor.plugins.bundled import install_bundled_at_first_start
 from provisor.preflight import check_advertised_urls
@@ -203,6 +202,8 @@ class Running:
         return running
 
     async def _start_listeners(self, settings: Settings) -> None:
+        # here, not at the top: phone workers import this module and never serve the REST API
+        from provisor.api.app import create_api
         from provisor.api.extensions import extra_routers
 
         budget = self.budget = fd_budget(raise_fd_limit())

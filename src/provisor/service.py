@@ -130,8 +130,14 @@ class Provisor:
     seen: SeenRecorder | None = None
 
     @classmethod
-    async def open(cls, settings: Settings, *, plugins: PluginSet | None = None) -> Provisor:
-        """Open the store (migrating it), seed it on first start, load plugins."""
+    async def open(
+        cls, settings: Settings, *, plugins: PluginSet | None = None, migrate_schema: bool = True
+    ) -> Provisor:
+        """Open the store (migrating it), seed it on first start, load plugins.
+
+        ``migrate_schema=False`` for a phone worker: the main process migrated the store (and
+        pinned SQLite's statistics) before starting it.
+        """
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         protect_third_party_loggers()
         db = settings.database
@@ -142,7 +148,8 @@ class Provisor:
             sqlite_synchronous=db.sqlite_synchronous,
             sqlite_busy_timeout=db.sqlite_busy_timeout,
         )
-        await migrate(engine)
+        if migrate_schema:
+            await migrate(engine)
         tenants = TenantStore(engine)
         await tenants.load()
         if tenants.master is None:

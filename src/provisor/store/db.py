@@ -14,13 +14,13 @@ from __future__ import annotations
 import logging
 from functools import partial
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 __all__ = ["Synchronous", "create_engine", "migrate", "sqlite_pragmas"]
 
@@ -77,6 +77,8 @@ def sqlite_pragmas(dbapi_conn: Any, _record: Any, *, synchronous: Synchronous) -
 
 
 def _alembic_config(connection: Connection) -> Config:
+    from alembic.config import Config  # only when migrating: phone workers never import it
+
     cfg = Config()
     cfg.set_main_option("script_location", str(_MIGRATIONS))
     cfg.attributes["connection"] = connection
@@ -84,6 +86,9 @@ def _alembic_config(connection: Connection) -> Config:
 
 
 def _upgrade(connection: Connection) -> None:
+    from alembic import command
+    from alembic.runtime.migration import MigrationContext
+
     before = MigrationContext.configure(connection).get_current_revision()
     command.upgrade(_alembic_config(connection), "head")
     after = MigrationContext.configure(connection).get_current_revision()
@@ -148,6 +153,8 @@ def _pin_statistics(connection: Connection) -> None:
 
 
 def _revision(connection: Connection, message: str) -> None:  # pragma: no cover - dev tool
+    from alembic import command
+
     command.revision(_alembic_config(connection), message=message, autogenerate=True)
 
 

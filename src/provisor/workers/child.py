@@ -63,7 +63,7 @@ class _Worker:
         from provisor.workers.relay import RelayedTrace
 
         settings, args, link = self.settings, self.args, self.link
-        self.prov = prov = await Provisor.open(settings)
+        self.prov = prov = await Provisor.open(settings, migrate_schema=False)
         self.pipeline = pipeline = Pipeline(prov)
         prov.extra["pipeline"] = pipeline
         pipeline.trace = RelayedTrace(link, args.index, settings.provisioning.trace_size)
