@@ -46,6 +46,7 @@ __all__ = [
     "DATABASE_SECONDS",
     "AUTH_SECONDS",
     "OPERATIONS",
+    "LAST_SEEN_DROPPED",
     "PhoneCounters",
     "observe_database",
     "status_class",
@@ -126,6 +127,12 @@ OPERATIONS: Final = Counter(
     "provisor_operations",
     "Long operations ended (plugin install/upgrade, repository update, synchronize...).",
     ("kind", "outcome"),
+    registry=REGISTRY,
+)
+
+LAST_SEEN_DROPPED: Final = Counter(
+    "provisor_last_seen_dropped",
+    "Last-request records dropped before being written (provisioning.last_seen_pending_max).",
     registry=REGISTRY,
 )
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
+from provisor.metrics import REGISTRY
 from provisor.services.seen import SeenRecorder
 from provisor.store.seen import Seen, SeenStore
 from provisor.store.tables import device_seen
@@ -88,12 +89,19 @@ async def test_a_flood_is_written_in_batches(tmp_path: Path, database_url: str) 
         await srv.prov.devices.store.insert_many(docs)
         store = SeenStore(engine)
         recorder = SeenRecorder(store, interval=3600, batch=100, pending_max=250)
+        counted = REGISTRY.get_sample_value("provisor_last_seen_dropped_total") or 0.0
         for rnd in range(10):  # 3 000 requests from 300 devices, 10 each
             for n in range(300):
                 recorder.record(f"f{n:04d}", Seen(1000.0 + rnd, 200 if n % 2 else 404, "x.cfg"))
         assert recorder.dropped == 10 * 300 - 250  # bounded: the oldest were dropped, counted
         await recorder.close()
         assert store.statements == 3 and recorder.batches == 3  # 250 records, 100 per statement
+        # ... and said in /metrics
+        metrics = (await srv.api.get("/metrics")).text
+        line = next(
+            x for x in metrics.splitlines() if x.startswith("provisor_last_seen_dropped_total")
+        )
+        assert float(line.split()[-1]) == counted + 10 * 300 - 250
         async with engine.connect() as conn:
             rows = (await conn.execute(select(func.count()).select_from(device_seen))).scalar()
             oldest = (await conn.execute(select(func.min(device_seen.c.seen_at)))).scalar()

@@ -5,7 +5,8 @@ dict assignment: a device requested again before the flush replaces its pending 
 phone fetching five files costs one row. A background task writes the pending records every
 ``interval`` seconds, or at once when ``batch`` devices wait, as one upsert statement per
 batch (:class:`provisor.store.seen.SeenStore`). The buffer is bounded (``pending_max``):
-past it the oldest pending record is dropped and counted (:attr:`SeenRecorder.dropped`); a
+past it the oldest pending record is dropped and counted (:attr:`SeenRecorder.dropped`, and
+``provisor_last_seen_dropped_total`` in /metrics, workers' included); a
 database outage keeps the records and retries, within the same bound.
 """
 
@@ -15,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 
+from provisor.metrics import LAST_SEEN_DROPPED
 from provisor.store.seen import Seen, SeenStore
 
 __all__ = ["SeenRecorder"]
@@ -56,6 +58,7 @@ class SeenRecorder:
         while len(self._pending) > self.pending_max:
             self._pending.pop(next(iter(self._pending)))
             self.dropped += 1
+            LAST_SEEN_DROPPED.inc()
         if len(self._pending) >= self.batch:
             self._wake.set()
         if self._flusher is None or self._flusher.done():
