@@ -7,6 +7,7 @@ from pathlib import Path
 
 import httpx
 
+from provisor.api.http import MIME
 from provisor.console.sessions import SessionStore
 from provisor.server import Running
 from tests.conftest import Server, make_settings, register_secret, start_server
@@ -203,10 +204,34 @@ async def test_password_signin_with_wazo_auth(tmp_path: Path, database_url: str)
                 assert r.status_code == 303, r.text
                 page = await client.get("/console/phones")
                 assert page.status_code == 200 and "alice" in page.text
+                [made] = [t for t in fake.tokens if t.endswith("-alice")]
+                register_secret(made)
+                api = {"X-Auth-Token": made, "Accept": MIME}
+                assert (await client.get("/0.2/dev_mgr/devices", headers=api)).status_code == 200
+                # sign-out revokes the token the sign-in obtained, and it is refused at once
+                # here (not only once provisor's token cache expires)
+                r = await client.post("/console/signout", data={"csrf": csrf_of(page.text)})
+                assert r.status_code == 303
+                assert fake.calls["delete"] == 1 and made not in fake.tokens
+                assert (await client.get("/0.2/dev_mgr/devices", headers=api)).status_code == 401
+                # a token the operator pasted is theirs: signing out leaves it alone
+                fake.add_token(WAZO_PASTED, fake.master, ["provd.#"])
+                form = await client.get("/console/signin")
+                r = await client.post(
+                    "/console/signin", data={"csrf": csrf_of(form.text), "token": WAZO_PASTED}
+                )
+                assert r.status_code == 303, r.text
+                page = await client.get("/console/phones")
+                r = await client.post("/console/signout", data={"csrf": csrf_of(page.text)})
+                assert r.status_code == 303
+                assert fake.calls["delete"] == 1 and WAZO_PASTED in fake.tokens
         finally:
             await running.stop()
     finally:
         await fake.stop()
+
+
+WAZO_PASTED = "pasted-wazo-token-7c1e55"
 
 
 def test_templates_never_mark_values_safe_nor_inline_code() -> None:

@@ -110,6 +110,13 @@ class FakeWazoAuth:
         ]
         return JSONResponse({"items": items, "total": len(items)})
 
+    async def delete_token(self, request: Request) -> Response:
+        """Revoke a token (wazo-auth answers 200 with no body)."""
+        self.calls["delete"] += 1
+        if self.tokens.pop(request.path_params["token"], None) is None:
+            return JSONResponse({"message": "No such token"}, status_code=404)
+        return Response(status_code=200)
+
     async def post_token(self, request: Request) -> Response:
         self.calls["post"] += 1
         header = request.headers.get("authorization", "")
@@ -139,6 +146,7 @@ class FakeWazoAuth:
             routes=[
                 Route("/0.1/token/{token}", self.head_token, methods=["HEAD"]),
                 Route("/0.1/token/{token}", self.get_token, methods=["GET"]),
+                Route("/0.1/token/{token}", self.delete_token, methods=["DELETE"]),
                 Route("/0.1/token", self.post_token, methods=["POST"]),
                 Route("/0.1/tenants", self.tenants, methods=["GET"]),
             ]

@@ -50,6 +50,12 @@ class _Cache:
         self._items.move_to_end(key)
         return True, item[1]
 
+    def drop_token(self, token: str) -> None:
+        """Forget every result about this token (its keys start with the token's own hash)."""
+        mark = WazoAuthBackend.token_mark(token)
+        for key in [k for k in self._items if k.startswith(mark)]:
+            del self._items[key]
+
     def put(self, key: str, value: Any) -> None:
         self._items[key] = (time.monotonic(), value)
         self._items.move_to_end(key)
@@ -123,8 +129,14 @@ class WazoAuthBackend:
             raise Unauthorized(_UNAVAILABLE) from None
 
     @staticmethod
-    def _key(*parts: str | None) -> str:
-        return hashlib.sha256("\x00".join(p or "" for p in parts).encode()).hexdigest()
+    def token_mark(token: str) -> str:
+        """The start of every cache key about ``token`` (a hash: the cache holds no token)."""
+        return hashlib.sha256(token.encode()).hexdigest()[:32] + ":"
+
+    @staticmethod
+    def _key(kind: str, token: str, *rest: str | None) -> str:
+        tail = "\x00".join([kind, *(p or "" for p in rest)])
+        return WazoAuthBackend.token_mark(token) + hashlib.sha256(tail.encode()).hexdigest()
 
     # -- AuthBackend ---------------------------------------------------------------------------
 
@@ -222,6 +234,22 @@ class WazoAuthBackend:
         if not isinstance(token, str) or not token:
             raise Unauthorized("Unauthorized: wazo-auth answered without a token")
         return token
+
+    async def logout(self, token: str) -> bool:
+        """Revoke a token this server obtained with :meth:`login` (the console's sign-out), and
+        forget what was cached of it so it is refused here at once; False when wazo-auth could
+        not be told (the token then lives until its own expiry, the session's lifetime)."""
+        self._cache.drop_token(token)
+        try:
+            r = await self._request("DELETE", f"/0.1/token/{token}")
+        except Unauthorized:  # unreachable: already logged without the token
+            return False
+        if r.status_code in (200, 204, 404):  # 404: it had expired already
+            return True
+        log.warning(
+            "wazo-auth refused to revoke token %s (%d)", token_fingerprint(token), r.status_code
+        )
+        return False
 
     async def list_tenants(self) -> set[str] | None:
         """Every tenant, listed with provisor's own service token."""

@@ -4,7 +4,7 @@ The sign-in form is protected against login CSRF by a double-submitted nonce (a 
 ``SameSite=Strict`` cookie that must match the form's field). A token is checked for
 ``provd.read``-level access (``provd.dev_mgr.devices.read``) before a session is opened; with the
 wazo-auth backend a username and password are exchanged for a wazo-auth token, and the password
-goes nowhere else. Failures are logged with the address, never the token or password.
+goes nowhere else; that token is revoked at sign-out. Failures are logged with the address, never the token or password.
 """
 
 from __future__ import annotations
@@ -92,6 +92,7 @@ async def signin(request: Request) -> Response:
     if any(len(v) > MAX_FIELD for v in (token, username, password)):
         return _signin_page(request, "A field is too long.", 400)
     label = username
+    made_here = False  # a token this sign-in obtained, revoked at sign-out
     if not token and username and prov.settings.auth.backend == "wazo-auth":
         from provisor.auth.wazo import WazoAuthBackend
 
@@ -100,6 +101,7 @@ async def signin(request: Request) -> Response:
             return _signin_page(request, "Password sign-in is not available.", 400)
         try:
             token = await backend.login(username, password, int(console.settings.session_lifetime))
+            made_here = True
         except Unauthorized as exc:
             log.warning("console: sign-in of user %r from %s refused", username[:64], client)
             return _signin_page(request, str(exc).removeprefix("Unauthorized: "), 403)
@@ -112,6 +114,8 @@ async def signin(request: Request) -> Response:
         return _signin_page(request, str(exc).removeprefix("Unauthorized: "), 403)
     label = label or caller.token.user or f"token {token_fingerprint(token)}"
     session = console.sessions.create(token, label, caller.tenant_uuid)
+    if made_here:
+        session.extra["revoke_at_signout"] = "yes"
     log.info(
         "console: %s signed in from %s (tenant %s, token %s)",
         label,
@@ -141,6 +145,14 @@ async def signout(request: Request) -> Response:
     if session is not None:
         console_of(request).sessions.end(session.id)
         log.info("console: %s signed out", session.label)
+        if session.extra.get("revoke_at_signout"):
+            # the token came from this user's password at sign-in: it ends with the session (a
+            # token the operator pasted is theirs, used elsewhere too, and is left alone)
+            from provisor.auth.wazo import WazoAuthBackend
+
+            backend = provisor_of(request).auth
+            if isinstance(backend, WazoAuthBackend):
+                await backend.logout(session.token)
     response = redirect(f"{PREFIX}/signin")
     response.delete_cookie(COOKIE, path=PREFIX)
     return response
