@@ -24,10 +24,11 @@ __all__ = [
     "validate_provisioning_key",
 ]
 
-_HEX12 = re.compile(r"^[0-9a-f]{12}$")
+# anchored with \Z: "$" also matches before a final "\n", which let "id\n" through
+_HEX12 = re.compile(r"^[0-9a-f]{12}\Z")
 _CANONICAL_MAC = re.compile(r"[0-9a-f]{2}(?::[0-9a-f]{2}){5}")
-_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:@+\-]{0,127}$")
-_KEY = re.compile(r"^[A-Za-z0-9\-$~.]+$")
+_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:@+\-]{0,127}\Z")
+_KEY = re.compile(r"^[A-Za-z0-9\-$~.]+\Z")
 
 
 def normalize_mac(value: object) -> str:

@@ -1,0 +1,69 @@
+"""Red team, session 5: what an outsider or a hostile tenant found, each held by a test.
+
+Every test drives a real provisor (real database, real sockets on 127.0.0.1) with real
+clients, as tenants of tests.security.conftest (the master, sub-tenants A and B), and checks
+the database after a refused write.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.security.conftest import World
+
+pytestmark = pytest.mark.asyncio
+
+
+# -- ids and keys ending in a line break ------------------------------------------------------
+# ``^…$`` matches before a final "\n": "evil\n" passed as a safe id, was written, and the 201's
+# Location header then could not be sent (uvicorn dropped the connection, a traceback logged).
+
+
+@pytest.mark.parametrize("bad", ["evil\n", "evil\r\n", "\nevil"])
+async def test_config_id_with_a_line_break_is_refused_and_not_written(
+    fresh_world: World, bad: str
+) -> None:
+    a = fresh_world.a
+    body = {"config": {"id": bad, "parent_ids": ["base"], "raw_config": {}}}
+    r = await a.api.post("/0.2/cfg_mgr/configs", json=body)
+    assert r.status_code == 400, r.text
+    assert "not a valid id" in r.text
+    r = await a.api.get("/0.2/cfg_mgr/configs", params={"q": json.dumps({"id": bad})})
+    assert r.status_code == 200 and r.json()["configs"] == []
+
+
+async def test_device_id_with_a_line_break_is_refused_and_not_written(fresh_world: World) -> None:
+    a = fresh_world.a
+    r = await a.api.post("/0.2/dev_mgr/devices", json={"device": {"id": "devnl\n"}})
+    assert r.status_code == 400, r.text
+    assert "device" in r.text and "not a valid id" in r.text
+    r = await a.api.get("/0.2/dev_mgr/devices", params={"q": json.dumps({"id": "devnl\n"})})
+    assert r.status_code == 200 and r.json()["devices"] == []
+
+
+async def test_provisioning_key_with_a_line_break_is_refused(fresh_world: World) -> None:
+    a = fresh_world.a
+    r = await a.api.put(
+        "/0.2/configure/provisioning_key", json={"param": {"value": "abcdefgh12\n"}}
+    )
+    assert r.status_code == 400, r.text
+    r = await a.api.get("/0.2/configure/provisioning_key")
+    assert r.json()["param"]["value"] == a.key
+
+
+async def test_port_config_with_a_line_break_is_refused_as_an_invalid_id(
+    fresh_world: World,
+) -> None:
+    master, a = fresh_world.master, fresh_world.a
+    r = await master.api.put(
+        f"/0.2/dev_mgr/devices/{a.device}/ports/2", json={"port": {"tenant_uuid": a.uuid}}
+    )
+    assert r.status_code == 204, r.text
+    r = await a.api.put(
+        f"/0.2/dev_mgr/devices/{a.device}/ports/2", json={"port": {"config": f"{a.config}\n"}}
+    )
+    assert r.status_code == 400 and "not a valid id" in r.text, r.text
+    r = await a.api.get(f"/0.2/dev_mgr/devices/{a.device}/ports/2")
+    assert r.json()["port"]["config"] is None
