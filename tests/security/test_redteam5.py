@@ -67,3 +67,26 @@ async def test_port_config_with_a_line_break_is_refused_as_an_invalid_id(
     assert r.status_code == 400 and "not a valid id" in r.text, r.text
     r = await a.api.get(f"/0.2/dev_mgr/devices/{a.device}/ports/2")
     assert r.json()["port"]["config"] is None
+
+
+# -- a key repeated in one JSON object -------------------------------------------------------
+# The parser kept the last value: a proxy or audit log in front of provisor, reading the first,
+# saw a port assigned to one tenant while provisor gave it to another.
+
+
+async def test_duplicate_keys_are_refused_and_nothing_is_written(fresh_world: World) -> None:
+    master, a, b = fresh_world.master, fresh_world.a, fresh_world.b
+    url = f"/0.2/dev_mgr/devices/{a.device}/ports/2"
+    body = f'{{"port": {{"tenant_uuid": "{a.uuid}", "tenant_uuid": "{b.uuid}"}}}}'
+    r = await master.api.put(url, content=body)
+    assert r.status_code == 400, r.text
+    assert "duplicate key 'tenant_uuid'" in r.text
+    outer = f'{{"port": {{"tenant_uuid": "{a.uuid}"}}, "port": {{"tenant_uuid": "{b.uuid}"}}}}'
+    r = await master.api.put(url, content=outer)
+    assert r.status_code == 400 and "duplicate key 'port'" in r.text, r.text
+    r = await master.api.get(url)
+    assert r.status_code == 404, r.text  # no port was assigned
+    # in a query selector too
+    q = f'{{"id": "{a.device}", "id": "{b.device}"}}'
+    r = await master.api.get("/0.2/dev_mgr/devices", params={"q": q})
+    assert r.status_code == 400 and "duplicate key 'id'" in r.text, r.text
