@@ -93,7 +93,7 @@ async def test_duplicate_keys_are_refused_and_nothing_is_written(fresh_world: Wo
 
 
 # -- a huge bad value echoed back whole ------------------------------------------------------
-# validate_id, MAC, IP and port tenants put the whole value in the 400 (2 MB in,
+# validate_id, MAC, IP, port tenants and synchronize put the whole value in the 400 (2 MB in,
 # 2 MB out); provisor.domain.ids already cut its values to 80 characters.
 
 
@@ -104,6 +104,7 @@ async def test_duplicate_keys_are_refused_and_nothing_is_written(fresh_world: Wo
         ("/0.2/dev_mgr/devices", {"device": {"mac": "BIG"}}),
         ("/0.2/dev_mgr/devices", {"device": {"ip": "BIG"}}),
         ("/0.2/dev_mgr/devices", {"device": {"plugin": "BIG"}}),
+        ("/0.2/dev_mgr/synchronize", {"tenant_uuid": "BIG"}),
     ],
 )
 async def test_a_huge_bad_value_is_named_not_echoed(
@@ -123,3 +124,16 @@ async def test_a_huge_port_tenant_is_named_not_echoed(fresh_world: World) -> Non
     assert r.status_code == 400 and "is not yours" in r.text and len(r.content) < 1000
     r = await fresh_world.master.api.get(f"/0.2/dev_mgr/devices/{a.device}/ports")
     assert r.json()["ports"] == []
+
+
+# -- synchronize by a config or plugin id that is not an id ------------------------------------
+
+
+@pytest.mark.parametrize(
+    "body", [{"config": "../../etc/passwd"}, {"config": "c" * 5000}, {"plugin": "../x"}]
+)
+async def test_synchronize_refuses_an_invalid_id(fresh_world: World, body: dict[str, str]) -> None:
+    r = await fresh_world.a.api.post("/0.2/dev_mgr/synchronize", json=body)
+    assert r.status_code == 400, r.text[:200]
+    assert next(iter(body)) in r.text and "not a valid" in r.text
+    assert "location" not in r.headers  # no operation was started
