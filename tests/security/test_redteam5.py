@@ -8,10 +8,14 @@ the database after a refused write.
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
-from tests.security.conftest import World
+from tests.conftest import Server, make_settings, start_server
+from tests.console._console import signed_in
+from tests.security.conftest import World, build_world
 
 pytestmark = pytest.mark.asyncio
 
@@ -164,3 +168,43 @@ async def test_a_key_after_the_first_segment_never_reaches_the_trace(fresh_world
     paths = [e["path"] for e in r.json()["requests"]]
     assert any(p.startswith("prov/") for p in paths), paths  # both requests were recorded
     assert not [p for p in paths if a.key in p or token in p], paths
+
+
+# -- one tenant signing in again and again ends everybody's console sessions ------------------
+# Past console.max_sessions a sign-in ended the oldest session, whoever's: a sub-tenant with one
+# token signed the master's operators out with max_sessions sign-ins (and kept them out).
+
+
+@pytest.fixture
+async def small_console(tmp_path: Path, database_url: str) -> AsyncIterator[World]:
+    """A three-tenant world whose console holds at most 4 sessions."""
+    server: Server = await start_server(
+        make_settings(tmp_path, database_url, **{"console.max_sessions": 4})
+    )
+    world = await build_world(server)
+    try:
+        yield world
+    finally:
+        for t in (world.master, world.a, world.b):
+            await t.api.aclose()
+        await server.close()
+
+
+async def test_a_tenant_signing_in_repeatedly_ends_only_its_own_sessions(
+    small_console: World,
+) -> None:
+    world = small_console
+    master = await signed_in(world.server, world.master.token)
+    a = await signed_in(world.server, world.a.token)
+    floods = [await signed_in(world.server, world.b.token) for _ in range(10)]
+    try:
+        for victim in (master, a):  # still signed in: their pages answer
+            r = await victim.get("/console/phones")
+            assert r.status_code == 200, r.status_code
+        r = await floods[-1].get("/console/phones")
+        assert r.status_code == 200  # the newest of B's sessions lives
+        r = await floods[0].get("/console/phones")
+        assert r.status_code == 303  # B's oldest made room: back to the sign-in page
+    finally:
+        for client in (master, a, *floods):
+            await client.aclose()
