@@ -7,6 +7,7 @@ the database after a refused write.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -208,3 +209,31 @@ async def test_a_tenant_signing_in_repeatedly_ends_only_its_own_sessions(
     finally:
         for client in (master, a, *floods):
             await client.aclose()
+
+
+# -- one tenant opening every live stream -----------------------------------------------------
+# At most 20 live streams were open at once, whoever's: a sub-tenant opening 20 locked every
+# other tenant, the master included, out of the Live page (429).
+
+
+async def test_a_tenant_cannot_take_every_live_stream(fresh_world: World) -> None:
+    world = fresh_world
+    b = await signed_in(world.server, world.b.token)
+    master = await signed_in(world.server, world.master.token)
+    try:
+        async with contextlib.AsyncExitStack() as open_streams:
+            refused, readers = 0, []  # each reader kept: a dropped one closes its stream
+            for _ in range(21):
+                r = await open_streams.enter_async_context(b.stream("GET", "/console/live/stream"))
+                if r.status_code == 429:
+                    refused += 1
+                    continue
+                assert r.status_code == 200, r.status_code
+                readers.append(r.aiter_bytes())
+                await anext(readers[-1])  # the stream runs (its slot is taken)
+            assert 0 < refused < 21  # B was stopped before it took every slot
+            async with master.stream("GET", "/console/live/stream") as r:
+                assert r.status_code == 200  # the master still watches
+    finally:
+        await b.aclose()
+        await master.aclose()
