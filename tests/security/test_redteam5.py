@@ -237,3 +237,23 @@ async def test_a_tenant_cannot_take_every_live_stream(fresh_world: World) -> Non
     finally:
         await b.aclose()
         await master.aclose()
+
+
+# -- a model override's target: any string -----------------------------------------------------
+# A ``model`` target was not checked: 129+ characters were stored on SQLite and refused by
+# PostgreSQL's column (the same request meaning two things), and a line break was stored.
+
+
+@pytest.mark.parametrize("target", ["M" * 129, "T46S\n", "T46S\rx", "T4\u20286S"])
+async def test_a_model_override_target_is_checked_and_nothing_is_stored(
+    fresh_world: World, target: str
+) -> None:
+    a = fresh_world.a
+    url = "/0.2/pg_mgr/plugins/testphone/templates/model/common.cfg"
+    body = {"template": {"target": target, "source": "# model\n"}}
+    r = await a.api.put(url, json=body)
+    assert r.status_code == 400, r.text[:300]
+    assert "template.target" in r.text
+    r = await a.api.get("/0.2/pg_mgr/plugins/testphone/templates")
+    assert r.status_code == 200
+    assert [t for t in r.json()["templates"] if t.get("scope") == "model"] == [], r.text
