@@ -12,10 +12,11 @@ import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.conftest import Server, make_settings, start_server
-from tests.console._console import signed_in
+from tests.console._console import csrf_of, signed_in
 from tests.security.conftest import World, build_world
 
 pytestmark = pytest.mark.asyncio
@@ -257,3 +258,49 @@ async def test_a_model_override_target_is_checked_and_nothing_is_stored(
     r = await a.api.get("/0.2/pg_mgr/plugins/testphone/templates")
     assert r.status_code == 200
     assert [t for t in r.json()["templates"] if t.get("scope") == "model"] == [], r.text
+
+
+# -- the console showed a config the caller cannot read over REST ------------------------------
+# A master may give a sub-tenant's phone a line config the master owns (authorization rule 4):
+# the tenant cannot read it over REST (404), but its Phone page listed the config's values and
+# "Reveal secrets" showed its SIP password.
+
+
+async def test_console_shows_only_configs_the_caller_reads_over_rest(fresh_world: World) -> None:
+    master, a = fresh_world.master, fresh_world.a
+    secret = "MasterLinePw-" + a.uuid[:8]
+    body = {
+        "config": {
+            "id": "m-line",
+            "parent_ids": ["base"],
+            "raw_config": {
+                "sip_proxy_ip": "pbx.master.example",
+                "sip_lines": {"1": {"username": "master-user-77", "password": secret}},
+            },
+        }
+    }
+    r = await master.api.post("/0.2/cfg_mgr/configs", json=body)  # the master's own config
+    assert r.status_code == 201, r.text
+    device = dict(a.snapshot, config="m-line")
+    r = await master.api.put(f"/0.2/dev_mgr/devices/{a.device}", json={"device": device})
+    assert r.status_code == 204, r.text
+    assert (await a.api.get("/0.2/cfg_mgr/configs/m-line")).status_code == 404
+    assert (await a.api.get("/0.2/cfg_mgr/configs/m-line/raw")).status_code == 404
+    browser = await signed_in(fresh_world.server, a.token)
+    try:
+        page = await browser.get(f"/console/phones/{a.device}")
+        assert page.status_code == 200
+        config_rows = page.text.split("<pre", 1)[0]  # the file preview is the phone's own
+        assert "master-user-77" not in config_rows and "pbx.master.example" not in config_rows
+        csrf = csrf_of(page.text)
+        r = await browser.post(
+            f"/console/phones/{a.device}/reveal", data={"csrf": csrf}, headers=_origin(browser)
+        )
+        assert secret not in r.text
+        assert r.status_code in (401, 403), r.status_code
+    finally:
+        await browser.aclose()
+
+
+def _origin(client: httpx.AsyncClient) -> dict[str, str]:
+    return {"Origin": str(client.base_url).rstrip("/")}
