@@ -304,3 +304,30 @@ async def test_console_shows_only_configs_the_caller_reads_over_rest(fresh_world
 
 def _origin(client: httpx.AsyncClient) -> dict[str, str]:
     return {"Origin": str(client.base_url).rstrip("/")}
+
+
+# -- a header or parameter given twice ----------------------------------------------------------
+# The first of two Wazo-Tenant (X-Auth-Token, recurse) was used: a proxy or audit log reading
+# the last one saw the caller act in another tenant.
+
+
+async def test_auth_headers_and_recurse_given_twice_are_refused(fresh_world: World) -> None:
+    a, b = fresh_world.a, fresh_world.b
+    url = f"{fresh_world.server.rest_url}/0.2/dev_mgr/devices"
+    accept = ("Accept", "application/vnd.proformatique.provd+json")
+    cases = [
+        [("X-Auth-Token", b.token), ("Wazo-Tenant", b.uuid), ("Wazo-Tenant", a.uuid), accept],
+        [("X-Auth-Token", b.token), ("X-Auth-Token", a.token), accept],
+    ]
+    async with httpx.AsyncClient(timeout=10) as client:
+        for headers in cases:
+            r = await client.get(url, headers=httpx.Headers(headers))
+            assert r.status_code == 400, r.text
+            assert "given 2 times" in r.text
+        r = await client.get(
+            url + "?recurse=false&recurse=true",
+            headers={"X-Auth-Token": b.token, accept[0]: accept[1]},
+        )
+        assert r.status_code == 400 and "recurse" in r.text, r.text
+        r = await client.get(url, headers={"X-Auth-Token": b.token, accept[0]: accept[1]})
+        assert r.status_code == 200  # once is fine
