@@ -331,3 +331,27 @@ async def test_auth_headers_and_recurse_given_twice_are_refused(fresh_world: Wor
         assert r.status_code == 400 and "recurse" in r.text, r.text
         r = await client.get(url, headers={"X-Auth-Token": b.token, accept[0]: accept[1]})
         assert r.status_code == 200  # once is fine
+
+
+# -- a config with thousands of parents ---------------------------------------------------------
+# parent_ids was not bounded nor checked as ids before each parent was looked up (a query
+# each): 10 000 parents kept the server busy ~12 s for one request, an 8 MiB list for minutes.
+
+
+@pytest.mark.parametrize(
+    ("parents", "named"),
+    [
+        ([f"p{i}" for i in range(1000)], "at most 32 parents"),
+        (["base", "../../etc/passwd"], "not a valid id"),
+        (["base", "x" * 200_000], "not a valid id"),
+    ],
+)
+async def test_config_parents_are_bounded_and_checked_before_lookup(
+    fresh_world: World, parents: list[str], named: str
+) -> None:
+    a = fresh_world.a
+    body = {"config": {"id": "many-parents", "parent_ids": parents, "raw_config": {}}}
+    r = await a.api.post("/0.2/cfg_mgr/configs", json=body)
+    assert r.status_code == 400 and named in r.text and len(r.content) < 1000, r.text[:200]
+    assert "config.parent_ids" in r.text
+    assert (await a.api.get("/0.2/cfg_mgr/configs/many-parents")).status_code == 404
