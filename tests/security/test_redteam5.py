@@ -355,3 +355,25 @@ async def test_config_parents_are_bounded_and_checked_before_lookup(
     assert r.status_code == 400 and named in r.text and len(r.content) < 1000, r.text[:200]
     assert "config.parent_ids" in r.text
     assert (await a.api.get("/0.2/cfg_mgr/configs/many-parents")).status_code == 404
+
+
+# -- the request trace's filters ----------------------------------------------------------------
+# GET /0.2/dev_mgr/requests took any ``ip`` and ``device``: "999.1.1.1", 1000 characters or an
+# IPv6 address spelled otherwise than recorded all answered an empty list ("no requests").
+
+
+async def test_request_trace_filters_are_checked(fresh_world: World) -> None:
+    a = fresh_world.a
+    for params, named in (
+        ({"ip": "999.1.1.1"}, "ip: invalid IP address"),
+        ({"ip": "x" * 1000}, "ip: invalid IP address"),
+        ({"device": "../x"}, "device: "),
+    ):
+        r = await a.api.get("/0.2/dev_mgr/requests", params=params)
+        assert r.status_code == 400 and named in r.text and len(r.content) < 1000, r.text[:200]
+    r = await a.api.get("/0.2/dev_mgr/requests", params={"device": a.device, "ip": "127.0.0.1"})
+    assert r.status_code == 200 and r.json()["requests"], r.text  # its fetch, from 127.0.0.1
+    spelled = await a.api.get(
+        "/0.2/dev_mgr/requests", params={"device": a.device, "ip": " 127.0.0.1"}
+    )
+    assert spelled.json() == r.json()
