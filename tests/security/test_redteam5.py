@@ -377,3 +377,24 @@ async def test_request_trace_filters_are_checked(fresh_world: World) -> None:
         "/0.2/dev_mgr/requests", params={"device": a.device, "ip": " 127.0.0.1"}
     )
     assert spelled.json() == r.json()
+
+
+# -- provisioning codes of non-ASCII digits -----------------------------------------------------
+# str.isdigit() accepted "١٢٣" (Arabic-Indic) and "²³" (superscripts) as a provisioning code:
+# stored, never dialable, and distinct from "123" for the uniqueness check.
+
+
+@pytest.mark.parametrize("code", ["\u0661\u0662\u0663", "\u00b2\u00b3", "\uff11\uff12"])
+async def test_provisioning_code_is_ascii_digits(fresh_world: World, code: str) -> None:
+    a = fresh_world.a
+    body = {
+        "config": {
+            "id": "odd-code",
+            "parent_ids": ["base"],
+            "raw_config": {},
+            "provisioning_code": code,
+        }
+    }
+    r = await a.api.post("/0.2/cfg_mgr/configs", json=body)
+    assert r.status_code == 400 and "provisioning_code" in r.text, r.text
+    assert (await a.api.get("/0.2/cfg_mgr/configs/odd-code")).status_code == 404

@@ -240,7 +240,10 @@ class ConfigService:
             raise InvalidInput("config.role: must be a string")
         code = doc.get("provisioning_code")
         if code not in (None, ""):
-            if not isinstance(code, str) or not code.isdigit() or not 2 <= len(code) <= 16:
+            # isdigit() alone takes "١٢٣" and "²³", which no phone keypad dials
+            if not isinstance(code, str) or not (code.isascii() and code.isdigit()):
+                raise InvalidInput("config.provisioning_code: 2 to 16 digits")
+            if not 2 <= len(code) <= 16:
                 raise InvalidInput("config.provisioning_code: 2 to 16 digits")
         if doc.get("X_type") == "device":
             doc = _strip_none(doc)
