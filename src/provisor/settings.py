@@ -329,7 +329,7 @@ class ConsoleSettings(_Section):
     session_idle: float = Field(1800.0, ge=60, le=30 * 86400)
     """Seconds without a request after which a console session ends."""
     max_sessions: int = Field(1000, ge=1, le=1_000_000)
-    """Most console sessions held at once; a new sign-in past it ends the oldest."""
+    """Most console sessions held at once; a sign-in past it ends the oldest of the biggest holder."""
     page_size: int = Field(50, ge=5, le=500)
     """Phones per page of the Phones list."""
 

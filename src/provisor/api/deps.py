@@ -17,7 +17,7 @@ from starlette.requests import Request
 from provisor.auth.base import TokenInfo, format_acl
 from provisor.authz import Scope
 from provisor.domain.values import validate_id
-from provisor.errors import Unauthorized
+from provisor.errors import InvalidInput, Unauthorized
 from provisor.metrics import AUTH_SECONDS
 from provisor.service import Provisor
 
@@ -58,12 +58,19 @@ async def authorize(request: Request, acl: str, **variables: str) -> Caller:
     """Check ``X-Auth-Token`` for ``acl`` and resolve the caller's tenants (401 otherwise)."""
     return await authorize_token(
         provisor_of(request),
-        request.headers.get("x-auth-token"),
-        request.headers.get("wazo-tenant") or None,
+        _once(request.headers.getlist("x-auth-token"), "X-Auth-Token header"),
+        _once(request.headers.getlist("wazo-tenant"), "Wazo-Tenant header") or None,
         acl,
-        recurse=request.query_params.get("recurse", "false").lower() == "true",
+        recurse=(_once(request.query_params.getlist("recurse"), "recurse") or "").lower() == "true",
         **variables,
     )
+
+
+def _once(values: list[str], name: str) -> str | None:
+    # given twice, a proxy or an audit log may act on one value and provisor on the other
+    if len(values) > 1:
+        raise InvalidInput(f"{name}: given {len(values)} times, expected once")
+    return values[0] if values else None
 
 
 async def authorize_token(

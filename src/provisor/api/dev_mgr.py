@@ -16,6 +16,8 @@ from provisor.api.deps import authorize, path_id, provisor_of
 from provisor.api.http import check_accept, created, json_response, no_content, read_json
 from provisor.api.listing import list_query
 from provisor.authz import require_master
+from provisor.domain.ids import plugin_id, shown
+from provisor.domain.values import validate_id
 from provisor.errors import InvalidInput
 from provisor.services.operations import op_status
 
@@ -155,8 +157,13 @@ async def synchronize(request: Request) -> Response:
         if "id" in body or len(many) != 1 or not all(isinstance(v, str) for v in many.values()):
             raise InvalidInput("body: give exactly one of id, config, plugin or tenant_uuid")
         key, value = next(iter(many.items()))
-        if key == "tenant_uuid" and value not in caller.subtree:
-            raise InvalidInput(f"tenant_uuid: {value!r} is not yours")
+        # ids are checked where they enter (authz rule 8): a bad one is a 400, not an empty run
+        if key == "config":
+            validate_id(value, "config")
+        elif key == "plugin":
+            plugin_id(value, "plugin")
+        elif value not in caller.subtree:
+            raise InvalidInput(f"tenant_uuid: {shown(value)} is not yours")
         ids = await prov.devices.store.ids_where(**{key: value}, tenant_uuid=list(caller.subtree))
         if sync is None:
             op = prov.operations.failed("synchronize", "no sync service configured")

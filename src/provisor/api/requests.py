@@ -8,6 +8,7 @@ from starlette.responses import Response
 
 from provisor.api.deps import authorize, provisor_of
 from provisor.api.http import check_accept, json_response
+from provisor.domain.values import normalize_ip, validate_id
 from provisor.errors import InvalidInput
 
 __all__ = ["router"]
@@ -27,11 +28,22 @@ async def list_requests(request: Request) -> Response:
         raise InvalidInput("limit: an integer from 1 to 10000")
     if not 1 <= int(limit_text) <= 10_000:
         raise InvalidInput("limit: an integer from 1 to 10000")
+    # a filter that is not an id or an address is a 400, never an empty list that looks
+    # like "no requests" (an IPv6 address is matched in its compressed form, as recorded)
+    device = qp.get("device")
+    if device is not None:
+        validate_id(device, "device")
+    address = qp.get("ip")
+    if address is not None:
+        try:
+            address = normalize_ip(address)
+        except InvalidInput as exc:
+            raise InvalidInput(f"ip: {exc.message}") from None
     pipeline = prov.extra.get("pipeline")
     entries = (
         pipeline.trace.query(
-            device_id=qp.get("device"),
-            client_ip=qp.get("ip"),
+            device_id=device,
+            client_ip=address,
             tenants=None if caller.tenant_uuid == await prov.master_tenant() else caller.subtree,
             limit=int(limit_text),
         )

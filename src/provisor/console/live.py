@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import ipaddress
 import json
+from collections import Counter
 from collections.abc import AsyncIterator
 
 from fastapi import APIRouter
@@ -31,12 +32,15 @@ router = APIRouter(prefix=PREFIX, route_class=ConsoleRoute)
 
 ACL = "provd.dev_mgr.requests.read"
 MAX_STREAMS = 20
+#: Streams one tenant (the session token's) may hold: a tenant opening stream after stream must
+#: not take every slot and lock the other tenants, the master's operators included, out.
+MAX_STREAMS_PER_TENANT = 5
 QUEUE = 500
 KEEPALIVE = 15.0
 
 
 class TooManyStreams(ProvisorError):
-    """Every live stream slot is taken."""
+    """Every live stream slot is taken (or every slot of the caller's tenant)."""
 
     status_code = 429
 
@@ -86,8 +90,13 @@ async def stream(request: Request) -> Response:
     prov = provisor_of(request)
     trace = trace_of(request)
     state = request.app.state
+    if not hasattr(state, "console_streams_by_tenant"):
+        state.console_streams_by_tenant = Counter()
+    held: Counter[str] = state.console_streams_by_tenant
     if getattr(state, "console_streams", 0) >= MAX_STREAMS:
         raise TooManyStreams("too many live streams open; close one")
+    if held[session.tenant_uuid] >= MAX_STREAMS_PER_TENANT:
+        raise TooManyStreams("too many live streams open for this tenant; close one")
     everyone = caller.tenant_uuid == await prov.master_tenant()
     visible = None if everyone else caller.subtree
     queue: asyncio.Queue[TraceEntry] = asyncio.Queue(QUEUE)
@@ -107,6 +116,7 @@ async def stream(request: Request) -> Response:
 
     async def events() -> AsyncIterator[bytes]:
         state.console_streams = getattr(state, "console_streams", 0) + 1
+        held[session.tenant_uuid] += 1
         if trace is not None:
             trace.listeners.add(listener)
         try:
@@ -123,6 +133,7 @@ async def stream(request: Request) -> Response:
             if trace is not None:
                 trace.listeners.discard(listener)
             state.console_streams -= 1
+            held[session.tenant_uuid] -= 1
 
     return StreamingResponse(
         events(),

@@ -32,7 +32,7 @@ from provisor.console.web import (
     render,
 )
 from provisor.domain.values import normalize_mac
-from provisor.errors import InvalidInput, Unauthorized
+from provisor.errors import InvalidInput, NotFound, Unauthorized
 from provisor.plugins.base import Plugin
 from provisor.plugins.contract import FileRoute
 
@@ -110,6 +110,16 @@ async def _allowed(session: Session, request: Request, acl: str) -> bool:
     return True
 
 
+async def _readable(prov: Any, caller: Caller, config_id: str) -> bool:
+    """Whether the caller reads this config over REST: a master's line config given to a
+    sub-tenant's phone is not the sub-tenant's to read (authorization rule 4)."""
+    try:
+        await prov.configs.get(config_id, caller.scope)
+    except NotFound:
+        return False
+    return True
+
+
 async def _page(
     request: Request, session: Session, caller: Caller, device_id: str, reveal: bool
 ) -> Response:
@@ -118,7 +128,11 @@ async def _page(
     tenant = prov.tenants.get(doc.get("tenant_uuid"))
     config_id = doc.get("config")
     rows: list[dict[str, Any]] = []
-    if config_id and await prov.configs.referable(None, doc["tenant_uuid"], config_id):
+    if (
+        config_id
+        and await prov.configs.referable(None, doc["tenant_uuid"], config_id)
+        and await _readable(prov, caller, config_id)
+    ):
         effective = await prov.configs.effective(config_id) or {}
         origin = provenance(await prov.configs.chain(config_id))
         for key, value in sorted(flatten(effective).items()):
@@ -183,9 +197,13 @@ async def reveal(request: Request, device_id: str) -> Response:
         request, f"{P}.devices.{{device_id}}.token.read", device_id=device_id
     )
     await read_form(request, session)
-    doc = await provisor_of(request).devices.get(device_id, caller.scope)
-    if doc.get("config") and not await _allowed(
-        session, request, format_acl("provd.cfg_mgr.configs.{c}.read", c=doc["config"])
+    prov = provisor_of(request)
+    doc = await prov.devices.get(device_id, caller.scope)
+    if doc.get("config") and not (
+        await _allowed(
+            session, request, format_acl("provd.cfg_mgr.configs.{c}.read", c=doc["config"])
+        )
+        and await _readable(prov, caller, doc["config"])
     ):
         raise Unauthorized("Unauthorized: revealing needs reading the device's config")
     log.info("console: %s revealed the secrets of device %s", session.label, device_id)

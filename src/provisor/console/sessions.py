@@ -2,7 +2,7 @@
 
 The browser never holds the API token: it holds a session id (``HttpOnly``, ``SameSite=Strict``,
 ``Secure`` over HTTPS) that maps to the token here, in memory. Sessions are bounded in number
-(the oldest is ended past ``console.max_sessions``) and in time (``console.session_lifetime``
+(past ``console.max_sessions`` the oldest session of the tenant holding the most is ended) and in time (``console.session_lifetime``
 after sign-in, ``console.session_idle`` without use). Each session has its own CSRF token,
 required on every state-changing request. Sessions live in one process: a restart signs every
 operator out, and behind a load balancer the console needs sticky sessions.
@@ -13,7 +13,7 @@ from __future__ import annotations
 import hmac
 import secrets
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -65,7 +65,7 @@ class SessionStore:
         now = self.clock()
         self._expire(now)
         while len(self._sessions) >= self.max_sessions:
-            self._sessions.popitem(last=False)  # the oldest sign-in makes room
+            self._make_room()
         session = Session(
             id=secrets.token_urlsafe(32),
             token=token,
@@ -77,6 +77,14 @@ class SessionStore:
         )
         self._sessions[session.id] = session
         return session
+
+    def _make_room(self) -> None:
+        # the oldest session of the tenant holding the most ends: a tenant signing in again and
+        # again ends its own sessions, never another tenant's (the master's operators included)
+        held = Counter(s.tenant_uuid for s in self._sessions.values())
+        greedy = max(held, key=held.__getitem__)
+        oldest = next(s.id for s in self._sessions.values() if s.tenant_uuid == greedy)
+        del self._sessions[oldest]
 
     def get(self, session_id: str | None) -> Session | None:
         """The live session with this id, its idle clock restarted; None when unknown/expired."""

@@ -48,6 +48,7 @@ __all__ = [
     "package_id",
     "plugin_id",
     "relative_path",
+    "shown",
     "version",
 ]
 
@@ -62,7 +63,7 @@ _MAX_DEPTH = 8
 _SHOWN = 80
 
 
-def _show(value: object) -> str:
+def shown(value: object) -> str:
     """The bad value for a message: escaped, and cut so a huge value is not echoed back."""
     text = ascii(value)
     return text if len(text) <= _SHOWN else text[: _SHOWN - 3] + "..."
@@ -70,9 +71,9 @@ def _show(value: object) -> str:
 
 def _check(value: object, field: str, rule: re.Pattern[str], what: str, spec: str) -> str:
     if not isinstance(value, str):
-        raise InvalidInput(f"{field}: expected a {what} (a string), got {_show(value)}")
+        raise InvalidInput(f"{field}: expected a {what} (a string), got {shown(value)}")
     if rule.fullmatch(value) is None or ".." in value:
-        raise InvalidInput(f"{field}: {_show(value)} is not a valid {what} ({spec})")
+        raise InvalidInput(f"{field}: {shown(value)} is not a valid {what} ({spec})")
     return value
 
 
@@ -129,11 +130,11 @@ def file_name(value: object, field: str = "file") -> str:
 def relative_path(value: object, field: str = "path") -> str:
     """Return ``value`` if it is 1-8 valid file names joined by '/'; else InvalidInput."""
     if not isinstance(value, str):
-        raise InvalidInput(f"{field}: expected a relative path (a string), got {_show(value)}")
+        raise InvalidInput(f"{field}: expected a relative path (a string), got {shown(value)}")
     parts = value.split("/")
     if len(parts) > _MAX_DEPTH or any(FILE_NAME.fullmatch(p) is None or ".." in p for p in parts):
         raise InvalidInput(
-            f"{field}: {_show(value)} is not a valid relative path (1-{_MAX_DEPTH} file names"
+            f"{field}: {shown(value)} is not a valid relative path (1-{_MAX_DEPTH} file names"
             " of A-Z a-z 0-9 . _ + ~ - joined by '/', none starting with '.', no '..')"
         )
     return value

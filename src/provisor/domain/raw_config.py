@@ -21,8 +21,8 @@ from provisor.errors import InvalidInput
 __all__ = ["apply_defaults", "validate_raw_config"]
 
 Port = Annotated[int, Field(ge=1, le=65535)]
-_HOST = re.compile(r"^[A-Za-z0-9.\-:\[\]]{1,253}$")
-_NUMERIC = re.compile(r"^[0-9]{1,6}$")
+_HOST = re.compile(r"^[A-Za-z0-9.\-:\[\]]{1,253}\Z")
+_NUMERIC = re.compile(r"^[0-9]{1,6}\Z")
 _SECRET_WORDS = ("password", "key", "secret")
 # Line and record separators: a value holding one could add a key or a line to the
 # line-oriented files of most vendors (Yealink `key = value`, Panasonic `KEY="value"`, Patton

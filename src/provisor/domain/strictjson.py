@@ -9,6 +9,8 @@ bytes, and anything deeper than :data:`MAX_DEPTH` is refused; the standard parse
 with hooks that refuse non-finite numbers and integers outside the signed 64-bit range.
 ``\\u0000`` in a string is refused too: PostgreSQL cannot store it in JSON, SQLite can, and a
 document must not be valid on one database and not the other.
+A key repeated in one object is refused: the parser would keep the last value silently, while
+a proxy or an auditing tool in front of provisor may read the first.
 Every refusal is a ``ValueError`` whose message names the problem.
 """
 
@@ -69,6 +71,18 @@ def _bounded_int(text: str) -> int:
     return int(text)
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                shown = key if len(key) <= 40 else key[:40] + "…"
+                raise ValueError(f"duplicate key {shown!r} in an object")
+            seen.add(key)
+    return obj
+
+
 def strict_loads(data: bytes | str) -> Any:
     """Parse JSON strictly; ``ValueError`` (or ``UnicodeDecodeError``) names what is wrong."""
     raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
@@ -78,7 +92,11 @@ def strict_loads(data: bytes | str) -> Any:
         raise ValueError("a string holds \\u0000, which the database cannot store")
     try:
         return json.loads(
-            data, parse_constant=_refuse_constant, parse_float=_finite, parse_int=_bounded_int
+            data,
+            parse_constant=_refuse_constant,
+            parse_float=_finite,
+            parse_int=_bounded_int,
+            object_pairs_hook=_unique_keys,
         )
     except RecursionError:  # not reachable after the depth check; kept as a last guard
         raise ValueError(f"nested deeper than {MAX_DEPTH} levels") from None

@@ -11,6 +11,7 @@ import ipaddress
 import os
 import re
 
+from provisor.domain.ids import shown
 from provisor.errors import InvalidInput
 
 __all__ = [
@@ -24,16 +25,17 @@ __all__ = [
     "validate_provisioning_key",
 ]
 
-_HEX12 = re.compile(r"^[0-9a-f]{12}$")
+# anchored with \Z: "$" also matches before a final "\n", which let "id\n" through
+_HEX12 = re.compile(r"^[0-9a-f]{12}\Z")
 _CANONICAL_MAC = re.compile(r"[0-9a-f]{2}(?::[0-9a-f]{2}){5}")
-_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:@+\-]{0,127}$")
-_KEY = re.compile(r"^[A-Za-z0-9\-$~.]+$")
+_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:@+\-]{0,127}\Z")
+_KEY = re.compile(r"^[A-Za-z0-9\-$~.]+\Z")
 
 
 def normalize_mac(value: object) -> str:
     """``aa:bb:cc:dd:ee:ff`` from any common spelling (colons, dashes, dots, none; any case)."""
     if not isinstance(value, str):
-        raise InvalidInput(f"invalid MAC address {value!r}: must be a string")
+        raise InvalidInput(f"invalid MAC address {shown(value)}: must be a string")
     if _CANONICAL_MAC.fullmatch(value):
         return value  # already canonical: the common case, from the API and the pipeline
     text = value.strip().lower()
@@ -42,11 +44,11 @@ def normalize_mac(value: object) -> str:
         text = ":".join(g.zfill(2) for g in re.split(r"[:-]", text))
     compact = re.sub(r"[:\-.\s]", "", text)
     if not _HEX12.match(compact):
-        raise InvalidInput(f"invalid MAC address {value!r}: expected 12 hexadecimal digits")
+        raise InvalidInput(f"invalid MAC address {shown(value)}: expected 12 hexadecimal digits")
     if any(sep in text for sep in ":-") and not re.fullmatch(
         r"[0-9a-f]{1,2}([:-][0-9a-f]{1,2}){5}", text
     ):
-        raise InvalidInput(f"invalid MAC address {value!r}: expected 6 groups of 2 digits")
+        raise InvalidInput(f"invalid MAC address {shown(value)}: expected 6 groups of 2 digits")
     return ":".join(compact[i : i + 2] for i in range(0, 12, 2))
 
 
@@ -64,18 +66,18 @@ def format_mac(mac: str, sep: str = ":", upper: bool = False) -> str:
 def normalize_ip(value: object) -> str:
     """A dotted IPv4 or compressed IPv6 address; InvalidInput otherwise."""
     if not isinstance(value, str):
-        raise InvalidInput(f"invalid IP address {value!r}: must be a string")
+        raise InvalidInput(f"invalid IP address {shown(value)}: must be a string")
     try:
         return str(ipaddress.ip_address(value.strip()))
     except ValueError:
-        raise InvalidInput(f"invalid IP address {value!r}") from None
+        raise InvalidInput(f"invalid IP address {shown(value)}") from None
 
 
 def validate_id(value: object, field: str = "id") -> str:
     """A safe id: 1-128 characters of ``[A-Za-z0-9_.:@+-]``, no '..', not starting with '.'/'-'."""
     if not isinstance(value, str) or not _ID.match(value) or ".." in value:
         raise InvalidInput(
-            f"{field}: {value!r} is not a valid id (1-128 characters of A-Z a-z 0-9 _ . : @ + -,"
+            f"{field}: {shown(value)} is not a valid id (1-128 characters of A-Z a-z 0-9 _ . : @ + -,"
             " not starting with '.' or '-', no '..')"
         )
     return value
@@ -113,4 +115,4 @@ def parse_nat(value: object) -> int:
         return 0
     if value == "1" or value is True or (type(value) is int and value == 1):
         return 1
-    raise InvalidInput(f'NAT: {value!r} is not one of "0", "1" or null')
+    raise InvalidInput(f'NAT: {shown(value)} is not one of "0", "1" or null')

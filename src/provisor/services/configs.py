@@ -44,6 +44,8 @@ from provisor.store.page import Page
 __all__ = ["SYSTEM_CONFIGS", "ConfigService"]
 
 SYSTEM_CONFIGS = ("base", "default", "defaultconfigdevice", "autoprov")
+#: Most direct parents of one config (wazo clients give one to three).
+MAX_PARENTS = 32
 
 
 def _own_lineage(tenant: str | None) -> frozenset[str]:
@@ -221,6 +223,12 @@ class ConfigService:
         parents = doc.get("parent_ids")
         if not isinstance(parents, list) or not all(isinstance(p, str) for p in parents):
             raise InvalidInput("config.parent_ids: required, a list of config ids")
+        # checked before any is looked up: each costs a query, and an 8 MiB list of ids kept
+        # the server busy for minutes on one request
+        if len(parents) > MAX_PARENTS:
+            raise InvalidInput(f"config.parent_ids: at most {MAX_PARENTS} parents")
+        for parent in parents:
+            validate_id(parent, "config.parent_ids")
         raw = doc.get("raw_config")
         if not isinstance(raw, dict):
             raise InvalidInput("config.raw_config: required, a JSON object")
@@ -232,7 +240,10 @@ class ConfigService:
             raise InvalidInput("config.role: must be a string")
         code = doc.get("provisioning_code")
         if code not in (None, ""):
-            if not isinstance(code, str) or not code.isdigit() or not 2 <= len(code) <= 16:
+            # isdigit() alone takes "١٢٣" and "²³", which no phone keypad dials
+            if not isinstance(code, str) or not (code.isascii() and code.isdigit()):
+                raise InvalidInput("config.provisioning_code: 2 to 16 digits")
+            if not 2 <= len(code) <= 16:
                 raise InvalidInput("config.provisioning_code: 2 to 16 digits")
         if doc.get("X_type") == "device":
             doc = _strip_none(doc)

@@ -26,8 +26,8 @@ from provisor.store.tenancy import ParamStore, TenantStore
 
 __all__ = ["PARAMS", "Param", "ParamService"]
 
-_LOCALE = re.compile(r"^[a-z]{2}_[A-Z]{2}$")
-_HOSTPORT = re.compile(r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$")
+_LOCALE = re.compile(r"^[a-z]{2}_[A-Z]{2}\Z")
+_HOSTPORT = re.compile(r"^[A-Za-z0-9.\-\[\]:]+:[0-9]{1,5}\Z")
 
 
 def _url(value: Any) -> str | None:

@@ -17,6 +17,7 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 from provisor.authz import Scope, device_visible, port_visible
+from provisor.domain.ids import shown
 from provisor.domain.values import validate_id
 from provisor.errors import Forbidden, InvalidInput, NotFound
 from provisor.services.configs import ConfigService
@@ -146,7 +147,7 @@ class PortService:
             if not isinstance(wanted, str):
                 raise InvalidInput("port.tenant_uuid: must be a tenant uuid")
             if scope is not None and wanted not in scope.subtree:
-                raise InvalidInput(f"port.tenant_uuid: tenant {wanted!r} is not yours")
+                raise InvalidInput(f"port.tenant_uuid: tenant {shown(wanted)} is not yours")
             tenant, config = wanted, None  # a new holder starts without a line
         if tenant is None:
             raise InvalidInput("port.tenant_uuid: required to assign a port")
@@ -166,7 +167,7 @@ class PortService:
             raise InvalidInput("port.config: must be a config id or null")
         validate_id(asked, "port.config")
         if not await self.configs.referable(scope, tenant, asked):
-            raise InvalidInput(f"port.config: unknown config {asked!r}")
+            raise InvalidInput(f"port.config: unknown config {shown(asked)}")
         return asked
 
     async def delete(self, device_id: str, number: int, scope: Scope | None) -> None:

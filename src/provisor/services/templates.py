@@ -7,10 +7,12 @@ checked by the sandbox before it is stored.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from provisor.api.deps import Caller, path_id
+from provisor.domain.ids import shown
 from provisor.errors import InvalidInput, NotFound
 from provisor.plugins.sandbox import check_template
 
@@ -20,6 +22,9 @@ if TYPE_CHECKING:
 __all__ = ["SCOPES", "delete_override", "put_override", "template_names", "template_source"]
 
 SCOPES = ("tenant", "model", "device")
+#: Longest override target (the ``template_overrides.target`` column).
+MAX_TARGET = 128
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
 
 
 def template_names(plugin: Any) -> set[str]:
@@ -60,6 +65,13 @@ async def put_override(
     if not isinstance(target, str) or (scope != "tenant" and not target):
         raise InvalidInput(
             f"template.target: required for scope {scope!r} (a model or a device id)"
+        )
+    if scope == "model" and (len(target) > MAX_TARGET or _CONTROL.search(target)):
+        # the column holds 128 characters (PostgreSQL enforces it, SQLite does not); a model
+        # name is one line of text
+        raise InvalidInput(
+            f"template.target: a model name of 1-{MAX_TARGET} characters without control"
+            f" characters, not {shown(target)}"
         )
     if scope == "device":
         # only the caller's own device: the override applies where the device's tenant is
