@@ -145,18 +145,14 @@ async def test_synchronize_refuses_an_invalid_id(fresh_world: World, body: dict[
     assert "location" not in r.headers  # no operation was started
 
 
-# -- a key or token after the first segment stays in the request trace ------------------------
-# Pipeline._handle sets ``entry.path = creds.path`` and redacts only when the credentials are
-# refused; in ``null`` mode nothing is refused, so a path whose key or device token is not the
+# -- a key or token after the first segment never reaches the request trace -------------------
+# Pipeline._handle used to set ``entry.path = creds.path`` and redact only when the credentials
+# were refused; in ``null`` mode nothing is refused, so a path whose key or device token is not the
 # leading segment (a phone told ``http://host/prov/<key>/`` behind a proxy the server has no
-# prefix for) is recorded whole, and shown by GET /0.2/dev_mgr/requests and the console.
+# prefix for) was recorded whole, and shown by GET /0.2/dev_mgr/requests and the console;
+# now hidden wherever it stands (provisioning.security.hide_secrets).
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="provisioning/pipeline.py (lead's file): entry.path = creds.path is not redacted "
-    "when the credentials are not refused (null mode)",
-)
 async def test_a_key_after_the_first_segment_never_reaches_the_trace(fresh_world: World) -> None:
     a = fresh_world.a
     r = await a.api.get(f"/0.2/dev_mgr/devices/{a.device}/provisioning_token")
