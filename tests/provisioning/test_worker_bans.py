@@ -22,6 +22,7 @@ import yaml
 
 from provisor.provisioning.defence import FailureTracker
 from provisor.services.bans import BanList
+from provisor.store.bans import Ban
 from provisor.workers.defence import DefenceHub, WorkerTracker, ban_message
 from provisor.workers.link import Link, pair
 from tests.conftest import TEST_PLUGINS, Server
@@ -67,7 +68,7 @@ async def counted(srv: Server, ip: str, expected: int) -> None:
     """Wait until the main process has counted ``expected`` failures of ``ip``."""
 
     async def check() -> bool:
-        return srv.pipeline.failures.failures.count(ip) == expected
+        return bool(srv.pipeline.failures.failures.count(ip) == expected)
 
     await until(check, f"the main process counts {expected} failures of {ip}")
 
@@ -258,7 +259,11 @@ async def test_events_cross_a_real_link_and_the_ban_comes_back_held_not_rewritte
     hub_bans = BanList()
     decided: list[tuple[str, str]] = []
     hub = DefenceHub(FailureTracker(3, 60, 600, bans=hub_bans), lambda a, r: decided.append((a, r)))
-    hub_bans.on_ban.append(lambda ban: main_end.send(ban_message(ban)))
+
+    def announce(ban: Ban) -> None:
+        main_end.send(ban_message(ban))
+
+    hub_bans.on_ban.append(announce)
     worker = WorkerTracker(FailureTracker(3, 60, 600, bans=BanList()), worker_end)
     main_end.listen(lambda m: hub.receive(m[1]), lambda: None)
     worker_end.listen(worker.hold, lambda: None)
