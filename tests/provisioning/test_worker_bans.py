@@ -11,6 +11,7 @@ read to know when the workers' events have arrived before asserting that no ban 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -19,6 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from provisor.provisioning.defence import FailureTracker
 from provisor.services.bans import BanList
@@ -90,26 +92,55 @@ async def failures_by_worker(srv: Server, ip: str) -> dict[int, int]:
     return out
 
 
-async def walk_to_the_ban(srv: Server) -> None:
-    """``THRESHOLD`` failures, alternately on worker 1 and 2: banned on both at the last."""
+async def walk_to_the_ban(srv: Server, *, locked: bool = False) -> None:
+    """``THRESHOLD`` failures, alternately on worker 1 and 2: banned on both at the last.
+
+    ``locked``: the last failure, and the check that both workers refuse the address, while the
+    ``bans`` table cannot be written (see bans_table_locked)."""
     for n in range(THRESHOLD - 1):
         await fail_on(srv, 1 + n % 2, n)
     await counted(srv, SCANNER, THRESHOLD - 1)
     # one short of the threshold: each worker still serves the address its real file
     assert await served_by_each(srv) == [200, 200]
     assert not srv.pipeline.failures.is_banned(SCANNER)
-    await fail_on(srv, 2, THRESHOLD)  # the threshold-th failure
-    await until(lambda: _true(srv.pipeline.failures.is_banned(SCANNER)), "the main process bans")
+    async with bans_table_locked(srv) if locked else contextlib.nullcontext():
+        await fail_on(srv, 2, THRESHOLD)  # the threshold-th failure
+        await until(
+            lambda: _true(srv.pipeline.failures.is_banned(SCANNER)), "the main process bans"
+        )
+        if locked:  # refused by each worker at once, though the ban cannot reach the table
+            assert await served_by_each(srv) == [404, 404]
+            assert SCANNER in srv.prov.bans._pending  # the main process's write still waits
 
 
 async def _true(value: bool) -> bool:
     return value
 
 
+@contextlib.asynccontextmanager
+async def bans_table_locked(srv: Server) -> AsyncIterator[None]:
+    """Hold the ``bans`` table against writers (another connection): a ban decided meanwhile
+    reaches the workers only over their links, not through the table and its change poll."""
+    engine = create_async_engine(srv.prov.engine.url)  # the server's driver, its own pool
+    try:
+        async with engine.connect() as conn:
+            trans = await conn.begin()
+            if engine.dialect.name == "postgresql":
+                await conn.exec_driver_sql("LOCK TABLE bans IN SHARE ROW EXCLUSIVE MODE")
+            else:  # SQLite: the first write takes the database's write lock
+                await conn.exec_driver_sql("DELETE FROM bans WHERE address = 'none'")
+            try:
+                yield
+            finally:
+                await trans.rollback()
+    finally:
+        await engine.dispose()
+
+
 async def test_threshold_failures_over_both_workers_ban_on_both(server: Server) -> None:
     srv = server
     await new_device(srv)
-    await walk_to_the_ban(srv)
+    await walk_to_the_ban(srv, locked=True)
 
     async def by_worker() -> dict[int, int]:
         found = await failures_by_worker(srv, SCANNER)
@@ -129,8 +160,12 @@ async def test_threshold_failures_over_both_workers_ban_on_both(server: Server) 
 
     await until(refused_in_trace, "the trace shows both workers refusing the banned address")
     # decided once, by the main process: one row, one ban counted, one fail2ban line
-    rows = await srv.prov.bans.store.active(now=srv.prov.bans.clock(), limit=10)
-    assert [b.address for b in rows] == [SCANNER]
+
+    async def written() -> list[str]:
+        rows = await srv.prov.bans.store.active(now=srv.prov.bans.clock(), limit=10)
+        return [b.address for b in rows]
+
+    assert await until(written, "the ban is written once the table is free") == [SCANNER]
     log = srv.prov.settings.security_log.read_text()
     assert log.count(f"Address banned {SCANNER}:") == 1
 
