@@ -23,11 +23,12 @@ import yaml
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from provisor.provisioning.defence import FailureTracker
+from provisor.service import Provisor
 from provisor.services.bans import BanList
 from provisor.store.bans import Ban
 from provisor.workers.defence import DefenceHub, WorkerTracker, ban_message
 from provisor.workers.link import Link, pair
-from tests.conftest import TEST_PLUGINS, Server
+from tests.conftest import TEST_PLUGINS, Server, make_settings
 from tests.provisioning.test_workers import _workers_server, new_device, only, trace, until
 
 THRESHOLD = 6
@@ -340,3 +341,37 @@ def test_the_link_full_counts_the_event_in_the_worker() -> None:
     assert not worker.failure("192.0.2.3")
     assert worker.failure("192.0.2.3")  # the third dropped one bans in the worker
     assert worker.is_banned("192.0.2.3")
+
+
+async def test_a_held_ban_survives_reloads_until_written_and_an_unban_elsewhere_clears_counts(
+    tmp_path: Path, database_url: str
+) -> None:
+    """Three processes' views of one database: the main process (decides and writes), a worker
+    (holds what it is told) and ``provisor ban remove`` (lifts it in the table)."""
+    main = await Provisor.open(make_settings(tmp_path / "main", database_url))
+    worker = await Provisor.open(make_settings(tmp_path / "worker", database_url))
+    cli = await Provisor.open(make_settings(tmp_path / "cli", database_url))
+    try:
+        tracker = FailureTracker(2, 60, 600, bans=main.bans)
+        sent: list[Ban] = []
+        main.bans.on_ban.append(sent.append)
+        assert not tracker.failure("198.51.100.9")
+        assert tracker.failure("198.51.100.9")  # banned: announced to the workers
+        assert main.bans._flusher is not None
+        main.bans._flusher.cancel()  # its background write has not run yet
+        worker.bans.hold(sent[0])
+        await worker.bans.reload()  # another change: the table has no row yet
+        assert worker.bans.is_banned("198.51.100.9")  # still held, not forgotten
+        assert worker.bans._pending == {}  # and not for the worker to write
+        await main.bans.flush()  # the main process writes it
+        await worker.feed.poll_once(worker.reload_changed)
+        assert worker.bans._held == {} and worker.bans.is_banned("198.51.100.9")
+        assert await cli.bans.remove("198.51.100.9")  # the operator, from another process
+        assert "bans" in await main.feed.poll_once(main.reload_changed)
+        assert tracker.failures.count("198.51.100.9") == 0  # the counts went with the ban
+        assert not tracker.failure("198.51.100.9")  # a new count: one failure, no ban
+        await worker.feed.poll_once(worker.reload_changed)
+        assert not worker.bans.is_banned("198.51.100.9")
+    finally:
+        for prov in (main, worker, cli):
+            await prov.close()

@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 
 #: Seconds between two attempts to write pending bans while the database fails.
 _RETRY = 2.0
+#: Seconds a ban another process announced is held without its row: past it the table decides
+#: (so an unban that came before this process saw the row is not missed for the whole ban)
+HOLD_SECONDS = 30.0
 
 
 class BanList:
@@ -155,8 +158,10 @@ class BanList:
         now = self.clock()
         rows = await self.store.active(now=now, limit=self.cap)
         fresh = {b.address: b for b in reversed(rows)}  # oldest first
-        for address in [a for a in self._held if a in fresh]:
-            del self._held[address]  # written: the table speaks for it from now on
+        for address in [
+            a for a, b in self._held.items() if a in fresh or b.created_at < now - HOLD_SECONDS
+        ]:
+            del self._held[address]  # written (or long enough): the table speaks for it now
         for address, ban in (*self._held.items(), *self._pending.items()):
             fresh.pop(address, None)
             fresh[address] = ban

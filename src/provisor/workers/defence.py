@@ -75,7 +75,7 @@ class WorkerTracker(FailureTracker):
         self.link = link
         self._queue: list[Event] = []
         self._scheduled = False
-        self._seen: dict[str, None] = {}
+        self._seen: OrderedDict[str, None] = OrderedDict()
 
     def failure(self, address: str, reason: str = "") -> bool:
         """Count a failure in the main process (here only if the link cannot take it)."""
@@ -98,7 +98,7 @@ class WorkerTracker(FailureTracker):
             return local
         self._seen[device_id] = None
         if len(self._seen) > SEEN_MAX:
-            del self._seen[next(iter(self._seen))]
+            self._seen.popitem(last=False)
         self._queued(("r", device_id, ""))
         return local
 
