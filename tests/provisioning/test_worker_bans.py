@@ -22,6 +22,7 @@ import pytest
 import yaml
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from provisor.metrics import REGISTRY
 from provisor.provisioning.defence import FailureTracker
 from provisor.service import Provisor
 from provisor.services.bans import BanList
@@ -337,9 +338,11 @@ def test_the_link_full_counts_the_event_in_the_worker() -> None:
     worker = WorkerTracker(FailureTracker(3, 60, 600), Link(worker_sock))
     worker._queue.extend([("f", "x", "")] * defence.MAX_PENDING)
     worker._scheduled = True  # no loop here: nothing flushes
+    dropped = REGISTRY.get_sample_value("provisor_defence_dropped_total") or 0.0
     assert not worker.failure("192.0.2.3")
     assert not worker.failure("192.0.2.3")
     assert worker.failure("192.0.2.3")  # the third dropped one bans in the worker
+    assert REGISTRY.get_sample_value("provisor_defence_dropped_total") == dropped + 3
     assert worker.is_banned("192.0.2.3")
 
 

@@ -4,7 +4,8 @@ Started by :class:`provisor.workers.pool.WorkerPool` as ``python -m provisor.wor
 with the settings (pickled) on standard input and the sockets' descriptors as arguments. It
 opens the same store (already migrated by the main process), loads the plugins and runs its
 own pipeline, caches and defences (failure counts go to the main process); it sends "ready" or
-one "failed" line, then trace entries, scan-defence events and metrics, and stops on SIGTERM, SIGINT or when the main process's end of the link closes.
+one "failed" line, then trace entries, scan-defence events and metrics, and stops on SIGTERM,
+SIGINT or when the main process's end of the link closes.
 """
 
 from __future__ import annotations
