@@ -43,6 +43,8 @@ __all__ = [
     "TFTP_BYTES",
     "TFTP_TRANSFERS",
     "TRACE_DROPPED",
+    "DEFENCE_EVENTS",
+    "DEFENCE_DROPPED",
     "DATABASE_SECONDS",
     "AUTH_SECONDS",
     "OPERATIONS",
@@ -101,6 +103,16 @@ REST_REQUESTS: Final = Counter(
 TRACE_DROPPED: Final = Counter(
     "provisor_trace_dropped",
     "Request trace entries a phone worker could not hand to the main process (queue full).",
+    registry=REGISTRY,
+)
+DEFENCE_EVENTS: Final = Counter(
+    "provisor_defence_events",
+    "Scan-defence events (failures, creations, returns) phone workers sent the main process.",
+    registry=REGISTRY,
+)
+DEFENCE_DROPPED: Final = Counter(
+    "provisor_defence_dropped",
+    "Scan-defence events a phone worker could not hand to the main process (counted there).",
     registry=REGISTRY,
 )
 DATABASE_UP: Final = Gauge(

@@ -45,7 +45,8 @@ def node_config(folder: Path, database_url: str, plugin_dirs: list[str]) -> Path
         },
         "database": {"url": database_url},
         "rest_api": {"ip": "127.0.0.1", "port": 0},
-        # one process a node: these tests are about nodes (failure counts are per process)
+        # one process a node: these tests are about nodes (a node's workers share one failure
+        # count: tests/provisioning/test_worker_bans.py)
         "provisioning": {"host": "127.0.0.1", "http_port": 0, "tftp_enabled": False, "workers": 1},
     }
     path = folder / "config.yml"

@@ -428,8 +428,9 @@ async def test_https_served_by_both_workers(tmp_path: Path, database_url: str) -
 async def test_a_ban_decided_by_one_worker_holds_on_the_other(
     tmp_path: Path, database_url: str
 ) -> None:
-    """Failures are counted per worker, but the ban they lead to is shared (the `bans` table and
-    change counter), so the scanner is refused by every worker, not only the one that banned."""
+    """A ban reached through one worker's failures is shared (sent by the main process to every
+    worker, and through the `bans` table), so every worker refuses the scanner.
+    tests/provisioning/test_worker_bans.py counts failures spread over both workers."""
     srv = await _workers_server(
         tmp_path,
         database_url,

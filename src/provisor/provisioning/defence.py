@@ -6,8 +6,10 @@ a normal boot, so a site of 500 phones behind one NAT rebooting together is neve
 a MAC scanner is. An auto-creation counts as a failure until the new device comes back for a
 second file (every phone's boot asks for more than one): a scanner naming one MAC per request
 is banned after ``ban_threshold`` MACs, whether its guesses hit unknown devices or create them.
-Failure counters live in memory in each process; the bans they decide are shared by every
-process of every node through the database (:class:`provisor.services.bans.BanList`).
+Failure counters live in memory in each node's main process (phone workers hand their events
+to it: :mod:`provisor.workers.defence`); the bans they decide are shared by every process of
+every node through the database (:class:`provisor.services.bans.BanList`). An operator's unban
+clears the address's counts, wherever it was lifted, so its next failure does not re-ban it.
 """
 
 from __future__ import annotations
@@ -137,6 +139,7 @@ class FailureTracker:
         self.clock = clock
         # shared by every process when the list has a store; local to this tracker otherwise
         self.bans = bans if bans is not None else BanList(clock=clock)
+        self.bans.lifted.append(self.forget)
         # device id -> (address, time) of creations still on probation; bounded like the window
         self._probation: OrderedDict[str, tuple[str, float]] = OrderedDict()
 
@@ -161,11 +164,19 @@ class FailureTracker:
             self._probation.popitem(last=False)
         return self._check(address, "too many new devices from one address")
 
-    def returned(self, device_id: str) -> None:
-        """A device created on probation asked for another file: it is a phone, not a guess."""
+    def returned(self, device_id: str) -> bool:
+        """A device created on probation asked for another file: it is a phone, not a guess.
+
+        True when it was on probation here (its creation no longer counts)."""
         item = self._probation.pop(device_id, None)
-        if item is not None:
-            self.failures.discard(*item)
+        if item is None:
+            return False
+        self.failures.discard(*item)
+        return True
+
+    def forget(self, address: str) -> None:
+        """Drop an address's failures (its ban was lifted: it starts again from nothing)."""
+        self.failures.discard_all(address)
 
     def _check(self, address: str, reason: str) -> bool:
         count = self.failures.count(address)
@@ -177,7 +188,7 @@ class FailureTracker:
     async def unban(self, address: str) -> bool:
         """Lift an address's ban on every node and forget its failures here (an operator's
         decision); False when it was not banned."""
-        self.failures.discard_all(address)
+        self.forget(address)
         return await self.bans.remove(address)
 
     def banned(self) -> list[str]:

@@ -3,8 +3,9 @@
 Started by :class:`provisor.workers.pool.WorkerPool` as ``python -m provisor.workers.child``
 with the settings (pickled) on standard input and the sockets' descriptors as arguments. It
 opens the same store (already migrated by the main process), loads the plugins and runs its
-own pipeline, caches and defences; it sends "ready" or one "failed" line, then trace entries
-and metrics, and stops on SIGTERM, SIGINT or when the main process's end of the link closes.
+own pipeline, caches and defences (failure counts go to the main process); it sends "ready" or
+one "failed" line, then trace entries, scan-defence events and metrics, and stops on SIGTERM,
+SIGINT or when the main process's end of the link closes.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ class _Worker:
         from provisor.provisioning.pipeline import Pipeline
         from provisor.server import _guard, _tls_context, _uvicorn
         from provisor.service import Provisor
+        from provisor.workers.defence import WorkerTracker
         from provisor.workers.relay import RelayedTrace
 
         settings, args, link = self.settings, self.args, self.link
@@ -67,6 +69,8 @@ class _Worker:
         self.pipeline = pipeline = Pipeline(prov)
         prov.extra["pipeline"] = pipeline
         pipeline.trace = RelayedTrace(link, args.index, settings.provisioning.trace_size)
+        # failures are counted by the main process, which decides and announces bans
+        pipeline.failures = WorkerTracker(pipeline.failures, link)
         # this worker's own device writes (auto-creation, new address): every other process
         # drops its cached copy at once
         prov.devices.listeners.append(self._device_event)
@@ -113,6 +117,8 @@ class _Worker:
         kind = message[0]
         if kind == "forget":
             self.pipeline.devices.forget(message[1])
+        elif kind == "ban":  # decided by the main process, which writes it
+            self.pipeline.failures.hold(message)
         elif kind == "plugins":  # the main process's reconciler changed the plugins folder
             from provisor.plugins.resync import resync_plugins
             from provisor.service import plugin_folders

@@ -9,7 +9,9 @@ process's socket, as it would be with one ``SO_REUSEPORT`` socket per worker). E
 :class:`~provisor.workers.link.Link`. The main process keeps the REST API, the change feed's
 writers, the bus and the sync services; it relays device invalidations between the workers
 (a device written by REST, DHCP or another worker is dropped from every worker's cache at
-once) and collects their trace entries and metrics (:mod:`provisor.workers.relay`).
+once), collects their trace entries and metrics (:mod:`provisor.workers.relay`), and counts
+their scan-defence events in its own tracker, telling every worker at once of the bans that
+follow (:mod:`provisor.workers.defence`).
 """
 
 from __future__ import annotations
@@ -26,8 +28,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from provisor.errors import StartupError
+from provisor.metrics import BANS
 from provisor.provisioning.pipeline import Pipeline
 from provisor.settings import Settings
+from provisor.store.bans import Ban
+from provisor.workers.defence import DefenceHub, ban_message
 from provisor.workers.link import Link, pair
 from provisor.workers.relay import WorkerMetrics, receive_trace
 
@@ -81,6 +86,7 @@ class WorkerPool:
         self.sockets = dict(sockets)
         self.pipeline = pipeline
         self.metrics = WorkerMetrics()
+        self.defence = DefenceHub(pipeline.failures, self._ban_decided)
         self.restarts = 0
         self._workers: dict[int, _Worker] = {}
         self._stopping = False
@@ -100,6 +106,7 @@ class WorkerPool:
         prov = self.pipeline.prov
         prov.devices.listeners.append(self._device_event)
         prov.feed.on_bump.append(self._bumped)
+        prov.bans.on_ban.append(self._ban_added)
 
     async def _start_one(self, index: int) -> None:
         main_end, worker_end = pair()
@@ -212,6 +219,8 @@ class WorkerPool:
         kind = message[0]
         if kind == "trace":
             receive_trace(self.pipeline.trace, message[1], message[2])
+        elif kind == "defence":
+            self.defence.receive(message[1])
         elif kind == "metrics":
             self.metrics.update(worker.index, message[1])
         elif kind == "forget":
@@ -238,6 +247,14 @@ class WorkerPool:
 
     def _device_event(self, _event: str, doc: Mapping[str, Any]) -> None:
         self.broadcast(("forget", device_keys(doc)))
+
+    def _ban_decided(self, address: str, reason: str) -> None:
+        BANS.inc()
+        self.pipeline.security.banned(address, reason)
+
+    def _ban_added(self, ban: Ban) -> None:
+        """A ban decided here (workers' failures or REST): every worker refuses it now."""
+        self.broadcast(ban_message(ban))
 
     def _bumped(self, name: str) -> None:
         self.broadcast(("changed", name))
