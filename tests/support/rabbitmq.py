@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from tests.support.ports import free_port
+
 SERVER = Path("/usr/lib/rabbitmq/bin/rabbitmq-server")
 
 
@@ -20,19 +22,13 @@ def available() -> bool:
     return SERVER.exists()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class _PortTaken(Exception):
     """The broker exited before listening (most often: a port taken meanwhile)."""
 
 
 def _start(tmp: Path) -> tuple[subprocess.Popen[bytes], int]:
     tmp.mkdir(parents=True, exist_ok=True)
-    port, dist = _free_port(), _free_port()
+    port, dist = free_port(), free_port()
     (tmp / "enabled_plugins").write_text("[].\n")
     node = f"provisor-{uuid.uuid4().hex[:8]}@localhost"
     env = {
@@ -87,18 +83,18 @@ def _stop(proc: subprocess.Popen[bytes], tmp: Path) -> None:
 def rabbitmq(tmp: Path) -> Iterator[int]:
     """Start a broker with its own node name, ports and folders; yields its AMQP port.
 
-    Free ports are picked by binding port 0 and closing it, so another process may take one
-    before the broker binds it: the broker then exits, and the start is tried again with new
-    ports (three times at most).
+    Free ports are picked outside the kernel's ephemeral range (tests/support/ports.py), yet
+    another process may take one before the broker binds it: the broker then exits, and the
+    start is tried again with new ports (five times at most).
     """
-    for attempt in range(3):
+    for attempt in range(5):
         try:
             proc, port = _start(tmp / f"try{attempt}")
         except _PortTaken:
             continue
         break
     else:
-        raise RuntimeError("rabbitmq-server: its ports were taken three times in a row")
+        raise RuntimeError("rabbitmq-server: its ports were taken five times in a row")
     try:
         yield port
     finally:
