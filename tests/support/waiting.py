@@ -26,7 +26,7 @@ async def until(
         if inspect.isawaitable(value):
             value = await value
         if value:
-            return value  # type: ignore[return-value]
+            return value
         if time.monotonic() > end:
             raise AssertionError(f"not within {within:g} s: {what}")
         await asyncio.sleep(every)

@@ -12,6 +12,7 @@ from provisor.sync.sip import send_notify
 from tests.conftest import Server, make_settings, start_server
 from tests.provisioning.test_http_pipeline import UA, configure
 from tests.support.sip_peer import AmiPeer, SipPeer
+from tests.support.waiting import until
 
 
 @pytest.fixture
@@ -57,12 +58,13 @@ async def test_tcp_notify(peer: SipPeer) -> None:
 
 
 async def _poll(server: Server, location: str) -> dict[str, str]:
-    for _ in range(100):
-        body = (await server.api.get(location)).json()
+    async def finished() -> dict[str, str] | None:
+        body: dict[str, str] = (await server.api.get(location)).json()
         if not body["status"].startswith(("progress", "waiting", "synchronize|progress")):
             return body
-        await asyncio.sleep(0.05)
-    raise AssertionError("operation did not finish")
+        return None
+
+    return await until(finished, f"operation {location} finished")
 
 
 async def _phone(server: Server) -> str:
