@@ -23,7 +23,7 @@ async def peer() -> AsyncIterator[SipPeer]:
 
 
 async def test_udp_notify_ok(peer: SipPeer) -> None:
-    result = await send_notify("127.0.0.1", peer.udp_port, "check-sync", timeout=2)
+    result = await send_notify("127.0.0.1", peer.udp_port, "check-sync", timeout=10)
     assert result.ok and result.code == 200
     assert peer.events() == ["check-sync"]
     first = peer.requests[0].decode()
@@ -33,7 +33,7 @@ async def test_udp_notify_ok(peer: SipPeer) -> None:
 
 async def test_udp_error_response_is_a_failure(peer: SipPeer) -> None:
     peer.code, peer.reason = 481, "Call/Transaction Does Not Exist"
-    result = await send_notify("127.0.0.1", peer.udp_port, "check-sync", timeout=2)
+    result = await send_notify("127.0.0.1", peer.udp_port, "check-sync", timeout=10)
     assert not result.ok and result.code == 481 and "481" in result.reason
 
 
@@ -46,12 +46,14 @@ async def test_udp_no_answer_retransmits_then_fails(peer: SipPeer) -> None:
 
 async def test_provisional_then_final(peer: SipPeer) -> None:
     peer.provisional_first = True
-    result = await send_notify("127.0.0.1", peer.udp_port, "check-sync;reboot=true", timeout=2)
+    result = await send_notify("127.0.0.1", peer.udp_port, "check-sync;reboot=true", timeout=10)
     assert result.ok and peer.events() == ["check-sync;reboot=true"]
 
 
 async def test_tcp_notify(peer: SipPeer) -> None:
-    result = await send_notify("127.0.0.1", peer.tcp_port, "check-sync", transport="tcp", timeout=2)
+    result = await send_notify(
+        "127.0.0.1", peer.tcp_port, "check-sync", transport="tcp", timeout=10
+    )
     assert result.ok and "SIP/2.0/TCP" in peer.requests[0].decode()
     closed = await send_notify("127.0.0.1", 1, "check-sync", transport="tcp", timeout=1)
     assert not closed.ok and "network error" in closed.reason
@@ -178,10 +180,10 @@ async def test_tls_notify(tmp_path: Path) -> None:
     server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=context)
     port = server.sockets[0].getsockname()[1]
     try:
-        result = await send_notify("127.0.0.1", port, "check-sync", transport="tls", timeout=3)
+        result = await send_notify("127.0.0.1", port, "check-sync", transport="tls", timeout=10)
         assert result.ok and "SIP/2.0/TLS" in received[0].decode()
         strict = await send_notify(
-            "127.0.0.1", port, "check-sync", transport="tls", timeout=3, verify_tls=True
+            "127.0.0.1", port, "check-sync", transport="tls", timeout=10, verify_tls=True
         )
         assert not strict.ok  # a self-signed peer is refused when verification is on
     finally:
