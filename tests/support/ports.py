@@ -11,7 +11,9 @@ still fails on "address already in use" is tried again with a new port.
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import os
 import random
 import socket
 from collections.abc import Awaitable, Callable
@@ -84,3 +86,21 @@ async def start_on_free_port_async(
             if attempt == attempts - 1 or not port_taken(exc):
                 raise
     raise AssertionError("unreachable")
+
+
+def listens(pid: int, port: int) -> bool:
+    """Whether process ``pid`` itself holds a TCP socket listening on 127.0.0.1:``port`` (a
+    connection that succeeds may reach another process that took the port first)."""
+    inodes = set()
+    with contextlib.suppress(OSError):
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    inodes.add(target[8:-1])
+    want = f"0100007F:{port:04X}"
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[1] == want and fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
+            return True
+    return False

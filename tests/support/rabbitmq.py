@@ -26,6 +26,14 @@ class _PortTaken(Exception):
     """The broker exited before listening (most often: a port taken meanwhile)."""
 
 
+def _speaks_amqp(port: int) -> bool:
+    """Whether an AMQP 0-9-1 server answers on ``port`` (its Connection.Start method frame):
+    a process that took the port before the broker could would not."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+        conn.sendall(b"AMQP\x00\x00\x09\x01")
+        return conn.recv(3) == b"\x01\x00\x00"  # method frame, channel 0
+
+
 def _start(tmp: Path) -> tuple[subprocess.Popen[bytes], int]:
     tmp.mkdir(parents=True, exist_ok=True)
     port, dist = free_port(), free_port()
@@ -50,8 +58,9 @@ def _start(tmp: Path) -> tuple[subprocess.Popen[bytes], int]:
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            if _speaks_amqp(port) and proc.poll() is None:
                 return proc, port
+            raise OSError("not the broker (yet)")
         except OSError:
             if proc.poll() is not None:
                 _stop(proc, tmp)
