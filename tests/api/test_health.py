@@ -24,7 +24,7 @@ from provisor.api import health
 from tests.conftest import Server, make_settings, start_server
 from tests.security._degraded import PrivatePostgres, find_initdb
 
-DEADLINE = 20.0
+DEADLINE = 30.0
 
 
 async def _ready_until(url: str, status: int) -> httpx.Response:
