@@ -10,9 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import socket
 import subprocess
-import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -24,8 +22,9 @@ from sqlalchemy import event
 
 from provisor.api import health
 from tests.conftest import Server, make_settings, start_server
+from tests.security._degraded import PrivatePostgres, find_initdb
 
-DEADLINE = 20.0
+DEADLINE = 30.0
 
 
 async def _ready_until(url: str, status: int) -> httpx.Response:
@@ -103,83 +102,27 @@ async def test_ready_is_503_when_a_listener_stopped(server: Server) -> None:
 # -- a PostgreSQL cluster of this test's own ---------------------------------------------------
 
 
-def _pg_bin() -> Path | None:
-    found = shutil.which("initdb")
-    if found:
-        return Path(found).parent
-    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
-    return versions[-1].parent if versions else None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class PrivateCluster:
-    """initdb + pg_ctl in a folder of its own, as the postgres user when run as root."""
-
-    def __init__(self, pgbin: Path) -> None:
-        self.pgbin = pgbin
-        self.dir = Path(tempfile.mkdtemp(prefix="provisor-health-pg-"))
-        self.port = _free_port()
-        self.runas: list[str] = []
-        if os.geteuid() == 0:
-            self.runas = ["runuser", "-u", "postgres", "--"]
-            shutil.chown(self.dir, "postgres")
-        self._run("initdb", "-D", str(self.dir / "data"), "-U", "provisor", "--auth=trust")
-
-    def _run(self, tool: str, *args: str) -> None:
-        subprocess.run(
-            [*self.runas, str(self.pgbin / tool), *args],
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
-
-    @property
-    def url(self) -> str:
-        return f"postgresql+asyncpg://provisor@127.0.0.1:{self.port}/postgres"
-
-    def start(self) -> None:
-        options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.dir} -c fsync=off"
-        log = str(self.dir / "server.log")
-        self._run("pg_ctl", "-D", str(self.dir / "data"), "-l", log, "-w", "-o", options, "start")
-
-    def stop(self) -> None:
-        self._run("pg_ctl", "-D", str(self.dir / "data"), "-m", "immediate", "-w", "stop")
-
-    def remove(self) -> None:
-        subprocess.run(
-            [*self.runas, str(self.pgbin / "pg_ctl"), "-D", str(self.dir / "data"), "stop"],
-            capture_output=True,
-            timeout=60,
-            check=False,
-        )
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
 @pytest.fixture
-def private_pg() -> Iterator[PrivateCluster]:
-    pgbin = _pg_bin()
-    if pgbin is None:
+def private_pg() -> Iterator[PrivatePostgres]:
+    initdb = find_initdb()
+    if initdb is None:
         pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
     if os.geteuid() == 0 and shutil.which("runuser") is None:
         pytest.skip("running as root without runuser: initdb refuses root")
     if os.geteuid() == 0:
         if subprocess.run(["id", "postgres"], capture_output=True, check=False).returncode:
             pytest.skip("running as root and there is no postgres user to run initdb as")
-    cluster = PrivateCluster(pgbin)
+    cluster = PrivatePostgres(initdb)  # its own folder and port, moved if the port is taken
     try:
+        cluster.init()
         cluster.start()
         yield cluster
     finally:
-        cluster.remove()
+        cluster.destroy()
 
 
 @pytest.fixture
-async def pg_server(tmp_path: Path, private_pg: PrivateCluster) -> AsyncIterator[Server]:
+async def pg_server(tmp_path: Path, private_pg: PrivatePostgres) -> AsyncIterator[Server]:
     server = await start_server(make_settings(tmp_path, private_pg.url))
     try:
         yield server
@@ -188,7 +131,7 @@ async def pg_server(tmp_path: Path, private_pg: PrivateCluster) -> AsyncIterator
 
 
 async def test_ready_is_503_while_postgresql_is_stopped(
-    pg_server: Server, private_pg: PrivateCluster
+    pg_server: Server, private_pg: PrivatePostgres
 ) -> None:
     assert (await _ready_until(pg_server.rest_url, 200)).status_code == 200
     await asyncio.to_thread(private_pg.stop)

@@ -56,14 +56,17 @@ async def test_authorize_and_tenants(auth: tuple[FakeWazoAuth, Path]) -> None:
 
 async def test_cache_coalescing_and_expiry(auth: tuple[FakeWazoAuth, Path]) -> None:
     fake, key = auth
-    backend = WazoAuthBackend(fake.url, key, cache_ttl=0.3)
+    # a TTL a loaded machine cannot outlast between two calls in a row (0.3 s could be missed
+    # by a pause of the test process), and a sleep past it for the expiry
+    ttl = 2.0
+    backend = WazoAuthBackend(fake.url, key, cache_ttl=ttl)
     try:
         fake.delay = 0.1
         await asyncio.gather(*(backend.authorize("main-token", "provd.read") for _ in range(10)))
         assert fake.calls["head"] == 1 and fake.calls["get"] == 1
         await backend.authorize("main-token", "provd.read")
         assert fake.calls["head"] == 1  # cached
-        await asyncio.sleep(0.35)
+        await asyncio.sleep(ttl + 0.05)
         await backend.authorize("main-token", "provd.read")
         assert fake.calls["head"] == 2  # expired
         with pytest.raises(Unauthorized):
@@ -77,11 +80,13 @@ async def test_cache_coalescing_and_expiry(auth: tuple[FakeWazoAuth, Path]) -> N
 
 async def test_slow_or_down_server_is_a_prompt_401(auth: tuple[FakeWazoAuth, Path]) -> None:
     fake, key = auth
-    fake.delay = 2.0
+    # the refusal comes from the backend's 0.2 s timeout, long before the server's answer
+    # (5 s later; the margin is for a loaded machine, not a speed check)
+    fake.delay = 5.0
     backend = WazoAuthBackend(fake.url, key, timeout=0.2)
     try:
         with pytest.raises(Unauthorized, match="unavailable"):
-            await asyncio.wait_for(backend.authorize("main-token", "provd.read"), 1.5)
+            await asyncio.wait_for(backend.authorize("main-token", "provd.read"), 4.5)
     finally:
         await backend.close()
     down = WazoAuthBackend("http://127.0.0.1:1", key, timeout=0.5)

@@ -24,7 +24,7 @@ from provisor.store import tenancy
 from tests.cli._cli import arun_cli
 from tests.conftest import TEST_PLUGINS, Server, make_settings, start_server
 
-DEADLINE = 15.0  # seconds a change may take to arrive before the test fails (it takes ~1 s)
+DEADLINE = 30.0  # seconds a change may take to arrive before the test fails (it takes ~1 s)
 
 
 @pytest.fixture

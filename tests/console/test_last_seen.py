@@ -4,7 +4,6 @@ request. Real HTTP requests to the phone listener, a real SQLite file or Postgre
 
 from __future__ import annotations
 
-import asyncio
 import re
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from provisor.store.tables import device_seen
 from tests.conftest import make_settings, start_server
 from tests.console._console import signed_in
 from tests.provisioning.test_http_pipeline import configure
+from tests.support.waiting import until
 
 MAC = "00:11:22:33:44:56"
 UA = f"TestPhone-TP100/1.2.3 ({MAC})"
@@ -135,11 +135,8 @@ async def test_last_seen_settings_are_read(tmp_path: Path, database_url: str) ->
         assert r.status_code == 200
         [device] = (await srv.api.get("/0.2/dev_mgr/devices")).json()["devices"]
         store = SeenStore(srv.prov.engine)
-        for _ in range(100):  # bounded wait for the background writer (not a speed check)
-            if await store.get_many([device["id"]]):
-                break
-            await asyncio.sleep(0.05)
-        got = await store.get_many([device["id"]])
+        # the background writer records it (a bounded wait, not a speed check)
+        got = await until(lambda: store.get_many([device["id"]]), "the last-seen row")
         assert got[device["id"]].file == "common.cfg" and got[device["id"]].status == 200
     finally:
         await srv.close()

@@ -13,14 +13,17 @@ from tests.conftest import Server, make_settings, register_secret, start_server
 from tests.console.conftest import Browser
 from tests.console.test_browser import UA, XSS_UA, sign_in
 from tests.plugins_mgmt.conftest import plugin_source, publish
+from tests.support.waiting import until
 
 
 async def _rows(page: Any, count: int) -> list[str]:
     rows = page.locator("#live-table tbody tr")
-    for _ in range(100):
-        if await rows.count() >= count:
-            break
-        await asyncio.sleep(0.05)
+
+    async def enough() -> bool:
+        return bool(await rows.count() >= count)
+
+    with contextlib.suppress(AssertionError):  # the caller's assertion says what is missing
+        await until(enough, f"{count} rows")
     return list(await rows.all_inner_texts())
 
 
@@ -32,10 +35,11 @@ async def test_live_stream_filters_and_pauses(server: Server, browser: Browser) 
     await page.get_by_role("button", name="Apply").click()
     await page.wait_for_url("**/console/live?failures=1*")
     status = page.locator("#live-status")
-    for _ in range(100):
-        if await status.inner_text() == "connected":
-            break
-        await asyncio.sleep(0.05)
+
+    async def connected() -> bool:
+        return bool(await status.inner_text() == "connected")
+
+    await until(connected, "the live stream connected")
     assert (await server.phone.get("/tp/common.cfg", headers={"User-Agent": UA})).status_code == 200
     r = await server.phone.get("/no/such/file.cfg", headers={"User-Agent": XSS_UA})
     assert r.status_code == 404

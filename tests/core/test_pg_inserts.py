@@ -4,7 +4,6 @@ down, nothing written behind the client's back, and a new connection once it is 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +12,7 @@ import pytest
 
 from tests.conftest import make_settings, start_server
 from tests.security._degraded import PrivatePostgres, find_initdb
+from tests.support.waiting import until
 
 
 @pytest.fixture
@@ -57,11 +57,8 @@ async def test_lone_inserts_and_postgresql_down(
         assert not [rec for rec in caplog.records if rec.exc_info], "a traceback was logged"
 
         private_pg.start()
-        for _ in range(100):  # the change poller finds the server again (bounded wait)
-            if srv.prov.feed.health.up:
-                break
-            await asyncio.sleep(0.1)
-        assert srv.prov.feed.health.up
+        # the change poller finds the server again (a bounded wait)
+        await until(lambda: srv.prov.feed.health.up, "the database seen up again")
         # the refused write was not made behind the client's back; writes work again
         assert (await srv.api.get("/0.2/dev_mgr/devices/during")).status_code == 404
         r = await srv.api.post(

@@ -9,12 +9,14 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
 
 from provisor.errors import Conflict
 from provisor.service import Provisor
 from provisor.store.writer import SqliteWriter
 from tests.conftest import make_settings, start_server
+from tests.support.waiting import until
 
 
 def _sqlite_url(tmp_path: Path) -> str:
@@ -127,11 +129,13 @@ async def test_a_locked_file_is_a_503_and_writes_nothing(tmp_path: Path) -> None
         assert "database" in r.text and r.headers["Retry-After"]
         holder.execute("ROLLBACK")
         assert await srv.prov.devices.store.get("locked1") is None
-        for _ in range(100):  # the poller marks the database up again within a second or two
+
+        async def accepted() -> httpx.Response | None:
             r = await srv.api.post("/0.2/dev_mgr/devices", json=body)
-            if r.status_code != 503:
-                break
-            await asyncio.sleep(0.1)
+            return r if r.status_code != 503 else None
+
+        # the poller marks the database up again within a second or two (a bounded wait)
+        r = await until(accepted, "a write accepted again")
         assert r.status_code == 201, r.text
         stored = await srv.prov.devices.store.get("locked1")
         assert stored is not None and stored["mac"] == "00:11:22:33:44:66"

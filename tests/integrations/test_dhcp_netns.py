@@ -9,15 +9,12 @@ notify``, and provisor knows the phone before it fetches any file.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import glob
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -29,6 +26,7 @@ import pytest
 from provisor.service import Provisor
 from provisor.settings import load_settings
 from tests.conftest import TEST_PLUGINS
+from tests.support.waiting import until
 
 DHCPD = shutil.which("dhcpd") or "/usr/sbin/dhcpd"
 DHCLIENT = shutil.which("dhclient") or "/usr/sbin/dhclient"
@@ -82,6 +80,27 @@ class Site:
             )
         )
 
+    def logs(self) -> str:
+        """Every log of the run, to explain a failure."""
+        return "".join(f"== {p.name}\n{p.read_text()}" for p in self.tmp.glob("*.log"))
+
+    async def listening(self, what: str, port: int, *, udp: bool = False) -> None:
+        """Wait until a socket listens on ``port`` in the server namespace (the connection a
+        test would make from here reaches the host's 127.0.0.1, not the namespace's); fail
+        at once if a started server exited, else after a bound that is no speed check."""
+        query = ["ip", "netns", "exec", self.srv_ns, "ss", "-Hln" + ("u" if udp else "t")]
+        query.append(f"sport = :{port}")
+
+        async def bound() -> bool:
+            exited = [p.args for p in self.procs if p.poll() is not None]
+            assert not exited, f"{exited} exited while waiting for {what}\n{self.logs()}"
+            found = await asyncio.to_thread(
+                subprocess.run, query, capture_output=True, text=True, check=True
+            )
+            return bool(found.stdout.strip())
+
+        await until(bound, f"{what} listening on port {port}\n{self.logs()}", within=120)
+
     async def lease(self, mac: str, client_conf: str) -> str:
         """Run dhclient once in the client namespace with this MAC; its lease file's text."""
         sh("ip", "netns", "exec", self.cli_ns, "ip", "link", "set", "dev", self.veth_c, "down")
@@ -119,15 +138,13 @@ class Site:
             load_settings(None, environ={"PROVISOR_DATA_DIR": self.env["PROVISOR_DATA_DIR"]})
         )
         try:
-            for _ in range(100):
-                found = await prov.devices.store.find_all(mac=mac)
-                if found:
-                    return dict(found[0])
-                await asyncio.sleep(0.1)
+            found = await until(
+                lambda: prov.devices.store.find_all(mac=mac),
+                f"a device for {mac} after the lease (the hook reports it)\n{self.logs()}",
+            )
         finally:
             await prov.close()
-        logs = "".join(f"== {p.name}\n{p.read_text()}" for p in self.tmp.glob("*.log"))
-        raise AssertionError(f"no device for {mac} after the lease\n{logs}")
+        return dict(found[0])
 
 
 @pytest.fixture
@@ -155,11 +172,8 @@ async def site(tmp_path: Path) -> AsyncIterator[Site]:
             sh("ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up")
             sh("ip", "netns", "exec", ns, "ip", "link", "set", dev, "up")
         s.start("provisor", *CLI, "serve", "--rest-port", "18666", "--http-port", "18667", env=env)
-        # the REST port answers once every phone worker serves: wait for it (bounded)
-        for _ in range(600):
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", 18666), 1):
-                break
-            time.sleep(0.1)
+        # the REST port is bound once every phone worker serves (the hooks report to it)
+        await s.listening("provisor's REST API", 18666)
         yield s
     finally:
         for proc in s.procs:
@@ -195,7 +209,7 @@ async def test_isc_lease_identifies_phone_by_option_60(site: Site) -> None:
         "dhcpd", DHCPD, "-f", "-4", "-cf", str(conf), "-lf", str(site.tmp / "dhcpd.leases"),
         "-pf", str(site.tmp / "dhcpd.pid"), site.veth_s,
     )  # fmt: skip
-    await asyncio.sleep(2)  # provisor and dhcpd start
+    await site.listening("dhcpd", 67, udp=True)
     # A MAC outside the test plugin's OUI: only option 60 can name the vendor and model.
     await site.lease(
         "02:11:22:33:44:77",
@@ -255,7 +269,7 @@ async def test_kea_hands_out_provisor_url_and_reports_the_lease(site: Site) -> N
         "PATH": "/usr/bin:/bin",
     }
     site.start("kea", KEA, "-c", str(conf), env=kea_env)
-    await asyncio.sleep(2)
+    await site.listening("kea-dhcp4", 67, udp=True)
     # The TestPhone OUI: Kea puts the phone in provisor's class, which sends it option 66.
     lease = await site.lease("00:11:22:33:44:88", "request subnet-mask, tftp-server-name;\n")
     assert 'option tftp-server-name "http://10.77.0.1:18667/tp"' in lease, lease

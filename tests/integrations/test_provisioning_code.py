@@ -13,6 +13,7 @@ from pathlib import Path
 from tests.conftest import Server, make_settings, start_server
 from tests.provisioning.test_http_pipeline import UA
 from tests.support.sip_peer import SipPeer
+from tests.support.waiting import until
 
 AGI = Path(__file__).resolve().parents[2] / "contrib" / "provisor-autoprov.agi"
 
@@ -65,12 +66,7 @@ async def test_code_moves_device_and_resyncs(tmp_path: Path, database_url: str) 
         assert (
             doc["tenant_uuid"] == tenant and doc["config"] == "alice" and doc["configured"] is True
         )
-        import asyncio
-
-        for _ in range(100):
-            if peer.events():
-                break
-            await asyncio.sleep(0.02)
+        await until(peer.events, "the phone's check-sync NOTIFY")
         assert peer.events() == ["check-sync"]
         r = await srv.phone.get("/001122334455.cfg", headers={"User-Agent": UA})
         assert b"Alice-pw-1" in r.content

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ import yaml
 
 from tests.conftest import make_settings, start_server
 from tests.provisioning.test_http_pipeline import MAC, UA
+from tests.support.ports import free_port, listens
 
 ROOT = Path(__file__).resolve().parents[2]
 HOST = "provisioning.example.org"
@@ -44,19 +44,14 @@ def _nginx() -> str:
     return found
 
 
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def _running_nginx(site: str, tmp: Path) -> Iterator[int]:
     """nginx with ``site`` on a port of its own; nginx cannot take port 0, so a port taken
-    between the choice and nginx's bind is seen in its error log and another is tried."""
+    between the choice and nginx's bind is seen in its error log and another is tried
+    (tests/support/ports.py)."""
     binary = _nginx()
     for _attempt in range(5):
-        port = _port()
+        port = free_port()
         conf = tmp / "nginx.conf"
         for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
             (tmp / sub).mkdir(parents=True, exist_ok=True)
@@ -79,12 +74,10 @@ def _running_nginx(site: str, tmp: Path) -> Iterator[int]:
         deadline = time.monotonic() + 30
         up = False
         while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    up = True
-                    break
-            except OSError:
-                time.sleep(0.1)
+            if listens(proc.pid, port):  # nginx's own socket, not a process that took it
+                up = True
+                break
+            time.sleep(0.1)
         if up:
             try:
                 yield port

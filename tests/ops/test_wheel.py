@@ -53,7 +53,7 @@ def test_wheel_installed_elsewhere_serves_a_phone_with_bundled_plugins(tmp_path:
         )
         assert answer.status_code == 200 and b"account.1" in answer.content
         # the console's templates and static files came with the wheel
-        signin = httpx.get(f"http://127.0.0.1:{served.ports['rest']}/console/signin", timeout=5)
+        signin = httpx.get(f"http://127.0.0.1:{served.ports['rest']}/console/signin", timeout=30)
         assert signin.status_code == 200 and "API token" in signin.text
         script = httpx.get(
             f"http://127.0.0.1:{served.ports['rest']}/console/static/console.js", timeout=5

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import os
 import subprocess
@@ -11,6 +10,7 @@ from pathlib import Path
 
 from tests.conftest import Server, make_settings, start_server
 from tests.plugins_mgmt.conftest import plugin_source, publish, publish_unchecked
+from tests.support.waiting import until
 
 UA = "TestPhone-TP100/1.2.3 (00:11:22:33:44:55)"
 
@@ -21,12 +21,13 @@ async def _server(tmp_path: Path, database_url: str) -> Server:
 
 
 async def _wait(srv: Server, location: str) -> str:
-    for _ in range(200):
+    async def finished() -> str | None:
         status = (await srv.api.get(location)).json()["status"]
         if "progress" not in status.split("(")[0] and not status.startswith("waiting"):
             return str(status)
-        await asyncio.sleep(0.02)
-    raise AssertionError("operation did not finish")
+        return None
+
+    return await until(finished, f"operation {location} finished")
 
 
 async def _set_server(srv: Server, url: str) -> None:

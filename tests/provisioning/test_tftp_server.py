@@ -6,7 +6,7 @@ import asyncio
 import os
 import shutil
 import subprocess
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -14,6 +14,7 @@ import pytest
 from provisor.provisioning.tftp import TftpLimits, TftpReply, TftpRequest, TftpServer
 from provisor.provisioning.tftp_packets import Opcode, encode_ack, encode_request, parse_error
 from tests.provisioning.tftp_client import TftpError, TftpStats, tftp_get
+from tests.support.waiting import until
 
 FILES = {
     "small.cfg": b"line one\nline two\r\n",
@@ -50,6 +51,22 @@ async def tftp() -> AsyncIterator[tuple[TftpServer, Handler]]:
     await server.start()
     yield server, handler
     await server.stop()
+
+
+@pytest.fixture
+async def patient_tftp() -> AsyncIterator[TftpServer]:
+    """A server that resends only after 30 s: in a test of what one packet triggers, a resend
+    on timeout (a loaded machine may pause the test longer than the usual 0.3 s) would be
+    taken for the packet's doing."""
+    limits = TftpLimits(timeout=30, max_timeout=60, unacked_timeout=60)
+    server = TftpServer(Handler(), host="127.0.0.1", port=0, limits=limits)
+    await server.start()
+    yield server
+    await server.stop()
+
+
+def _blocks(packets: list[bytes]) -> list[int]:
+    return [int.from_bytes(p[2:4], "big") for p in packets if p[:2] == b"\x00\x03"]
 
 
 @pytest.mark.parametrize("name", list(FILES))
@@ -129,8 +146,8 @@ async def test_lost_ack_is_retransmitted_without_duplicates(
     assert stats.duplicates == 1 and stats.data_packets == 3 + 1
 
 
-async def test_duplicate_acks_do_not_trigger_resends(tftp: tuple[TftpServer, Handler]) -> None:
-    server, _ = tftp
+async def test_duplicate_acks_do_not_trigger_resends(patient_tftp: TftpServer) -> None:
+    server = patient_tftp
     loop = asyncio.get_running_loop()
     received: list[bytes] = []
 
@@ -144,23 +161,24 @@ async def test_duplicate_acks_do_not_trigger_resends(tftp: tuple[TftpServer, Han
         transport.sendto(
             encode_request(Opcode.RRQ, "exact.bin", "octet"), ("127.0.0.1", server.port)
         )
-        await asyncio.sleep(0.1)
-        assert len(received) == 1
+        await until(lambda: received, "block 1")
+        assert _blocks(received) == [1]
         for _ in range(5):  # ACK block 1 five times
             transport.sendto(encode_ack(1), proto.addr)
-        await asyncio.sleep(0.1)
-        blocks = [int.from_bytes(p[2:4], "big") for p in received]
-        assert blocks == [1, 2]  # block 2 sent once, not five times
+        # then ACK block 2: the server reads one socket in order, so once block 3 is here
+        # every duplicate ACK was handled before it
+        await until(lambda: 2 in _blocks(received), "block 2")
+        transport.sendto(encode_ack(2), proto.addr)
+        await until(lambda: 3 in _blocks(received), "block 3")
+        assert _blocks(received) == [1, 2, 3]  # block 2 sent once, not five times
     finally:
         transport.close()
 
 
-async def test_another_endpoint_cannot_move_a_transfer(
-    tftp: tuple[TftpServer, Handler],
-) -> None:
+async def test_another_endpoint_cannot_move_a_transfer(patient_tftp: TftpServer) -> None:
     """A transfer's socket is connected to its client: an ACK from any other port (a stray or
     forged transfer ID) is dropped by the kernel, unanswered, and the transfer goes on."""
-    server, _ = tftp
+    server = patient_tftp
     loop = asyncio.get_running_loop()
     got: list[bytes] = []
     stray: list[bytes] = []
@@ -177,25 +195,14 @@ async def test_another_endpoint_cannot_move_a_transfer(
         lambda: P(got), local_addr=("127.0.0.1", 0)
     )
     intruder, _ = await loop.create_datagram_endpoint(lambda: P(stray), local_addr=("127.0.0.1", 0))
-
-    async def until(check: Callable[[], bool]) -> None:
-        for _ in range(300):
-            if check():
-                return
-            await asyncio.sleep(0.01)
-        raise AssertionError("nothing came")
-
-    def block(n: int) -> bool:
-        return any(p[:2] == b"\x00\x03" and int.from_bytes(p[2:4], "big") == n for p in got)
-
     try:
         client.sendto(encode_request(Opcode.RRQ, "exact.bin", "octet"), ("127.0.0.1", server.port))
-        await until(lambda: block(1))
+        await until(lambda: 1 in _blocks(got), "block 1")
         intruder.sendto(encode_ack(1), cproto.addr)
         await asyncio.sleep(0.3)  # what a forged ACK would have caused had it been taken
-        assert stray == [] and not block(2)
+        assert stray == [] and _blocks(got) == [1]  # unanswered, and it moved nothing
         client.sendto(encode_ack(1), cproto.addr)
-        await until(lambda: block(2))
+        await until(lambda: 2 in _blocks(got), "block 2 after the client's own ACK")
     finally:
         client.close()
         intruder.close()
@@ -241,11 +248,14 @@ async def test_garbage_packets_do_not_break_the_server(tftp: tuple[TftpServer, H
             b"\xff" * 50,
         ):
             transport.sendto(junk, ("127.0.0.1", server.port))
-        await asyncio.sleep(0.2)
+
+        def codes() -> list[int]:
+            return [parse_error(a)[0] for a in answers if a[:2] == b"\x00\x05"]
+
+        # WRQ refused, malformed requests refused
+        await until(lambda: 2 in codes() and 4 in codes(), "errors 2 and 4")
     finally:
         transport.close()
-    codes = [parse_error(a)[0] for a in answers if a[:2] == b"\x00\x05"]
-    assert 2 in codes and 4 in codes  # WRQ refused, malformed requests refused
     assert await tftp_get("127.0.0.1", server.port, "small.cfg") == FILES["small.cfg"]
 
 
@@ -264,11 +274,8 @@ async def test_caps_per_client(tftp: tuple[TftpServer, Handler]) -> None:
         busy = [r for r in results if isinstance(r, TftpError)]
         assert len(busy) == 2 and all("busy" in e.message for e in busy)
         assert sum(1 for r in results if r == FILES["small.cfg"]) == 2
-        for _ in range(50):  # the server finishes on the final ACK, just after the client
-            if server.active_transfers == 0:
-                break
-            await asyncio.sleep(0.02)
-        assert server.active_transfers == 0
+        # the server finishes on the final ACK, just after the client
+        await until(lambda: server.active_transfers == 0, "no transfer left")
     finally:
         await server.stop()
 
@@ -281,11 +288,8 @@ async def test_client_gone_transfer_is_freed(tftp: tuple[TftpServer, Handler]) -
     )
     transport.sendto(encode_request(Opcode.RRQ, "exact.bin", "octet"), ("127.0.0.1", server.port))
     transport.close()
-    for _ in range(100):
-        await asyncio.sleep(0.1)
-        if server.active_transfers == 0:
-            break
-    assert server.active_transfers == 0  # gave up after the bounded retries
+    # gave up after the bounded retries
+    await until(lambda: server.active_transfers == 0, "the transfer given up")
 
 
 def _run(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:

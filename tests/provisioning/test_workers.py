@@ -26,6 +26,7 @@ import pytest
 from tests.conftest import Server, make_settings, start_server
 from tests.ops._serve import serve
 from tests.provisioning.test_http_pipeline import configure
+from tests.support.waiting import until as wait_until
 
 MAC = "00:11:22:33:44:55"
 UA = f"TestPhone-TP100/1.2.3 ({MAC})"
@@ -76,14 +77,9 @@ async def trace(srv: Server, **params: str) -> list[dict[str, Any]]:
     return list(r.json()["requests"])
 
 
-async def until(check: Any, what: str, tries: int = 200) -> Any:
+async def until(check: Any, what: str, within: float = 30.0) -> Any:
     """Poll ``check`` (bounded: the workers' trace and metrics arrive every 50 ms / 1 s)."""
-    for _ in range(tries):
-        value = await check()
-        if value:
-            return value
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"never happened: {what}")
+    return await wait_until(check, what, within=within)
 
 
 async def new_device(srv: Server) -> str:
@@ -202,7 +198,7 @@ async def test_killed_worker_is_restarted_and_the_listener_keeps_answering(
         pids = pool.pids()
         return set(pids) == {1, 2} and pids[1] != old[1]
 
-    await until(replaced, "worker 1 restarted", tries=1200)
+    await until(replaced, "worker 1 restarted", within=60)
     assert pool.pids()[2] == old[2] and pool.restarts == 1
     with only(srv, 1) as pid:
         assert pid != old[1]
@@ -279,7 +275,7 @@ async def test_no_worker_outlives_the_main_process(
         async def gone() -> bool:
             return not any(_alive(pid) for pid in workers)
 
-        await until(gone, "every worker ended", tries=600)
+        await until(gone, "every worker ended", within=30)
 
 
 @pytest.mark.skipif(shutil.which("taskset") is None, reason="taskset (util-linux) needed")

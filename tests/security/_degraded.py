@@ -13,10 +13,12 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
+import time
 from pathlib import Path
+
+from tests.support.ports import free_port, port_taken
 
 __all__ = ["PrivatePostgres", "find_initdb"]
 
@@ -33,18 +35,13 @@ def find_initdb() -> Path | None:
     return Path(candidates[-1]) if candidates else None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class PrivatePostgres:
     """initdb, start, stop (immediate) and restart on the same port."""
 
     def __init__(self, initdb: Path) -> None:
         self.bin = initdb.parent
-        self.port = _free_port()
+        self.port = free_port()
+        self._started = False
         self.dir = Path(tempfile.mkdtemp(prefix="provisor-degraded-pg-"))
         self.data = self.dir / "data"
         self._runas: list[str] = []
@@ -70,10 +67,35 @@ class PrivatePostgres:
                   "--auth=trust", "-E", "UTF8")  # fmt: skip
 
     def start(self) -> None:
-        """Start and wait until it accepts connections."""
+        """Start and wait until it accepts connections.
+
+        The port is only free when it was chosen: if another process took it, the first start
+        moves to a new port; a restart keeps its port (the server under test knows it) and
+        tries again while the holder, most often a passing probe, lets it go.
+        """
+        for attempt in range(20):
+            try:
+                self._start()
+                self._started = True
+                return
+            except RuntimeError as exc:
+                if attempt == 19 or not port_taken(exc):
+                    raise
+                if not self._started:
+                    self.port = free_port()
+                else:
+                    time.sleep(0.5)
+
+    def _start(self) -> None:
+        log = self.dir / "server.log"
+        seen = log.stat().st_size if log.exists() else 0  # this attempt's lines only
         options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.dir} -c fsync=off"
-        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-l",
-                  str(self.dir / "server.log"), "-w", "-o", options, "start")  # fmt: skip
+        try:
+            self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(log), "-w",
+                      "-o", options, "start")  # fmt: skip
+        except subprocess.CalledProcessError as exc:
+            text = log.read_bytes()[seen:][-2000:].decode(errors="replace") if log.exists() else ""
+            raise RuntimeError(f"pg_ctl start failed: {exc.stderr!r}\n{text}") from None
 
     def stop(self) -> None:
         """Stop at once, as a crash would (no clean shutdown of the clients)."""

@@ -16,6 +16,7 @@ import pytest
 
 from tests.conftest import Server, make_settings, start_server
 from tests.security._degraded import PrivatePostgres, find_initdb
+from tests.support.waiting import until
 
 KNOWN_MAC = "00:11:22:33:44:55"
 KNOWN_UA = f"TestPhone-TP100/1.2.3 ({KNOWN_MAC})"
@@ -132,13 +133,7 @@ async def test_postgresql_stopped_and_restarted(
 
 async def _wait_until_up(server: Server) -> None:
     """Wait (bounded) for the change poller to find the database again."""
-    import asyncio
-
-    for _ in range(100):
-        if server.prov.feed.health.up:
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError("the database was not seen again within 10 s")
+    await until(lambda: server.prov.feed.health.up, "the database seen up again")
 
 
 async def test_status_without_a_checkable_token_names_the_database(

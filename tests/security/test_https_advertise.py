@@ -9,7 +9,6 @@ with the tenant key and the device token in it. The URL is ``general.advertised_
 from __future__ import annotations
 
 import re
-import socket
 import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -20,6 +19,7 @@ import pytest
 from provisor.tls import write_self_signed
 from tests.conftest import REPO_PLUGINS, Server, make_settings, start_server
 from tests.provisioning.test_http_pipeline import configure
+from tests.support.ports import start_on_free_port_async
 
 KEY = "https-site-key-01"
 MAC = "00:15:65:aa:bb:01"
@@ -29,16 +29,19 @@ PASSWORD = "Https-Line-Secret-5"
 URL_LINE = re.compile(rb"static\.auto_provision\.server\.url = (\S+)")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def open_server(tmp_path: Path, database_url: str, advertised: str | None) -> Server:
+    """The derived URL names the configured port, so the port is chosen before the start
+    (not 0); a port taken meanwhile makes the start fail and another is tried."""
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     write_self_signed(cert, key, ["127.0.0.1", "localhost"])
-    port = free_port()
+    return await start_on_free_port_async(
+        lambda port: _start(tmp_path, database_url, advertised, cert, key, port)
+    )
+
+
+async def _start(
+    tmp_path: Path, database_url: str, advertised: str | None, cert: Path, key: Path, port: int
+) -> Server:
     overrides: dict[str, object] = {
         "general.plugin_dirs": [str(REPO_PLUGINS)],
         "general.http_auth_strategy": "device_token",

@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from tests.support.ports import free_port
+
 SERVER = Path("/usr/lib/rabbitmq/bin/rabbitmq-server")
 
 
@@ -20,19 +22,21 @@ def available() -> bool:
     return SERVER.exists()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class _PortTaken(Exception):
     """The broker exited before listening (most often: a port taken meanwhile)."""
 
 
+def _speaks_amqp(port: int) -> bool:
+    """Whether an AMQP 0-9-1 server answers on ``port`` (its Connection.Start method frame):
+    a process that took the port before the broker could would not."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+        conn.sendall(b"AMQP\x00\x00\x09\x01")
+        return conn.recv(3) == b"\x01\x00\x00"  # method frame, channel 0
+
+
 def _start(tmp: Path) -> tuple[subprocess.Popen[bytes], int]:
     tmp.mkdir(parents=True, exist_ok=True)
-    port, dist = _free_port(), _free_port()
+    port, dist = free_port(), free_port()
     (tmp / "enabled_plugins").write_text("[].\n")
     node = f"provisor-{uuid.uuid4().hex[:8]}@localhost"
     env = {
@@ -54,8 +58,9 @@ def _start(tmp: Path) -> tuple[subprocess.Popen[bytes], int]:
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            if _speaks_amqp(port) and proc.poll() is None:
                 return proc, port
+            raise OSError("not the broker (yet)")
         except OSError:
             if proc.poll() is not None:
                 _stop(proc, tmp)
@@ -87,18 +92,18 @@ def _stop(proc: subprocess.Popen[bytes], tmp: Path) -> None:
 def rabbitmq(tmp: Path) -> Iterator[int]:
     """Start a broker with its own node name, ports and folders; yields its AMQP port.
 
-    Free ports are picked by binding port 0 and closing it, so another process may take one
-    before the broker binds it: the broker then exits, and the start is tried again with new
-    ports (three times at most).
+    Free ports are picked outside the kernel's ephemeral range (tests/support/ports.py), yet
+    another process may take one before the broker binds it: the broker then exits, and the
+    start is tried again with new ports (five times at most).
     """
-    for attempt in range(3):
+    for attempt in range(5):
         try:
             proc, port = _start(tmp / f"try{attempt}")
         except _PortTaken:
             continue
         break
     else:
-        raise RuntimeError("rabbitmq-server: its ports were taken three times in a row")
+        raise RuntimeError("rabbitmq-server: its ports were taken five times in a row")
     try:
         yield port
     finally:

@@ -12,6 +12,7 @@ from provisor.sync.sip import send_notify
 from tests.conftest import Server, make_settings, start_server
 from tests.provisioning.test_http_pipeline import UA, configure
 from tests.support.sip_peer import AmiPeer, SipPeer
+from tests.support.waiting import until
 
 
 @pytest.fixture
@@ -22,7 +23,7 @@ async def peer() -> AsyncIterator[SipPeer]:
 
 
 async def test_udp_notify_ok(peer: SipPeer) -> None:
-    result = await send_notify("127.0.0.1", peer.udp_port, "check-sync", timeout=2)
+    result = await send_notify("127.0.0.1", peer.udp_port, "check-sync", timeout=10)
     assert result.ok and result.code == 200
     assert peer.events() == ["check-sync"]
     first = peer.requests[0].decode()
@@ -32,7 +33,7 @@ async def test_udp_notify_ok(peer: SipPeer) -> None:
 
 async def test_udp_error_response_is_a_failure(peer: SipPeer) -> None:
     peer.code, peer.reason = 481, "Call/Transaction Does Not Exist"
-    result = await send_notify("127.0.0.1", peer.udp_port, "check-sync", timeout=2)
+    result = await send_notify("127.0.0.1", peer.udp_port, "check-sync", timeout=10)
     assert not result.ok and result.code == 481 and "481" in result.reason
 
 
@@ -45,24 +46,27 @@ async def test_udp_no_answer_retransmits_then_fails(peer: SipPeer) -> None:
 
 async def test_provisional_then_final(peer: SipPeer) -> None:
     peer.provisional_first = True
-    result = await send_notify("127.0.0.1", peer.udp_port, "check-sync;reboot=true", timeout=2)
+    result = await send_notify("127.0.0.1", peer.udp_port, "check-sync;reboot=true", timeout=10)
     assert result.ok and peer.events() == ["check-sync;reboot=true"]
 
 
 async def test_tcp_notify(peer: SipPeer) -> None:
-    result = await send_notify("127.0.0.1", peer.tcp_port, "check-sync", transport="tcp", timeout=2)
+    result = await send_notify(
+        "127.0.0.1", peer.tcp_port, "check-sync", transport="tcp", timeout=10
+    )
     assert result.ok and "SIP/2.0/TCP" in peer.requests[0].decode()
     closed = await send_notify("127.0.0.1", 1, "check-sync", transport="tcp", timeout=1)
     assert not closed.ok and "network error" in closed.reason
 
 
 async def _poll(server: Server, location: str) -> dict[str, str]:
-    for _ in range(100):
-        body = (await server.api.get(location)).json()
+    async def finished() -> dict[str, str] | None:
+        body: dict[str, str] = (await server.api.get(location)).json()
         if not body["status"].startswith(("progress", "waiting", "synchronize|progress")):
             return body
-        await asyncio.sleep(0.05)
-    raise AssertionError("operation did not finish")
+        return None
+
+    return await until(finished, f"operation {location} finished")
 
 
 async def _phone(server: Server) -> str:
@@ -176,10 +180,10 @@ async def test_tls_notify(tmp_path: Path) -> None:
     server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=context)
     port = server.sockets[0].getsockname()[1]
     try:
-        result = await send_notify("127.0.0.1", port, "check-sync", transport="tls", timeout=3)
+        result = await send_notify("127.0.0.1", port, "check-sync", transport="tls", timeout=10)
         assert result.ok and "SIP/2.0/TLS" in received[0].decode()
         strict = await send_notify(
-            "127.0.0.1", port, "check-sync", transport="tls", timeout=3, verify_tls=True
+            "127.0.0.1", port, "check-sync", transport="tls", timeout=10, verify_tls=True
         )
         assert not strict.ok  # a self-signed peer is refused when verification is on
     finally:

@@ -8,6 +8,7 @@ from typing import Any
 
 from tests.conftest import Server, make_settings, start_server
 from tests.provisioning.tftp_client import tftp_get
+from tests.support.waiting import until
 from tests.wazo.conftest import publish_wazo, wazo_source
 
 MAC = "00:11:22:aa:bb:01"
@@ -162,11 +163,7 @@ async def test_install_identify_serve_uninstall(
         doc["plugin"] = ""
         r = await srv.api.put(f"/0.2/dev_mgr/devices/{device['id']}", json={"device": doc})
         assert r.status_code == 204, r.text
-        for _ in range(100):
-            if not (written / FILE).exists():
-                break
-            await asyncio.sleep(0.05)
-        assert not (written / FILE).exists()
+        await until(lambda: not (written / FILE).exists(), f"{FILE} removed")
 
         # uninstall: the worker stops, its device is unconfigured, nothing is served
         worker_pid = plugin.worker.pid  # type: ignore[attr-defined]
