@@ -191,3 +191,29 @@ async def test_firmware_install_in_the_browser(
     await browser.shot("firmware", docs=True)
     assert "tp100-fw" in await _installed(srv)
     assert browser.dialogs == [] and browser.errors == []  # the description's script never ran
+
+
+async def test_firmware_page_takes_the_rest_acls(fw_server: tuple[Server, bytes]) -> None:
+    """Each page and action needs the ACL of its REST call, for this plugin (no other)."""
+    srv, _ = fw_server
+    base = "provd.pg_mgr.plugins.testphone.install"
+    reads = ["provd.dev_mgr.devices.read", f"{base}.installable.read", f"{base}.installed.read"]
+    cases = (
+        (reads, 200, 403),  # may list, may not install
+        (reads[:2], 403, 403),  # installed.read missing
+        ([reads[0], *(a.replace("testphone", "other") for a in reads[1:])], 403, 403),
+        ([*reads, f"{base}.install.create"], 200, 303),
+    )
+    for acl, page_status, install_status in cases:
+        token = await srv.token_for(srv.master, acl)
+        register_secret(token)
+        client = await signed_in(srv, token)
+        try:
+            assert (await client.get(PAGE)).status_code == page_status, acl
+            phones = await client.get("/console/phones")
+            csrf = csrf_of(phones.text)
+            register_secret(csrf)
+            r = await client.post(f"{PAGE}/install", data={"csrf": csrf, "id": "tp200-fw"})
+            assert r.status_code == install_status, (acl, r.text)
+        finally:
+            await client.aclose()
