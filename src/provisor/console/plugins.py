@@ -3,8 +3,8 @@ update with live progress (the operation page).
 
 The same operations as ``/0.2/pg_mgr/install/*`` (:mod:`provisor.plugins.manager`), the same
 ACLs, and the same rule: plugins are global state, changed by master-tenant tokens only.
-Firmware packages stay on the REST API and the CLI for now; a plugin's template overrides
-have their own page (:mod:`provisor.console.overrides`).
+A plugin's firmware packages (:mod:`provisor.console.firmware`) and its template overrides
+(:mod:`provisor.console.overrides`) have their own pages, linked from each installed plugin.
 """
 
 from __future__ import annotations
