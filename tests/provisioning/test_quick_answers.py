@@ -157,3 +157,25 @@ async def test_a_banned_address_gets_no_hot_answer(server: Server) -> None:
         await server.pipeline.failures.unban("127.0.0.1")
     assert r.status_code == 404
     assert (await server.phone.get(PATH, headers={"User-Agent": UA})).status_code == 200
+
+
+def test_hot_answers_are_bounded_in_entries_and_bytes() -> None:
+    """A kept answer holds its body after the render cache dropped it: bytes are bounded too."""
+    from provisor.provisioning.hot import HotAnswers
+    from provisor.provisioning.request import FileRequest, FileResult
+    from provisor.provisioning.trace import TraceEntry
+
+    hot = HotAnswers(cap=100, max_bytes=3 * 2**20)
+    for n in range(10):
+        req = FileRequest("http", f"{n:012x}.cfg", "192.0.2.1", user_agent="UA")
+        origin = TraceEntry("http", "192.0.2.1", req.path, user_agent="UA")
+        origin.device_id, origin.hot_stamp = f"dev{n}", (1, 2, 3)
+        key = hot.key(req)
+        assert key is not None
+        hot.keep(key, FileResult(200, bytes(2**20)), origin, born=0.0)  # a distinct 1 MiB body
+    kept = [n for n in range(10) if hot.get(("http", f"{n:012x}.cfg", "UA", "192.0.2.1", False))]
+    assert kept == [7, 8, 9] and hot.bytes == 3 * 2**20  # the newest three, counted exactly
+    hot.drop(("http", f"{9:012x}.cfg", "UA", "192.0.2.1", False))
+    assert hot.bytes == 2 * 2**20
+    with_query = FileRequest("http", "a.cfg", "192.0.2.1", query={"mac": "x"})
+    assert hot.key(with_query) is None  # never kept: identification may read the query

@@ -34,10 +34,17 @@ class HotAnswer:
 
 
 class HotAnswers:
-    """Kept answers by request, the oldest dropped past ``cap``."""
+    """Kept answers by request, the oldest dropped past ``cap`` entries or ``max_bytes``.
 
-    def __init__(self, cap: int = 50_000) -> None:
+    An answer's body is usually the render cache's own bytes object, but a kept answer keeps it
+    alive after the render cache dropped it: the bytes are counted here too (a body shared by
+    several requests is counted once per request, which only errs on the safe side).
+    """
+
+    def __init__(self, cap: int = 50_000, max_bytes: int = 256 * 1024 * 1024) -> None:
         self.cap = cap
+        self.max_bytes = max_bytes
+        self.bytes = 0
         self._answers: dict[HotKey, HotAnswer] = {}
 
     @staticmethod
@@ -53,11 +60,15 @@ class HotAnswers:
 
     def drop(self, key: HotKey) -> None:
         """Forget an answer that no longer holds."""
-        self._answers.pop(key, None)
+        gone = self._answers.pop(key, None)
+        if gone is not None:
+            self.bytes -= len(gone.result.body)
 
     def keep(self, key: HotKey, result: FileResult, origin: TraceEntry, *, born: float) -> None:
         """Keep a rendered 200 for the same request made again (``origin`` says who it is)."""
         assert origin.device_id and origin.hot_stamp
+        self.drop(key)
+        self.bytes += len(result.body)
         self._answers[key] = HotAnswer(
             FileResult(
                 result.status,
@@ -73,5 +84,5 @@ class HotAnswers:
             bool(origin.secrets is not None and origin.file and origin.hot_sensitive),
             origin,
         )
-        if len(self._answers) > self.cap:
-            self._answers.pop(next(iter(self._answers)))
+        while self._answers and (len(self._answers) > self.cap or self.bytes > self.max_bytes):
+            self.drop(next(iter(self._answers)))
