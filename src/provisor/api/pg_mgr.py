@@ -276,16 +276,7 @@ async def package_install(request: Request, plugin_id: str) -> Response:
     require_master(caller.scope, "firmware packages")
     prov = provisor_of(request)
     pkg_id = await _id(request, ids.package_id)
-    manager = get_manager(prov)
-    if pkg_id not in manager.packages(plugin_id):
-        raise InvalidInput(f"plugin {plugin_id!r} has no firmware package {pkg_id!r}")
-
-    async def work(op: Operation) -> None:
-        await manager.install_firmware(plugin_id, pkg_id, op)
-
-    op = prov.operations.start(
-        f"pkg.{plugin_id}", work, label="install_pkg", tenant_uuid=caller.tenant_uuid
-    )
+    op = get_manager(prov).start_firmware_install(plugin_id, pkg_id, caller.tenant_uuid)
     return created(f"{BASE}/plugins/{plugin_id}/install/install/{op.id}")
 
 

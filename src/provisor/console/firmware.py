@@ -29,7 +29,6 @@ from provisor.console.web import (
 from provisor.domain import ids
 from provisor.errors import InvalidInput, NotFound
 from provisor.plugins.manager import get_manager
-from provisor.services.operations import Operation
 
 __all__ = ["router"]
 
@@ -115,14 +114,6 @@ async def firmware_action(request: Request, plugin_id: str, action: str) -> Resp
         await manager.uninstall_firmware(pid, pkg_id)
         log.info("console: %s uninstalled firmware package %s of %s", session.label, pkg_id, pid)
         return redirect(f"{PREFIX}/plugins/{pid}/firmware")
-    if pkg_id not in manager.packages(pid):
-        raise InvalidInput(f"plugin {pid!r} has no firmware package {pkg_id!r}")
-
-    async def work(op: Operation) -> None:
-        await manager.install_firmware(pid, pkg_id, op)
-
-    op = prov.operations.start(
-        f"pkg.{pid}", work, label="install_pkg", tenant_uuid=caller.tenant_uuid
-    )
+    op = manager.start_firmware_install(pid, pkg_id, caller.tenant_uuid)
     log.info("console: %s started install of firmware package %s of %s", session.label, pkg_id, pid)
     return redirect(f"{PREFIX}/operations/pkg.{pid}/{op.id}")

@@ -367,6 +367,19 @@ class PluginManager:
             for item in items
         ]
 
+    def start_firmware_install(self, plugin_id: str, pkg_id: str, tenant_uuid: str) -> Operation:
+        """Start installing a package the plugin declares (a 400 otherwise), as an operation
+        of kind ``pkg.<plugin>`` owned by ``tenant_uuid`` (REST and the console alike)."""
+        if pkg_id not in self.packages(plugin_id):
+            raise InvalidInput(f"plugin {plugin_id!r} has no firmware package {pkg_id!r}")
+
+        async def work(op: Operation) -> None:
+            await self.install_firmware(plugin_id, pkg_id, op)
+
+        return self.prov.operations.start(
+            f"pkg.{plugin_id}", work, label="install_pkg", tenant_uuid=tenant_uuid
+        )
+
     async def install_firmware(self, plugin_id: str, pkg_id: str, op: Operation) -> None:
         """Download a firmware package, verify it, and place its files for phones to fetch."""
         ids.package_id(pkg_id)
