@@ -67,6 +67,11 @@ async def test_generated_id_is_uuid_hex(server: Server) -> None:
         ({"mac": "00:15:65:11:22:xx"}, "MAC"),
         ({"vendor": 12}, "device.vendor"),
         ({"options": "x"}, "device.options"),
+        ({"model": "T" * 129}, "device.model: longer than 128 characters"),
+        ({"vendor": "Yea\nlink"}, "device.vendor: control characters"),
+        ({"description": "d" * 1025}, "device.description: longer than 1024"),
+        ({"options": {"x": "y" * 70_000}}, "device: larger than 65536 bytes"),
+        ({"X_notes": ["z" * 1000] * 70}, "device: larger than 65536 bytes"),
     ],
 )
 async def test_create_bad_input_is_400(server: Server, device: dict, fragment: str) -> None:
@@ -74,6 +79,22 @@ async def test_create_bad_input_is_400(server: Server, device: dict, fragment: s
     assert r.status_code == 400
     assert fragment in r.text
     assert (await server.api.get("/0.2/dev_mgr/devices")).json()["devices"] == []
+
+
+async def test_device_text_at_its_bounds_is_kept(server: Server) -> None:
+    """The longest accepted values, and a description over several lines, are stored as sent."""
+    device = {"id": "edge", "model": "M" * 128, "sn": "S" * 128, "description": "a\nb\tc"}
+    assert (
+        await server.api.post("/0.2/dev_mgr/devices", json={"device": device})
+    ).status_code == 201
+    stored = (await server.api.get("/0.2/dev_mgr/devices/edge")).json()["device"]
+    assert {k: stored[k] for k in device} == device
+    r = await server.api.put(
+        "/0.2/dev_mgr/devices/edge", json={"device": {**device, "sn": "S" * 129}}
+    )
+    assert r.status_code == 400 and "device.sn: longer than 128" in r.text
+    stored = (await server.api.get("/0.2/dev_mgr/devices/edge")).json()["device"]
+    assert stored["sn"] == "S" * 128  # nothing half-written
 
 
 async def test_bad_json_wrong_type_and_mime(server: Server) -> None:

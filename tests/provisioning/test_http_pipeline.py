@@ -144,6 +144,17 @@ async def test_non_ascii_user_agent(server: Server) -> None:
     assert (await devices(server)) == []
 
 
+async def test_overlong_identification_is_not_stored(server: Server) -> None:
+    """A UA whose model is longer than the API would accept still boots the phone, but the
+    value is not stored (the REST API refuses it with a 400 naming the bound)."""
+    ua = f"TestPhone-{'M' * 300}/{'1.' * 100}2 ({MAC})"
+    r = await server.phone.get("/tp/common.cfg", headers={"User-Agent": ua})
+    assert r.status_code == 200
+    [device] = await devices(server)
+    assert device["mac"] == MAC and device["vendor"] == "TestVendor"
+    assert "model" not in device and "version" not in device
+
+
 async def test_other_devices_file_is_refused(server: Server) -> None:
     await server.phone.get("/tp/common.cfg", headers={"User-Agent": UA})
     other = "00:11:22:00:00:01"

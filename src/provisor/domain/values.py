@@ -15,6 +15,9 @@ from provisor.domain.ids import shown
 from provisor.errors import InvalidInput
 
 __all__ = [
+    "DEVICE_DOC_MAX_BYTES",
+    "DEVICE_TEXT_MAX",
+    "device_text_problem",
     "format_mac",
     "mac_hex",
     "new_id",
@@ -30,6 +33,17 @@ _HEX12 = re.compile(r"^[0-9a-f]{12}\Z")
 _CANONICAL_MAC = re.compile(r"[0-9a-f]{2}(?::[0-9a-f]{2}){5}")
 _ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:@+\-]{0,127}\Z")
 _KEY = re.compile(r"^[A-Za-z0-9\-$~.]+\Z")
+# C0, DEL, NEL and the Unicode line separators, as for raw_config values
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
+_CONTROL_BUT_LINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\x85\u2028\u2029]")
+
+DEVICE_TEXT_MAX = {"vendor": 128, "model": 128, "version": 128, "sn": 128, "uuid": 128}
+"""Longest value of a device's identification fields: real ones are a few dozen characters;
+they are stored, indexed, shown in the console and written into phones' files."""
+DESCRIPTION_MAX = 1024
+DEVICE_DOC_MAX_BYTES = 64 * 1024
+"""Largest device document once encoded (``options`` and extra keys included): a tenant may
+create many devices, each one must stay small."""
 
 
 def normalize_mac(value: object) -> str:
@@ -81,6 +95,20 @@ def validate_id(value: object, field: str = "id") -> str:
             " not starting with '.' or '-', no '..')"
         )
     return value
+
+
+def device_text_problem(key: str, value: str) -> str | None:
+    """Why ``value`` cannot be a device's ``key`` (too long, control characters), or None."""
+    limit = DESCRIPTION_MAX if key == "description" else DEVICE_TEXT_MAX.get(key)
+    if limit is None:
+        return None
+    if len(value) > limit:
+        return f"longer than {limit} characters"
+    # a description may span lines; identification fields are one token each
+    control = _CONTROL_BUT_LINES if key == "description" else _CONTROL
+    if control.search(value):
+        return "control characters are not allowed"
+    return None
 
 
 def new_id() -> str:

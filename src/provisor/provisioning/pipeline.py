@@ -20,7 +20,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from provisor.domain.values import normalize_ip
+from provisor.domain.values import device_text_problem, normalize_ip
 from provisor.errors import InvalidInput
 from provisor.flight import BatchLoader, single_flight
 from provisor.logs import AccessLog
@@ -367,6 +367,11 @@ class Pipeline(Rendering):
             mac = identifying_mac(self._of_vendor(found["vendor"]), path)
             if mac is not None:
                 found["mac"] = mac
+        # a plugin's regex may capture more than a phone would send: what the REST API would
+        # refuse is never stored from a phone either (the request goes on without it)
+        for key, value in list(found.items()):
+            if device_text_problem(key, value) is not None:
+                del found[key]
         return found
 
     def _of_vendor(self, vendor: str) -> list[Plugin]:

@@ -18,6 +18,7 @@ Tenant rules (wazo-provd's, with its holes closed; the decisions live in proviso
 from __future__ import annotations
 
 import builtins
+import json
 import secrets
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Any
@@ -25,7 +26,14 @@ from typing import Any
 from provisor.authz import Scope, claim_tenant, device_visible, tenants_of
 from provisor.domain.raw_config import validate_raw_config
 from provisor.domain.selector import Selector
-from provisor.domain.values import new_id, normalize_ip, normalize_mac, validate_id
+from provisor.domain.values import (
+    DEVICE_DOC_MAX_BYTES,
+    device_text_problem,
+    new_id,
+    normalize_ip,
+    normalize_mac,
+    validate_id,
+)
 from provisor.errors import Conflict, InvalidInput, NotFound
 from provisor.plugins.loader import PluginSet
 from provisor.services.configs import ConfigService
@@ -58,11 +66,18 @@ def validate_device(body: object, *, device_id: str | None = None) -> dict[str, 
         value = doc.get(key)
         if value is not None and not isinstance(value, str):
             raise InvalidInput(f"device.{key}: must be a string")
+        problem = None if value is None else device_text_problem(key, value)
+        if problem is not None:
+            raise InvalidInput(f"device.{key}: {problem}")
     for key in ("plugin", "config"):
         if doc.get(key):
             validate_id(doc[key], f"device.{key}")
     if doc.get("options") is not None and not isinstance(doc["options"], dict):
         raise InvalidInput("device.options: must be a JSON object")
+    if len(json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()) > (
+        DEVICE_DOC_MAX_BYTES
+    ):
+        raise InvalidInput(f"device: larger than {DEVICE_DOC_MAX_BYTES} bytes once encoded")
     return doc
 
 
