@@ -475,3 +475,26 @@ def test_refusal_log_is_rate_limited(caplog: pytest.LogCaptureFixture) -> None:
         refusals.note("uri too long", "192.0.2.7")
     assert refusals.counts == {"per-address connection cap": 1000, "uri too long": 1}
     assert len(caplog.records) == 2  # one line per reason within the interval
+
+
+async def test_the_end_of_a_burst_is_logged_when_its_interval_ends(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Refusals held back by the interval are reported when it ends, with nothing after them."""
+    import logging
+
+    from provisor.provisioning.limits import RefusalLog
+    from tests.support.waiting import until
+
+    refusals = RefusalLog(logging.getLogger("provisor.test"), "tftp", interval=0.3)
+    with caplog.at_level(logging.WARNING, logger="provisor.test"):
+        for n in range(50):
+            refusals.note("busy: per-client cap", f"192.0.2.{n}")
+        await until(lambda: len(caplog.records) == 2, "the held-back refusals logged")
+        refusals.note("busy: per-client cap", "192.0.2.99")
+        refusals.close()  # a closing listener writes what it still holds
+    lines = [r.getMessage() for r in caplog.records]
+    assert "refused 1 connection(s)/request(s) (busy: per-client cap)" in lines[0]
+    assert "refused 49 connection(s)/request(s)" in lines[1] and "192.0.2.49" in lines[1]
+    assert "refused 1 connection(s)/request(s)" in lines[2] and "192.0.2.99" in lines[2]
+    assert len(lines) == 3 and refusals.counts["busy: per-client cap"] == 51

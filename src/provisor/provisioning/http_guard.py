@@ -114,6 +114,7 @@ class ListenerGuard:
         for conn in list(self.live):
             if conn.transport is None:
                 conn.abort()
+        self.refusals.close()
 
     def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
         now = loop.time()

@@ -11,6 +11,8 @@ connections. Counting happens where connections arrive, before any byte is parse
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import ipaddress
 import logging
 import resource
@@ -74,7 +76,10 @@ def fd_budget(nofile: int) -> FdBudget:
 
 
 class RefusalLog:
-    """Counts refusals and logs them at most once per interval per reason, with no path."""
+    """Counts refusals and logs them at most once per interval per reason, with no path.
+
+    Refusals held back by the interval are logged when it ends (a timer on the running loop),
+    so the last refusals of a burst are reported even when nothing follows them."""
 
     def __init__(self, logger: logging.Logger, listener: str, interval: float = 10.0) -> None:
         self.logger = logger
@@ -84,6 +89,7 @@ class RefusalLog:
         self._pending: Counter[str] = Counter()
         self._last: dict[str, float] = {}
         self._last_address: dict[str, str] = {}
+        self._timers: dict[str, asyncio.TimerHandle] = {}
 
     def note(self, reason: str, address: str) -> None:
         """Count one refusal; log the refusals of this reason if the interval has passed."""
@@ -91,18 +97,38 @@ class RefusalLog:
         self._pending[reason] += 1
         self._last_address[reason] = address
         now = time.monotonic()
-        if now - self._last.get(reason, -self.interval) >= self.interval:
-            self._last[reason] = now
-            n = self._pending.pop(reason)
-            # addresses only: a path may carry a tenant key or a device token
-            self.logger.warning(
-                "%s: refused %d connection(s)/request(s) (%s) in the last %.0f s, latest from %s",
-                self.listener,
-                n,
-                reason,
-                self.interval,
-                address,
-            )
+        due = self._last.get(reason, -self.interval) + self.interval
+        if now >= due:
+            self._write(reason, now)
+        elif reason not in self._timers:
+            with contextlib.suppress(RuntimeError):  # no loop (a unit test): logged on the next
+                loop = asyncio.get_running_loop()
+                self._timers[reason] = loop.call_later(due - now, self._flush, reason)
+
+    def _flush(self, reason: str) -> None:
+        self._timers.pop(reason, None)
+        if self._pending.get(reason):
+            self._write(reason, time.monotonic())
+
+    def _write(self, reason: str, now: float) -> None:
+        self._last[reason] = now
+        n = self._pending.pop(reason)
+        # addresses only: a path may carry a tenant key or a device token
+        self.logger.warning(
+            "%s: refused %d connection(s)/request(s) (%s) in the last %.0f s, latest from %s",
+            self.listener,
+            n,
+            reason,
+            self.interval,
+            self._last_address[reason],
+        )
+
+    def close(self) -> None:
+        """Log what is still held back and stop the timers (the listener is closing)."""
+        for reason in list(self._timers):
+            self._timers.pop(reason).cancel()
+            if self._pending.get(reason):
+                self._write(reason, time.monotonic())
 
 
 @dataclass

@@ -325,6 +325,7 @@ class TftpServer:
         if self._listener is not None and self._listener.transport is not None:
             self._listener.transport.close()
         self.slots.close()
+        self.refusals.close()
         for transfer in list(self._transfers):
             transfer._finish()
         for task in list(self._tasks):
