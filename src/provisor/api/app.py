@@ -28,7 +28,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from provisor import __version__
-from provisor.api import cfg_mgr, configure, dev_mgr, dev_ports, status
+from provisor.api import bans, cfg_mgr, configure, dev_mgr, dev_ports, status
 from provisor.api.fastroutes import FastRoutes
 from provisor.api.health import router as health_router
 from provisor.api.http import error_response, unavailable
@@ -180,6 +180,7 @@ def create_api(prov: Provisor, *, extra_routers: tuple[Any, ...] = ()) -> FastAP
     app.state.provisor = prov
     for router in (
         status.router,
+        bans.router,
         dev_mgr.router,
         dev_ports.router,
         cfg_mgr.router,
