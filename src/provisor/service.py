@@ -27,6 +27,7 @@ from provisor.services.configs import ConfigService
 from provisor.services.devices import DeviceService
 from provisor.services.operations import OperationRegistry
 from provisor.services.params import ParamService
+from provisor.services.quotas import TenantQuota
 from provisor.services.seen import SeenRecorder
 from provisor.settings import Settings
 from provisor.store.bans import BanStore
@@ -172,6 +173,16 @@ class Provisor:
             tenants,
         )
         devices.listeners.append(deconfigure_listener(plugins))  # wazo plugins' deconfigure
+        limits = settings.rest_api
+        devices.quota = TenantQuota(
+            "devices",
+            "rest_api.tenant_max_devices",
+            limits.tenant_max_devices,
+            lambda tenant: devices.store.count(tenant_uuid=tenant),
+        )
+        configs.quota = TenantQuota(
+            "configs", "rest_api.tenant_max_configs", limits.tenant_max_configs, configs.store.count
+        )
         tokens = TokenStore(engine)
         param_store = ParamStore(engine)
         defaults: dict[str, Any] = {"plugin_server": settings.general.plugin_server, "NAT": 0}

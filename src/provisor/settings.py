@@ -82,6 +82,10 @@ class RestApiSettings(_Section):
     ip: str = "127.0.0.1"
     port: int = Field(8666, ge=0, le=65535)
     max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024)
+    tenant_max_devices: int = Field(250_000, ge=0)
+    """Devices one tenant may create through the API (0: no limit); past it, 403."""
+    tenant_max_configs: int = Field(1_000_000, ge=0)
+    """Configs one tenant may create through the API (0: no limit); past it, 403."""
 
 
 class ProvisioningSettings(_Section):

@@ -155,7 +155,7 @@ async def test_a_full_disk_is_a_503_and_writes_nothing(tmp_path: Path) -> None:
             return int(conn.execute(f"PRAGMA max_page_count = {pages + 2}").fetchone()[0])
 
         await writer.run(cap)  # the file may not grow by more than two pages
-        body = {"device": {"id": "big", "description": "x" * 200_000}}
+        body = {"device": {"id": "big", "X_notes": "x" * 60_000}}  # within the 64 KiB bound
         r = await srv.api.post("/0.2/dev_mgr/devices", json=body)
         assert r.status_code == 503, r.text
         assert r.headers["Retry-After"]

@@ -198,11 +198,16 @@ def test_depth_is_measured_outside_strings() -> None:
 
 
 async def test_value_too_long_for_a_column_is_a_400_not_a_500(seeded: Server) -> None:
-    """PostgreSQL refuses a serial number longer than its column; SQLite stores it."""
+    """PostgreSQL refuses a config role longer than its column; SQLite stores it. A device's
+    serial number is bounded before the database on both (128, its column's length)."""
     before = await _state(seeded)
     r = await seeded.api.post(
         "/0.2/dev_mgr/devices", json={"device": {"mac": "00:11:22:33:44:aa", "sn": "s" * 300}}
     )
+    assert r.status_code == 400 and "device.sn: longer than 128" in r.text
+    assert await _state(seeded) == before
+    body = {"config": {"id": "long-role", "parent_ids": [], "role": "r" * 300, "raw_config": {}}}
+    r = await seeded.api.post("/0.2/cfg_mgr/configs", json=body)
     if seeded.prov.engine.dialect.name == "postgresql":
         assert r.status_code == 400 and "database" in r.text, (r.status_code, r.text[:300])
         assert await _state(seeded) == before

@@ -14,6 +14,7 @@ one increment, and each device's next fetch recomputes lazily.
 from __future__ import annotations
 
 import copy
+import json
 import uuid as uuidlib
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
@@ -37,6 +38,7 @@ from provisor.domain.raw_config import validate_raw_config
 from provisor.domain.selector import Selector
 from provisor.domain.values import validate_id
 from provisor.errors import Conflict, Forbidden, InvalidInput, NotFound
+from provisor.services.quotas import TenantQuota
 from provisor.store.changes import ChangeFeed
 from provisor.store.configstore import ConfigStore
 from provisor.store.page import Page
@@ -46,6 +48,9 @@ __all__ = ["SYSTEM_CONFIGS", "ConfigService"]
 SYSTEM_CONFIGS = ("base", "default", "defaultconfigdevice", "autoprov")
 #: Most direct parents of one config (wazo clients give one to three).
 MAX_PARENTS = 32
+CONFIG_DOC_MAX_BYTES = 1024 * 1024
+"""Largest config once encoded: a phone's whole configuration with every line, key and
+certificate is tens of KB; a tenant may create many configs, each one must stay bounded."""
 
 
 def _own_lineage(tenant: str | None) -> frozenset[str]:
@@ -73,6 +78,8 @@ class ConfigService:
         self.lineage: Lineage = _own_lineage
         self.subtree: Callable[[str], frozenset[str]] = lambda t: frozenset({t})
         self.conflicts = ConflictBudget()
+        #: configs per tenant (``rest_api.tenant_max_configs``), wired by Provisor.open
+        self.quota: TenantQuota | None = None
         self._effective: OrderedDict[str, dict[str, Any] | None] = OrderedDict()
         self._cache_size = cache_size
         self.feed: ChangeFeed | None = None
@@ -247,6 +254,10 @@ class ConfigService:
                 raise InvalidInput("config.provisioning_code: 2 to 16 digits")
         if doc.get("X_type") == "device":
             doc = _strip_none(doc)
+        if len(json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()) > (
+            CONFIG_DOC_MAX_BYTES
+        ):
+            raise InvalidInput(f"config: larger than {CONFIG_DOC_MAX_BYTES} bytes once encoded")
         await self._check_parents(doc["id"], parents, owner, scope)
         return doc
 
@@ -279,6 +290,8 @@ class ConfigService:
         """Create a config in a tenant (None = shared); returns its id."""
         doc = await self._validate(body, owner=tenant_uuid, scope=scope)
         self.conflicts.check(scope)
+        if self.quota is not None:
+            await self.quota.check(tenant_uuid)
         below_root = tenant_uuid is not None and self.lineage(tenant_uuid) != {tenant_uuid}
         if below_root and await self.store.used_outside(  # (the master's subtree is everyone)
             str(doc["id"]), self.subtree(str(tenant_uuid))

@@ -38,6 +38,7 @@ from provisor.errors import Conflict, InvalidInput, NotFound
 from provisor.plugins.loader import PluginSet
 from provisor.services.configs import ConfigService
 from provisor.services.ports import PortService
+from provisor.services.quotas import TenantQuota
 from provisor.store.documents import DeviceStore, Page
 from provisor.store.ports import PortStore
 from provisor.store.tenancy import TenantStore
@@ -96,6 +97,9 @@ class DeviceService:
         self.plugins = plugins
         self.tenants = tenants
         self.listeners: list[Listener] = []
+        #: devices per tenant created through the API (``rest_api.tenant_max_devices``); phones'
+        #: own creations are bounded by ``provisioning.auto_create_max_total``
+        self.quota: TenantQuota | None = None
         #: ports of this tenant's devices held by other tenants (shared gateways)
         self.ports = PortService(PortStore(store.engine), store, configs)
         # inheritance checks owners against the tenant tree (authz rule 4)
@@ -178,6 +182,8 @@ class DeviceService:
         await self._check_config(doc, tenant_uuid, scope)
         doc["configured"] = await self.is_configured(doc)
         self.configs.conflicts.check(scope)  # one budget for config and device ids
+        if self.quota is not None and added != "auto":
+            await self.quota.check(tenant_uuid)
         try:
             taken = await self.store.insert(
                 doc, prov_token=secrets.token_urlsafe(24), take_ip=ip_taken_from is not None

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -54,6 +54,12 @@ class ConfigStore:
         ):
             return None
         return doc
+
+    async def count(self, tenant_uuid: str) -> int:
+        """How many configs a tenant owns (shared ones belong to none)."""
+        stmt = select(func.count()).select_from(configs).where(configs.c.tenant_uuid == tenant_uuid)
+        async with self.engine.connect() as conn:
+            return int((await conn.execute(stmt)).scalar_one())
 
     async def used_outside(self, config_id: str, tenants: Collection[str]) -> bool:
         """Does a device (or a port of a shared device) held outside ``tenants`` still name
