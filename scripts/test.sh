@@ -20,6 +20,7 @@ command -v ip >/dev/null || [ -x /usr/sbin/ip ] || need+=(iproute2)
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx)
 command -v sqlite3 >/dev/null || need+=(sqlite3)
 command -v chromium >/dev/null || [ -x /usr/bin/chromium ] || need+=(chromium)  # console browser tests
+command -v firefox-esr >/dev/null || [ -x /usr/bin/firefox-esr ] || need+=(firefox-esr)  # tests/console/test_firefox.py
 if [ ${#need[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   echo "installing Debian packages: ${need[*]}"
   # the packages' own services (nginx on :80, a broker, a database) are not started: the
