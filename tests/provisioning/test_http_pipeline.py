@@ -304,6 +304,59 @@ async def test_device_token_strategy(tmp_path: Path, database_url: str) -> None:
         await srv.close()
 
 
+async def test_a_device_token_is_handed_out_until_the_phone_uses_it(
+    tmp_path: Path, database_url: str
+) -> None:
+    """Trust on first use: once the phone has fetched with its token, a bootstrap request (the
+    tenant key and the MAC, which a scanner on the phones' network may have) gets no token;
+    rotating the token opens the bootstrap again for a phone that was reset."""
+    srv = await start_server(
+        make_settings(tmp_path, database_url, **{"general.http_auth_strategy": "device_token"})
+    )
+    try:
+        tenant = (await srv.prov.tenants.create("t")).uuid
+        await srv.prov.tenants.set_key(tenant, "tenant-key-1")
+        bootstrap = "/tenant-key-1/001122334455.cfg"
+        assert (await srv.phone.get(bootstrap, headers={"User-Agent": UA})).status_code == 200
+        [device] = await devices(srv)
+        await configure(srv, device["id"], password="Very-Secret-9")
+        url = f"/0.2/dev_mgr/devices/{device['id']}/provisioning_token"
+        token = (await srv.api.get(url)).json()["provisioning_token"]
+        for _ in range(2):  # before the phone used it: handed out, every time
+            r = await srv.phone.get(bootstrap, headers={"User-Agent": UA})
+            assert r.status_code == 200 and f"/tenant-key-1/{token}".encode() in r.content
+        r = await srv.phone.get(
+            f"/tenant-key-1/{token}/001122334455.cfg", headers={"User-Agent": UA}
+        )
+        assert r.status_code == 200 and b"Very-Secret-9" in r.content
+        assert (await srv.api.get(f"/0.2/dev_mgr/devices/{device['id']}")).json()["device"][
+            "token_taken"
+        ] is True
+        for _ in range(2):  # the phone took it: a bootstrap now gets neither token nor secret
+            r = await srv.phone.get(bootstrap, headers={"User-Agent": UA})
+            assert r.status_code == 200 and b"line1.user = alice" in r.content
+            assert token.encode() not in r.content and b"Very-Secret-9" not in r.content
+        first, _ = reversed(srv.pipeline.trace.query(client_ip="127.0.0.1", limit=2))
+        assert "the phone already took it" in first["reason"]  # the repeat is served hot
+        # the phone keeps its secrets; a client cannot reopen the bootstrap through a PUT
+        r = await srv.phone.get(
+            f"/tenant-key-1/{token}/001122334455.cfg", headers={"User-Agent": UA}
+        )
+        assert b"Very-Secret-9" in r.content
+        doc = (await srv.api.get(f"/0.2/dev_mgr/devices/{device['id']}")).json()["device"]
+        doc["token_taken"] = False
+        put = await srv.api.put(f"/0.2/dev_mgr/devices/{device['id']}", json={"device": doc})
+        assert put.status_code == 204
+        r = await srv.phone.get(bootstrap, headers={"User-Agent": UA})
+        assert token.encode() not in r.content
+        # an operator's rotation does: the reset phone bootstraps with the new token
+        new = (await srv.api.post(url)).json()["provisioning_token"]
+        r = await srv.phone.get(bootstrap, headers={"User-Agent": UA})
+        assert f"/tenant-key-1/{new}".encode() in r.content and b"Very-Secret-9" not in r.content
+    finally:
+        await srv.close()
+
+
 async def test_mac_scanner_is_banned_but_nat_site_is_not(tmp_path: Path, database_url: str) -> None:
     srv = await start_server(
         make_settings(

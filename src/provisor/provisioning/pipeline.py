@@ -197,6 +197,8 @@ class Pipeline(Rendering):
                     self.stale.put(stale_key, result)
         size = result.size if result.file is not None else len(result.body)
         entry.status, entry.reason = result.status, result.reason
+        if entry.note:
+            entry.reason = f"{result.reason}; {entry.note}"
         if sent is not None and result.status == 200:
             entry.status, size = sent(result)
         entry.cache = _CACHE_OUTCOME.get(result.reason, "none")
@@ -333,6 +335,14 @@ class Pipeline(Rendering):
                 return self._fail(req, "device file requested without identifying the device")
         with_secrets = self._with_secrets(creds, device)
         entry.secrets = with_secrets
+        if self.strategy == "device_token":
+            if with_secrets and not device.get("token_taken"):
+                device = await self._token_taken(device)
+            elif not with_secrets and device.get("token_taken"):
+                entry.note = (
+                    "bootstrap without the device token: the phone already took it"
+                    " (rotate the token to let it bootstrap again)"
+                )
         entry.hot_stamp = self._stamp(device["id"])
         entry.hot_sensitive = route.spec.sensitive
         if route.spec.sensitive:
@@ -589,6 +599,12 @@ class Pipeline(Rendering):
             for other in await self.prov.devices.store.clear_ip(ip, doc["id"]):
                 self.devices.forget({"id": other})
         return await self.prov.devices.save(doc)
+
+    async def _token_taken(self, device: dict[str, Any]) -> dict[str, Any]:
+        """Record that the phone fetched with its token (once): bootstrap answers then stop
+        carrying it, so a tenant-key holder naming the MAC cannot take it."""
+        doc = dict(device, token_taken=True)
+        return await single_flight(self._updating, doc["id"], lambda: self._write(doc, None))
 
     def _with_secrets(self, creds: Credentials, device: Mapping[str, Any]) -> bool:
         if self.strategy != "device_token":

@@ -51,18 +51,21 @@ class Rendering:
     _learnt: dict[str, str]
     _template: tuple[float, str | None]
 
-    async def base_url(self, device: Mapping[str, Any], secure: bool = False) -> str:
+    async def base_url(
+        self, device: Mapping[str, Any], secure: bool = False, with_token: bool = True
+    ) -> str:
         """The URL base this device must use: advertised URL, tenant key, device token.
 
         A file fetched over HTTPS names the HTTPS URL, so the key and token it carries never
-        travel back over plain HTTP.
+        travel back over plain HTTP. ``with_token`` False leaves the token out (a bootstrap
+        answer once the phone has taken its token).
         """
         settings = self.prov.settings
         url = settings.advertised_https_url if secure else settings.advertised_http_url
         tenant = self.prov.tenants.get(device.get("tenant_uuid"))
         if self.strategy in ("url_key", "device_token") and tenant and tenant.provisioning_key:
             url = f"{url}/{tenant.provisioning_key}"
-        if self.strategy == "device_token":
+        if self.strategy == "device_token" and with_token:
             token = await self.prov.devices.store.get_token(device["id"])
             if token:
                 url = f"{url}/{token}"
@@ -147,7 +150,10 @@ class Rendering:
             raw, owners_part = await prov.devices.ports.overlay(device["id"], raw)
             if not learn:  # the console's preview, read by the owner: other tenants' ports empty
                 raw = owners_part
-        raw["http_base_url"] = await self.base_url(device, secure)
+        # a bootstrap answer (no secrets) hands out the device's token until the phone has
+        # used it once: after that, whoever holds the tenant key and names the MAC gets none
+        with_token = with_secrets or not device.get("token_taken")
+        raw["http_base_url"] = await self.base_url(device, secure, with_token)
         raw = apply_defaults(raw)
         if route.spec.kind == "device":
             try:

@@ -45,6 +45,8 @@ class TraceEntry:
     status: int = 0
     """The status sent: 304 or 206 when the front end answered a conditional or range GET."""
     reason: str = ""
+    note: str = ""
+    """Said after the answer's reason (a bootstrap answer without the device's token)."""
     cache: str = ""
     """Render cache outcome: hit, miss, stale or none (not a rendered file)."""
     created: bool = False
@@ -78,6 +80,7 @@ class TraceEntry:
         out = asdict(self)
         out.pop("hot_stamp", None)
         out.pop("hot_sensitive", None)
+        out.pop("note", None)  # already in the reason
         out["time"] = datetime.fromtimestamp(self.time, UTC).isoformat(timespec="milliseconds")
         return out
 

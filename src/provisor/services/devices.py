@@ -48,7 +48,7 @@ __all__ = ["DeviceService", "Listener", "validate_device"]
 Listener = Callable[[str, Mapping[str, Any]], Awaitable[None] | None]
 
 _STR_FIELDS = ("vendor", "model", "version", "sn", "uuid", "plugin", "config", "description")
-_COMPUTED = ("configured", "is_new", "tenant_uuid", "added")
+_COMPUTED = ("configured", "is_new", "tenant_uuid", "added", "token_taken")
 
 
 def validate_device(body: object, *, device_id: str | None = None) -> dict[str, Any]:
@@ -236,8 +236,9 @@ class DeviceService:
             await self._check_config(doc, tenant, scope)
         doc["tenant_uuid"] = tenant
         doc["is_new"] = tenant == self.master_uuid
-        if "added" in current and "added" not in doc:
-            doc["added"] = current["added"]
+        for kept in ("added", "token_taken"):  # the server's, whatever the body says
+            if kept in current:
+                doc[kept] = current[kept]
         doc["configured"] = await self.is_configured(doc)
         await self.store.replace(doc)
         await self._emit("device_updated", doc)
@@ -294,6 +295,8 @@ class DeviceService:
         doc = await self.get(device_id, scope)
         token = secrets.token_urlsafe(24)
         await self.store.set_token(device_id, token)
+        if doc.pop("token_taken", None):  # the next bootstrap hands the new token out
+            await self.store.replace(doc)
         await self._emit("device_token_rotated", doc)  # caches drop the old token at once
         return token
 
