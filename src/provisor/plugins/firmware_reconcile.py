@@ -1,0 +1,95 @@
+"""Each node brings its firmware packages in line with the ``firmware_state`` table.
+
+Run by :class:`~provisor.plugins.reconcile.PluginReconciler` in the same pass, after the
+plugins (so a package whose plugin just arrived is installed at once), under the same folder
+lock (two processes of one node never write the same files) and with the same retries: a
+package this node cannot get is logged once per new reason, listed in :attr:`failed` (and
+``/health/ready``'s body) and tried again after 2 s, 4 s… up to 5 minutes, or at once when the
+``plugins`` counter moves. A package whose plugin is not (yet) installed on this node waits for
+it (:attr:`waiting`), without a failure. Files are downloaded from the recorded vendor URLs,
+through this node's proxies, and checked against the recorded size and digest before anything
+is placed.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Literal
+
+from provisor.domain import ids
+from provisor.errors import ProvisorError
+from provisor.plugins.firmware import FirmwarePackages
+from provisor.service import Provisor
+from provisor.store.firmware_state import FirmwareRecord
+
+__all__ = ["FirmwareReconciler"]
+
+log = logging.getLogger(__name__)
+
+#: ``user:password@`` in a URL: never written to a log line or a report.
+_USERINFO = re.compile(r"(?<=://)[^/@\s]*@")
+
+
+def redact(text: str) -> str:
+    """A reason with any URL's credentials replaced by ``***``."""
+    return _USERINFO.sub("***@", text)
+
+
+class FirmwareReconciler:
+    """Install and remove this node's firmware packages as the database says."""
+
+    def __init__(self, prov: Provisor, packages: FirmwarePackages) -> None:
+        self.prov = prov
+        self.packages = packages
+        #: ``<plugin>/<package>`` → why this node does not have it yet
+        self.failed: dict[str, str] = {}
+        #: packages whose plugin this node does not have (yet)
+        self.waiting: set[str] = set()
+
+    async def reconcile(self) -> bool:
+        """One pass; True when every recorded package matches (none failed, none waiting)."""
+        failed: dict[str, str] = {}
+        waiting: set[str] = set()
+        for record in await self.packages.store.records():
+            try:
+                if await self._converge(record) == "waiting":
+                    waiting.add(record.key)
+            except (ProvisorError, OSError) as exc:
+                failed[record.key] = redact(getattr(exc, "message", None) or str(exc))
+            except Exception as exc:  # a wazo plugin's worker, say: this package only
+                failed[record.key] = f"{type(exc).__name__} while installing"
+        for key, reason in failed.items():
+            if self.failed.get(key) != reason:  # once per new reason, not per retry
+                log.warning("firmware package %s not installed on this node: %s", key, reason)
+        for key in waiting - self.waiting:
+            log.info("firmware package %s waits for its plugin on this node", key)
+        for key in set(self.failed) - set(failed):
+            log.info("firmware package %s now matches the cluster", key)
+        self.failed, self.waiting = failed, waiting
+        return not failed and not waiting
+
+    async def _converge(self, record: FirmwareRecord) -> Literal["done", "waiting"]:
+        plugin_id = ids.plugin_id(record.plugin_id, "plugin id")
+        pkg_id = ids.package_id(record.package_id, "package id")
+        if record.problem:
+            raise ProvisorError(record.problem)
+        async with self.packages.lock(plugin_id, pkg_id):
+            if not record.installed:
+                if self.packages.present(plugin_id, pkg_id):
+                    await self.packages.remove_here(plugin_id, pkg_id)
+                    log.info("firmware package %s removed (removed on another node)", record.key)
+                return "done"
+            if self.prov.plugins.get(plugin_id) is None:
+                return "waiting"
+            if self.packages.matches(record):
+                return "done"
+            await self.packages.place(record, _no_progress)
+            log.info(
+                "firmware package %s %s installed (as on another node)", record.key, record.version
+            )
+            return "done"
+
+
+def _no_progress(_done: int, _total: int) -> None:
+    """A reconciler's download reports no progress (no operation watches it)."""
