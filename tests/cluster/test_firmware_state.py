@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
+from provisor.errors import InvalidInput
 from provisor.plugins.manager import get_manager
 from provisor.plugins.reconcile import PluginReconciler, _FolderLock
 from provisor.service import Provisor
@@ -355,3 +356,73 @@ async def test_the_folder_lock_makes_a_second_process_of_the_node_wait(
     finally:
         await first.close()
         await second.close()
+
+
+async def test_an_operator_change_waits_for_the_node_folder_lock(
+    tmp_path: Path,
+    database_url: str,
+    web_root: tuple[Path, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from provisor.plugins import firmware as firmware_module
+    from provisor.plugins.folder_lock import waiting_for
+
+    www, url = web_root
+    firmware = os.urandom(8000)
+    (www / ROM).write_bytes(firmware)
+    dirs = {"general.plugin_dirs": [str(_firmware_plugin(tmp_path, url, firmware))]}
+    srv = await start_server(make_settings(tmp_path / "node", database_url, **dirs))
+    lock = srv.prov.settings.data_dir / ".plugins.lock"
+    base = "/0.2/pg_mgr/plugins/testphone/install"
+    monkeypatch.setattr(firmware_module, "_UNINSTALL_WAIT", 0.5)
+    try:
+        async with waiting_for(lock):  # another process of this node is in a pass
+            r = await srv.api.post(f"{base}/install", json={"id": "tp100-fw"})
+            assert r.status_code == 201
+            location = r.headers["location"]
+            for _ in range(5):
+                await asyncio.sleep(0.1)
+                status = (await srv.api.get(location)).json()["status"]
+                assert not status.startswith("install_pkg|success"), status
+                assert not _placed(srv.prov).exists()
+        assert (await wait_op(srv, location))["status"].startswith("install_pkg|success")
+        assert await _fetch(srv) == (200, firmware)
+
+        async with waiting_for(lock):  # an uninstall does not wait long: 409, nothing changed
+            r = await srv.api.post(f"{base}/uninstall", json={"id": "tp100-fw"})
+            assert r.status_code == 409 and "try again" in r.text
+        assert await _fetch(srv) == (200, firmware)
+        assert (await FirmwareStateStore(srv.prov.engine).record("testphone", "tp100-fw")) == (
+            _record(url, firmware)
+        )
+        assert (await srv.api.post(f"{base}/uninstall", json={"id": "tp100-fw"})).status_code == 204
+        assert (await _fetch(srv))[0] == 404
+    finally:
+        await srv.close()
+
+
+async def test_a_package_no_node_could_get_is_withdrawn_by_an_uninstall(
+    tmp_path: Path, database_url: str, web_root: tuple[Path, str]
+) -> None:
+    www, url = web_root
+    firmware = os.urandom(3000)
+    (www / ROM).write_bytes(firmware)
+    sources = _firmware_plugin(tmp_path, url, firmware)
+    b = await Provisor.open(
+        make_settings(tmp_path / "b", database_url, **{"general.plugin_dirs": [str(sources)]})
+    )
+    try:
+        store = FirmwareStateStore(b.engine)
+        await store.put(_record(url, firmware, digest="ab" * 32), 0.0)  # a wrong record
+        reconciler = PluginReconciler(b)
+        assert await reconciler.reconcile() is False
+        assert KEY in reconciler.firmware.failed
+        await get_manager(b).uninstall_firmware("testphone", "tp100-fw")  # not here, recorded
+        record = await store.record("testphone", "tp100-fw")
+        assert record is not None and not record.installed
+        assert await reconciler.reconcile() is True
+        assert reconciler.firmware.failed == {}
+        with pytest.raises(InvalidInput, match="not installed"):  # now nowhere: refused
+            await get_manager(b).uninstall_firmware("testphone", "tp100-fw")
+    finally:
+        await b.close()

@@ -17,6 +17,7 @@ check); where its files go comes from the plugin on this node (its manifest's ``
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import logging
@@ -29,7 +30,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from provisor.domain import ids
-from provisor.errors import InvalidInput, NotFound
+from provisor.errors import Conflict, InvalidInput, NotFound
+from provisor.plugins.folder_lock import folder_lock_path, waiting_for
 from provisor.plugins.repository import download
 from provisor.services.operations import Operation
 from provisor.store.firmware_state import Download, FirmwareRecord, FirmwareStateStore
@@ -50,6 +52,10 @@ __all__ = ["FirmwarePackages", "is_shared"]
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
+
+#: How long a REST uninstall waits for the node's folder lock (a reconciler's pass may be
+#: downloading for minutes) before answering 409.
+_UNINSTALL_WAIT = 10.0
 
 
 def is_shared(record: FirmwareRecord) -> bool:
@@ -280,9 +286,11 @@ class FirmwarePackages:
         """Download a package, verify it, place its files for phones to fetch, then record it
         for the other nodes."""
         record = self.declared(plugin_id, pkg_id)
-        async with self.lock(plugin_id, pkg_id):
-            sub = op.sub("download")
-            sub.progress(0, record.size)
+        sub = op.sub("download")
+        sub.progress(0, record.size)
+        # the node's folder lock first, then the package's (the reconciler's order): another
+        # process of this node never writes the same files meanwhile
+        async with self._folder(), self.lock(plugin_id, pkg_id):
             await self.place(record, sub.progress)
             sub.state = "success"
             if not is_shared(record):
@@ -295,16 +303,32 @@ class FirmwarePackages:
             await self.prov.feed.bump("plugins")
 
     async def uninstall(self, plugin_id: str, pkg_id: str) -> None:
-        """Remove a package here and on every node."""
+        """Remove a package here and on every node (also when only the database records it:
+        a package no node could get is withdrawn that way)."""
         ids.package_id(pkg_id)
         ids.plugin_id(plugin_id, "plugin_id")
-        if not self.present(plugin_id, pkg_id):
-            raise InvalidInput(f"firmware package {pkg_id!r} is not installed")
-        async with self.lock(plugin_id, pkg_id):
+        async with contextlib.AsyncExitStack() as held:
+            try:
+                await held.enter_async_context(self._folder(_UNINSTALL_WAIT))
+            except TimeoutError:
+                raise Conflict(
+                    "this node's firmware packages are being changed (a download may be"
+                    " running): try again later"
+                ) from None
+            await held.enter_async_context(self.lock(plugin_id, pkg_id))
+            recorded = await self.store.record(plugin_id, pkg_id)
+            present = self.present(plugin_id, pkg_id)
+            if not present and (recorded is None or not recorded.installed):
+                raise InvalidInput(f"firmware package {pkg_id!r} is not installed")
             # recorded first: should the removal here fail, this node's reconciler retries it
             await self.store.put(FirmwareRecord(plugin_id, pkg_id, False), time.time())
             await self.prov.feed.bump("plugins")
-            await self.remove_here(plugin_id, pkg_id)
+            if present:
+                await self.remove_here(plugin_id, pkg_id)
+
+    def _folder(self, within: float | None = None) -> contextlib.AbstractAsyncContextManager[None]:
+        """The node's folder lock, waited for (at most ``within`` seconds)."""
+        return waiting_for(folder_lock_path(self.prov.settings.data_dir), within)
 
 
 def _place(download_file: Path, src: str, url: str, dest: Path) -> None:

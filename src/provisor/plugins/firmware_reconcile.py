@@ -72,9 +72,15 @@ class FirmwareReconciler:
     async def _converge(self, record: FirmwareRecord) -> Literal["done", "waiting"]:
         plugin_id = ids.plugin_id(record.plugin_id, "plugin id")
         pkg_id = ids.package_id(record.package_id, "package id")
-        if record.problem:
-            raise ProvisorError(record.problem)
         async with self.packages.lock(plugin_id, pkg_id):
+            # read again under the lock: an operator's change in this process may have been
+            # recorded while this pass waited for it
+            fresh = await self.packages.store.record(plugin_id, pkg_id)
+            if fresh is None:
+                return "done"
+            record = fresh
+            if record.problem:
+                raise ProvisorError(record.problem)
             if not record.installed:
                 if self.packages.present(plugin_id, pkg_id):
                     await self.packages.remove_here(plugin_id, pkg_id)

@@ -22,10 +22,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import hashlib
 import logging
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -34,6 +32,8 @@ from provisor.errors import ProvisorError
 from provisor.plugins.build import pack_folder
 from provisor.plugins.convergence import record_archive
 from provisor.plugins.firmware_reconcile import FirmwareReconciler
+from provisor.plugins.folder_lock import FolderLock as _FolderLock
+from provisor.plugins.folder_lock import folder_lock_path
 from provisor.plugins.loader import load_plugin
 from provisor.plugins.manager import PluginManager, get_manager
 from provisor.plugins.repository import download
@@ -115,7 +115,7 @@ class PluginReconciler:
         root = self.manager.root
         root.mkdir(parents=True, exist_ok=True)
         # beside the plugins folder, not in it: nothing but plugins and staging copies in there
-        with _FolderLock(root.parent / ".plugins.lock") as held:
+        with _FolderLock(folder_lock_path(root.parent)) as held:
             if not held:
                 return None
             records = await self.store.records()
@@ -268,27 +268,3 @@ def _close(plugin: object) -> None:
     close = getattr(plugin, "close", None)
     if close is not None:
         close()
-
-
-class _FolderLock:
-    """An exclusive, non-blocking ``flock`` on a file: one process of a node at a time."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.fd: int | None = None
-
-    def __enter__(self) -> bool:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            return False
-        self.fd = fd
-        return True
-
-    def __exit__(self, *_exc: object) -> None:
-        if self.fd is not None:
-            fcntl.flock(self.fd, fcntl.LOCK_UN)
-            os.close(self.fd)
-            self.fd = None

@@ -135,16 +135,29 @@ class FirmwareStateStore:
         """Every package's wanted state (a malformed row carries its ``problem``)."""
         async with self.engine.connect() as conn:
             rows = (await conn.execute(select(firmware_state))).all()
-        out = []
-        for r in rows:
-            try:
-                downloads = _downloads(r.downloads) if r.installed else ()
-                problem = ""
-            except ValueError as exc:
-                downloads, problem = (), f"its database record is malformed: {exc}"
-            out.append(
-                FirmwareRecord(
-                    r.plugin_id, r.package_id, bool(r.installed), r.version, downloads, problem
+        return [_record(r) for r in rows]
+
+    async def record(self, plugin_id: str, package_id: str) -> FirmwareRecord | None:
+        """One package's wanted state (None when never recorded)."""
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(firmware_state).where(
+                        firmware_state.c.plugin_id == plugin_id,
+                        firmware_state.c.package_id == package_id,
+                    )
                 )
-            )
-        return out
+            ).one_or_none()
+        return None if row is None else _record(row)
+
+
+def _record(r: Any) -> FirmwareRecord:
+    """A row as a record, checked: a malformed one carries its ``problem``, no downloads."""
+    try:
+        downloads = _downloads(r.downloads) if r.installed else ()
+        problem = ""
+    except ValueError as exc:
+        downloads, problem = (), f"its database record is malformed: {exc}"
+    return FirmwareRecord(
+        r.plugin_id, r.package_id, bool(r.installed), str(r.version), downloads, problem
+    )
