@@ -23,6 +23,7 @@ from provisor.errors import InvalidInput
 from provisor.plugins.manager import get_manager
 from provisor.plugins.reconcile import PluginReconciler, _FolderLock
 from provisor.service import Provisor
+from provisor.services.operations import Operation
 from provisor.store.firmware_state import Download, FirmwareRecord, FirmwareStateStore
 from provisor.store.tables import firmware_state
 from tests.conftest import Server, make_settings, start_server
@@ -426,3 +427,52 @@ async def test_a_package_no_node_could_get_is_withdrawn_by_an_uninstall(
             await get_manager(b).uninstall_firmware("testphone", "tp100-fw")
     finally:
         await b.close()
+
+
+async def test_a_package_from_before_clustering_is_recorded_and_reaches_the_others(
+    tmp_path: Path, database_url: str, web_root: tuple[Path, str]
+) -> None:
+    from sqlalchemy import delete
+
+    www, url = web_root
+    firmware = os.urandom(7000)
+    (www / ROM).write_bytes(firmware)
+    dirs = {"general.plugin_dirs": [str(_firmware_plugin(tmp_path, url, firmware))]}
+    a = await Provisor.open(make_settings(tmp_path / "a", database_url, **dirs))
+    b = await Provisor.open(make_settings(tmp_path / "b", database_url, **dirs))
+    try:
+        await get_manager(a).install_firmware("testphone", "tp100-fw", Operation(label="t"))
+        async with a.engine.begin() as conn:  # installed before the table existed
+            await conn.execute(delete(firmware_state))
+        assert await PluginReconciler(a).reconcile() is True
+        record = await FirmwareStateStore(a.engine).record("testphone", "tp100-fw")
+        assert record == _record(url, firmware)
+        assert await PluginReconciler(b).reconcile() is True
+        assert _placed(b).read_bytes() == firmware
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_a_package_from_a_local_file_url_stays_on_its_node(
+    tmp_path: Path, database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    vendor = tmp_path / "vendor"
+    vendor.mkdir()
+    firmware = os.urandom(2000)
+    (vendor / ROM).write_bytes(firmware)
+    dirs = {"general.plugin_dirs": [str(_firmware_plugin(tmp_path, vendor.as_uri(), firmware))]}
+    a = await Provisor.open(make_settings(tmp_path / "a", database_url, **dirs))
+    caplog.set_level(logging.INFO)
+    try:
+        await get_manager(a).install_firmware("testphone", "tp100-fw", Operation(label="t"))
+        assert _placed(a).read_bytes() == firmware  # installed here
+        assert await FirmwareStateStore(a.engine).records() == []  # other nodes cannot read it
+        reconciler = PluginReconciler(a)
+        for _ in range(2):
+            assert await reconciler.reconcile() is True
+        assert await FirmwareStateStore(a.engine).records() == []
+        said = [r for r in caplog.records if "stays on this node only" in r.message]
+        assert len(said) == 2, said  # at install, then once by the reconciler (not per pass)
+    finally:
+        await a.close()

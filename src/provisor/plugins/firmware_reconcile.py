@@ -6,7 +6,8 @@ lock (two processes of one node never write the same files) and with the same re
 package this node cannot get is logged once per new reason, listed in :attr:`failed` (and
 ``/health/ready``'s body) and tried again after 2 s, 4 s… up to 5 minutes, or at once when the
 ``plugins`` counter moves. A package whose plugin is not (yet) installed on this node waits for
-it (:attr:`waiting`), without a failure. Files are downloaded from the recorded vendor URLs,
+it (:attr:`waiting`), without a failure. A package this node has that the database does not
+know at all (installed before clustering) is recorded, as its plugin declares it. Files are downloaded from the recorded vendor URLs,
 through this node's proxies, and checked against the recorded size and digest before anything
 is placed.
 """
@@ -15,11 +16,12 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from typing import Literal
 
 from provisor.domain import ids
 from provisor.errors import ProvisorError
-from provisor.plugins.firmware import FirmwarePackages
+from provisor.plugins.firmware import FirmwarePackages, is_shared
 from provisor.service import Provisor
 from provisor.store.firmware_state import FirmwareRecord
 
@@ -46,12 +48,15 @@ class FirmwareReconciler:
         self.failed: dict[str, str] = {}
         #: packages whose plugin this node does not have (yet)
         self.waiting: set[str] = set()
+        self._local_only: set[str] = set()  # cannot be recorded: said once, not every pass
 
     async def reconcile(self) -> bool:
         """One pass; True when every recorded package matches (none failed, none waiting)."""
         failed: dict[str, str] = {}
         waiting: set[str] = set()
-        for record in await self.packages.store.records():
+        records = await self.packages.store.records()
+        await self._adopt({(r.plugin_id, r.package_id) for r in records})
+        for record in records:
             try:
                 if await self._converge(record) == "waiting":
                     waiting.add(record.key)
@@ -68,6 +73,34 @@ class FirmwareReconciler:
             log.info("firmware package %s now matches the cluster", key)
         self.failed, self.waiting = failed, waiting
         return not failed and not waiting
+
+    async def _adopt(self, known: set[tuple[str, str]]) -> None:
+        """Record the packages this node has that the database does not know at all (installed
+        before clustering), as their plugin declares them, so they reach the other nodes."""
+        adopted = False
+        for plugin in list(self.prov.plugins):
+            for pkg_id in self.packages.installed(plugin.id):
+                key = f"{plugin.id}/{pkg_id}"
+                if (plugin.id, pkg_id) in known or key in self._local_only:
+                    continue
+                try:
+                    record = self.packages.declared(plugin.id, pkg_id)
+                except ProvisorError:
+                    record = None
+                if record is None or not is_shared(record) or not self.packages.matches(record):
+                    # no longer declared, not from a URL, or another version than declared
+                    self._local_only.add(key)
+                    log.warning(
+                        "firmware package %s stays on this node only: the plugin does not"
+                        " declare this version at an http(s) URL",
+                        key,
+                    )
+                    continue
+                await self.packages.store.put(record, time.time())
+                adopted = True
+                log.info("firmware package %s %s recorded for the other nodes", key, record.version)
+        if adopted:
+            await self.prov.feed.bump("plugins")
 
     async def _converge(self, record: FirmwareRecord) -> Literal["done", "waiting"]:
         plugin_id = ids.plugin_id(record.plugin_id, "plugin id")
