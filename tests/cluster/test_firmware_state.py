@@ -317,6 +317,12 @@ async def test_rows_written_by_someone_else_are_checked_before_any_download(
             await conn.execute(update(firmware_state).values(package_id="../../etc"))
         assert await reconciler.reconcile() is False
         assert "package id" in reconciler.firmware.failed["testphone/../../etc"]
+        # a control character in an id does not forge a log line
+        async with b.engine.begin() as conn:
+            await conn.execute(update(firmware_state).values(package_id="x\nforged line"))
+        assert await reconciler.reconcile() is False
+        assert "'testphone/x\\nforged line'" in reconciler.firmware.failed
+        assert "\nforged line" not in caplog.text
         async with b.engine.begin() as conn:
             await conn.execute(update(firmware_state).values(package_id="tp100-fw"))
 

@@ -57,13 +57,15 @@ class FirmwareReconciler:
         records = await self.packages.store.records()
         await self._adopt({(r.plugin_id, r.package_id) for r in records})
         for record in records:
+            # ids come from a shared row: a control character must not forge a log line
+            key = record.key if record.key.isprintable() else ascii(record.key)
             try:
                 if await self._converge(record) == "waiting":
-                    waiting.add(record.key)
+                    waiting.add(key)
             except (ProvisorError, OSError) as exc:
-                failed[record.key] = redact(getattr(exc, "message", None) or str(exc))
+                failed[key] = redact(getattr(exc, "message", None) or str(exc))
             except Exception as exc:  # a wazo plugin's worker, say: this package only
-                failed[record.key] = f"{type(exc).__name__} while installing"
+                failed[key] = f"{type(exc).__name__} while installing"
         for key, reason in failed.items():
             if self.failed.get(key) != reason:  # once per new reason, not per retry
                 log.warning("firmware package %s not installed on this node: %s", key, reason)
@@ -79,7 +81,11 @@ class FirmwareReconciler:
         before clustering), as their plugin declares them, so they reach the other nodes."""
         adopted = False
         for plugin in list(self.prov.plugins):
-            for pkg_id in self.packages.installed(plugin.id):
+            try:
+                here = self.packages.installed(plugin.id)
+            except (ProvisorError, OSError, ValueError):  # an unreadable installed.json
+                continue
+            for pkg_id in here:
                 key = f"{plugin.id}/{pkg_id}"
                 if (plugin.id, pkg_id) in known or key in self._local_only:
                     continue
