@@ -134,10 +134,13 @@ async def ready(request: Request) -> Response:
     # since the node serves every other plugin meanwhile
     reconciler = prov.extra.get("plugin_reconciler")
     lagging = dict(reconciler.failed) if reconciler is not None else {}
+    firmware = dict(reconciler.firmware.failed) if reconciler is not None else {}
     if all(v == "ok" for v in checks.values()):
         body: dict[str, object] = {"status": "ready", "checks": checks}
         if lagging:
             body["plugins_not_converged"] = lagging
+        if firmware:  # "<plugin>/<package>" → why this node has not got it yet
+            body["firmware_not_converged"] = firmware
         return JSONResponse(body)
     return JSONResponse(
         {

@@ -17,29 +17,22 @@ import asyncio
 import json
 import shutil
 import tempfile
-import zipfile
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from provisor.domain import ids
-from provisor.errors import InvalidInput, NotFound, PluginError
+from provisor.errors import InvalidInput, PluginError
 from provisor.plugins.archive import ArchiveLimits, safe_extract
 from provisor.plugins.base import Plugin
 from provisor.plugins.build import BUNDLED_SOURCES, build_repository
 from provisor.plugins.convergence import record_installed, record_removed, shared_source
+from provisor.plugins.firmware import FirmwarePackages
 from provisor.plugins.loader import load_plugin, version_key
 from provisor.plugins.repository import IndexEntry, download, fetch_index, parse_index
 from provisor.service import Provisor
 from provisor.services.operations import Operation
 from provisor.settings import WazoSettings
 from provisor.wazo.index import WazoEntry, fetch_plugins_db, parse_plugins_db, repository_kind
-from provisor.wazo.packages import (
-    install_package,
-    installed_packages,
-    read_packages,
-    uninstall_package,
-)
 from provisor.wazo.plugin import WazoPlugin
 
 #: An entry of either repository format (provisor's index.json or wazo's plugins.db).
@@ -69,6 +62,7 @@ class PluginManager:
         self.force_server: str | None = None
         self.limits = ArchiveLimits.from_settings(prov.settings.plugins)
         self.max_archive_bytes = prov.settings.plugins.archive_max_bytes
+        self.firmware_packages = FirmwarePackages(self)
 
     @staticmethod
     def _under(root: Path, *names: str) -> Path:
@@ -223,6 +217,9 @@ class PluginManager:
             sub.state = "success"
             await self.install_archive(plugin_id, archive, op)
             await record_installed(self.prov, shared, archive)
+        reconciler = self.prov.extra.get("plugin_reconciler")
+        if reconciler is not None:  # firmware packages recorded for this plugin can come now
+            reconciler.poke()
 
     async def install_archive(self, plugin_id: str, archive: Path, op: Operation) -> None:
         """Extract a verified archive beside the plugins, load it, then swap it in atomically."""
@@ -324,128 +321,28 @@ class PluginManager:
             if p.id in index and version_key(index[p.id].version) > version_key(p.version)
         }
 
-    # -- firmware packages -------------------------------------------------------------------
+    # -- firmware packages (plugins/firmware.py) ------------------------------------------
 
     def packages(self, plugin_id: str) -> dict[str, dict[str, Any]]:
         """A plugin's firmware packages (``[firmware.<pkg>]`` in its manifest)."""
-        plugin = self.prov.plugins.get(ids.plugin_id(plugin_id, "plugin_id"))
-        if plugin is None:
-            raise NotFound("No such resource")
-        if isinstance(plugin, WazoPlugin):
-            return {k: p.public() for k, p in read_packages(plugin.root).items()}
-        return {k: dict(v) for k, v in plugin.manifest.firmware.items() if isinstance(v, dict)}
-
-    def _state_file(self, plugin_id: str) -> Path:
-        return self._under(self.firmware, ids.plugin_id(plugin_id, "plugin_id"), "installed.json")
+        return self.firmware_packages.packages(plugin_id)
 
     def installed_packages(self, plugin_id: str) -> dict[str, dict[str, Any]]:
         """Firmware packages installed for a plugin."""
-        plugin = self.prov.plugins.get(ids.plugin_id(plugin_id, "plugin_id"))
-        if isinstance(plugin, WazoPlugin):
-            return {
-                k: {"version": v.get("version", ""), "description": v.get("description", "")}
-                for k, v in installed_packages(plugin.root).items()
-            }
-        state = self._state_file(plugin_id)
-        return dict(json.loads(state.read_text())) if state.exists() else {}
-
-    def _write_state(self, plugin_id: str, state: dict[str, Any]) -> None:
-        path = self._state_file(plugin_id)
-        tmp = path.with_name(path.name + ".part")
-        tmp.write_text(json.dumps(state))
-        tmp.replace(path)
-
-    def _package_files(self, pkg: dict[str, Any], url: str) -> list[tuple[str, str]]:
-        """(src, dest) of each file of a package, both checked as relative paths."""
-        default = PurePosixPath(urlsplit(url).path).name
-        items = pkg.get("files") or [{"src": default, "dest": default}]
-        return [
-            (
-                ids.relative_path(item.get("src") or default, "firmware file src"),
-                ids.relative_path(item.get("dest"), "firmware file dest"),
-            )
-            for item in items
-        ]
+        return self.firmware_packages.installed(plugin_id)
 
     def start_firmware_install(self, plugin_id: str, pkg_id: str, tenant_uuid: str) -> Operation:
         """Start installing a package the plugin declares (a 400 otherwise), as an operation
         of kind ``pkg.<plugin>`` owned by ``tenant_uuid`` (REST and the console alike)."""
-        if pkg_id not in self.packages(plugin_id):
-            raise InvalidInput(f"plugin {plugin_id!r} has no firmware package {pkg_id!r}")
-
-        async def work(op: Operation) -> None:
-            await self.install_firmware(plugin_id, pkg_id, op)
-
-        return self.prov.operations.start(
-            f"pkg.{plugin_id}", work, label="install_pkg", tenant_uuid=tenant_uuid
-        )
+        return self.firmware_packages.start_install(plugin_id, pkg_id, tenant_uuid)
 
     async def install_firmware(self, plugin_id: str, pkg_id: str, op: Operation) -> None:
-        """Download a firmware package, verify it, and place its files for phones to fetch."""
-        ids.package_id(pkg_id)
-        wazo = self.prov.plugins.get(ids.plugin_id(plugin_id, "plugin_id"))
-        if isinstance(wazo, WazoPlugin):
-            found = read_packages(wazo.root).get(pkg_id)
-            if found is None:
-                raise InvalidInput(f"plugin {plugin_id!r} has no package {pkg_id!r}")
-            sub = op.sub("download")
-            sub.progress(0, found.size)
-            root = await asyncio.to_thread(wazo.package_root)
-            await install_package(
-                wazo.root, root, found, self.cache, await self._proxies(), sub.progress
-            )
-            sub.state = "success"
-            return
-        pkg = self.packages(plugin_id).get(pkg_id)
-        if pkg is None:
-            raise InvalidInput(f"plugin {plugin_id!r} has no firmware package {pkg_id!r}")
-        for key in ("url", "size", "sha256"):
-            if key not in pkg:
-                raise InvalidInput(
-                    f"firmware package {pkg_id!r}: {key!r} is missing from the manifest"
-                )
-        url = str(pkg["url"])
-        files = [
-            (src, self._under(self.firmware, plugin_id, *dest.split("/")))
-            for src, dest in self._package_files(pkg, url)
-        ]
-        cached = self._under(self.cache, "packages", plugin_id, f"{pkg_id}.download")
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        sub = op.sub("download")
-        await download(
-            url,
-            cached,
-            size=int(pkg["size"]),
-            sha256=str(pkg["sha256"]),
-            proxies=await self._proxies(),
-            progress=lambda d, t: sub.progress(d, t),
-        )
-        sub.state = "success"
-        for src, dest in files:
-            await asyncio.to_thread(_place, cached, src, url, dest)
-        state = self.installed_packages(plugin_id)
-        state[pkg_id] = {
-            "version": pkg.get("version", ""),
-            "description": pkg.get("description", ""),
-        }
-        self._write_state(plugin_id, state)
+        """Download a firmware package, verify it, place its files, record it for every node."""
+        await self.firmware_packages.install(plugin_id, pkg_id, op)
 
     async def uninstall_firmware(self, plugin_id: str, pkg_id: str) -> None:
-        """Forget a firmware package and remove its files."""
-        ids.package_id(pkg_id)
-        wazo = self.prov.plugins.get(ids.plugin_id(plugin_id, "plugin_id"))
-        if isinstance(wazo, WazoPlugin):
-            uninstall_package(wazo.root, pkg_id)
-            return
-        state = self.installed_packages(plugin_id)
-        if pkg_id not in state:
-            raise InvalidInput(f"firmware package {pkg_id!r} is not installed")
-        pkg = self.packages(plugin_id).get(pkg_id, {})
-        placed = self._package_files(pkg, str(pkg["url"])) if pkg.get("url") else []
-        for _src, dest in placed:
-            self._under(self.firmware, plugin_id, *dest.split("/")).unlink(missing_ok=True)
-        del state[pkg_id]
-        self._write_state(plugin_id, state)
+        """Remove a firmware package's files here and on every node."""
+        await self.firmware_packages.uninstall(plugin_id, pkg_id)
 
 
 def load_plugin_at(
@@ -459,27 +356,3 @@ def load_plugin_at(
     if plugin.id != plugin_id:
         raise InvalidInput(f"archive for {plugin_id!r} holds plugin {plugin.id!r}")
     return plugin
-
-
-def _place(download_file: Path, src: str, url: str, dest: Path) -> None:
-    """Write one file of a package (a zip member, or the download itself), streamed, atomically."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(dest.name + ".part")
-    try:
-        if url.endswith(".zip"):
-            try:
-                with (
-                    zipfile.ZipFile(download_file) as zf,
-                    zf.open(src) as data,
-                    tmp.open("wb") as out,
-                ):
-                    shutil.copyfileobj(data, out, 1024 * 1024)
-            except (zipfile.BadZipFile, KeyError, OSError, EOFError) as exc:
-                raise InvalidInput(
-                    f"firmware package: {src!r} not found in {download_file.name}: {exc}"
-                ) from None
-        else:
-            shutil.copyfile(download_file, tmp)
-        tmp.replace(dest)
-    finally:
-        tmp.unlink(missing_ok=True)

@@ -10,6 +10,9 @@ is reported (a log line, :attr:`PluginReconciler.failed`, ``/health/ready``'s bo
 again after 2 s, 4 s… up to 5 minutes (or at once
 when the ``plugins`` counter moves again); the node keeps serving meanwhile.
 
+The same pass then brings this node's firmware packages in line with the database
+(:mod:`provisor.plugins.firmware_reconcile`), under the same lock and with the same retries.
+
 A plugin in this node's folder that the database does not know at all (a data directory from
 before clustering, or one populated by hand) is packed and recorded, so it reaches the others.
 Several processes sharing one data directory take turns through a file lock on the folder.
@@ -19,10 +22,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import hashlib
 import logging
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,6 +31,9 @@ from provisor.domain import ids
 from provisor.errors import ProvisorError
 from provisor.plugins.build import pack_folder
 from provisor.plugins.convergence import record_archive
+from provisor.plugins.firmware_reconcile import FirmwareReconciler
+from provisor.plugins.folder_lock import FolderLock as _FolderLock
+from provisor.plugins.folder_lock import folder_lock_path
 from provisor.plugins.loader import load_plugin
 from provisor.plugins.manager import PluginManager, get_manager
 from provisor.plugins.repository import download
@@ -58,6 +62,8 @@ class PluginReconciler:
         self.store = PluginStateStore(prov.engine)
         self.retry_max = _RETRY_MAX
         self.failed: dict[str, str] = {}
+        #: the firmware packages the database records (reconciled in the same pass)
+        self.firmware = FirmwareReconciler(prov, self.manager.firmware_packages)
         self._local_only: set[str] = set()  # too big to record: said once, not every pass
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -104,11 +110,12 @@ class PluginReconciler:
                     await self._wake.wait()
 
     async def reconcile(self) -> bool | None:
-        """One pass; True when every recorded plugin matches, None if the folder was busy."""
+        """One pass; True when every recorded plugin and firmware package matches, None if the
+        folder was busy."""
         root = self.manager.root
         root.mkdir(parents=True, exist_ok=True)
         # beside the plugins folder, not in it: nothing but plugins and staging copies in there
-        with _FolderLock(root.parent / ".plugins.lock") as held:
+        with _FolderLock(folder_lock_path(root.parent)) as held:
             if not held:
                 return None
             records = await self.store.records()
@@ -127,7 +134,9 @@ class PluginReconciler:
             for plugin_id in set(self.failed) - set(failed):
                 log.info("plugin %s now matches the cluster", plugin_id)
             self.failed = failed
-            return not failed
+            # after the plugins: a package whose plugin just arrived is installed at once
+            firmware_done = await self.firmware.reconcile()
+            return not failed and firmware_done
 
     def _local_version(self, plugin_id: str) -> str | None:
         """The version this node's plugin folder serves (None: not installed here)."""
@@ -259,27 +268,3 @@ def _close(plugin: object) -> None:
     close = getattr(plugin, "close", None)
     if close is not None:
         close()
-
-
-class _FolderLock:
-    """An exclusive, non-blocking ``flock`` on a file: one process of a node at a time."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.fd: int | None = None
-
-    def __enter__(self) -> bool:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            return False
-        self.fd = fd
-        return True
-
-    def __exit__(self, *_exc: object) -> None:
-        if self.fd is not None:
-            fcntl.flock(self.fd, fcntl.LOCK_UN)
-            os.close(self.fd)
-            self.fd = None

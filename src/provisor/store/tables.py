@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -33,6 +34,7 @@ __all__ = [
     "configs",
     "device_ports",
     "devices",
+    "firmware_state",
     "metadata",
     "operations",
     "params",
@@ -199,6 +201,22 @@ plugin_state = Table(
     Column("size", Integer, nullable=False, default=0),
     Column("algorithm", String(16), nullable=False, default="sha256"),
     Column("digest", String(128), nullable=False, default=""),
+    Column("updated_at", Float, nullable=False),
+)
+
+# The firmware packages every node should have (store/firmware_state.py): each row names the
+# package's version and its downloads (URL, size, digest) as the plugin declared them when an
+# operator installed it; the files themselves are never kept here (hundreds of MB): each node
+# fetches them from the vendor's URL. A removed row is a tombstone, as for plugins.
+firmware_state = Table(
+    "firmware_state",
+    metadata,
+    Column("plugin_id", String(128), primary_key=True),
+    Column("package_id", String(128), primary_key=True),
+    Column("installed", Boolean, nullable=False),
+    Column("version", String(128), nullable=False, default=""),
+    Column("size", BigInteger, nullable=False, default=0),  # all downloads together
+    Column("downloads", JSON, nullable=False),  # [{name, url, size, algorithm, digest}]
     Column("updated_at", Float, nullable=False),
 )
 
