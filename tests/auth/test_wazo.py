@@ -192,6 +192,82 @@ async def test_tenant_sync_removes_devices_of_deleted_tenants(
         await srv.close()
 
 
+async def test_tenant_sync_interval_zero_catches_a_tenant_missing_from_one_listing(
+    tmp_path: Path, database_url: str, auth: tuple[FakeWazoAuth, Path]
+) -> None:
+    """``syncdb.interval_sec: 0`` (what wazo-provd makes of 0.1): passes run back to back, so
+    a tenant that wazo-auth leaves out of a single listing is caught; wazo-provd's suite deletes
+    a tenant in its auth mock and puts it back a few milliseconds later."""
+    fake, key = auth
+    settings = make_settings(
+        tmp_path,
+        database_url,
+        **{
+            "auth.backend": "wazo-auth",
+            "auth.url": fake.url,
+            "auth.key_file": str(key),
+            "syncdb.start_sec": 0,
+            "syncdb.interval_sec": 0,
+        },
+    )
+    srv = await start_server(settings)
+    try:
+        async with srv.client("main-token") as main:
+            for tenant, device_id in ((SUB1, "a"), (SUB2, "b")):
+                r = await main.post(
+                    "/0.2/dev_mgr/devices",
+                    json={"device": {"id": device_id}},
+                    headers={"Wazo-Tenant": tenant},
+                )
+                assert r.status_code == 201
+        listed = fake.calls["tenants"]
+        fake.hidden_once = {SUB2}  # only the next listing, which no request of ours makes
+        for _ in range(400):  # bounded: 20 s on a crowded machine
+            if await srv.prov.devices.store.get("b") is None:
+                break
+            await asyncio.sleep(0.05)
+        assert await srv.prov.devices.store.get("b") is None
+        assert await srv.prov.devices.store.get("a") is not None
+        assert fake.calls["tenants"] > listed + 1  # the passes went on after the one that caught it
+    finally:
+        await srv.close()
+
+
+async def test_tenant_sync_interval_zero_waits_after_a_failed_pass(
+    tmp_path: Path, database_url: str, auth: tuple[FakeWazoAuth, Path]
+) -> None:
+    """A failing wazo-auth with ``interval_sec: 0`` is asked once a second, not in a tight
+    loop."""
+    fake, key = auth
+    fake.tenants_error = 503
+    settings = make_settings(
+        tmp_path,
+        database_url,
+        **{
+            "auth.backend": "wazo-auth",
+            "auth.url": fake.url,
+            "auth.key_file": str(key),
+            "syncdb.start_sec": 0,
+            "syncdb.interval_sec": 0,
+        },
+    )
+    srv = await start_server(settings)
+    try:
+        for _ in range(200):  # the first pass (bounded wait)
+            if fake.calls["tenants"]:
+                break
+            await asyncio.sleep(0.05)
+        first = fake.calls["tenants"]
+        assert first >= 1
+        await asyncio.sleep(1.5)
+        # at most the pass due after one second, and one more if this test was descheduled
+        assert fake.calls["tenants"] - first <= 2
+        fake.tenants_error = None
+        assert await srv.prov.auth.list_tenants() == {fake.master, SUB1, SUB2}
+    finally:
+        await srv.close()
+
+
 async def test_deleting_a_tenant_drops_cached_authorizations_first(
     tmp_path: Path, database_url: str, auth: tuple[FakeWazoAuth, Path]
 ) -> None:
