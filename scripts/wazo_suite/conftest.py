@@ -57,15 +57,27 @@ class PortTaken(RuntimeError):
     """The process exited before listening because one of its ports was taken meanwhile."""
 
 
+def _log_size(log: Path) -> int:
+    return log.stat().st_size if log.exists() else 0
+
+
 def _wait_listening(
-    proc: subprocess.Popen[bytes], ports: list[int], log: Path, what: str, seconds: float = 60
+    proc: subprocess.Popen[bytes],
+    ports: list[int],
+    log: Path,
+    what: str,
+    since: int = 0,
+    seconds: float = 60,
 ) -> None:
     """Until ``proc`` itself listens on every TCP port of ``ports``; a process that exited on a
-    taken port raises PortTaken (the caller tries new ports), any other exit RuntimeError."""
+    taken port (said in ``log`` after offset ``since``: this start's lines) raises PortTaken,
+    so that the caller tries new ports; any other exit RuntimeError."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+            with log.open("rb") as f:
+                f.seek(since)
+                tail = f.read().decode(errors="replace")[-2000:]
             if port_taken(tail):
                 raise PortTaken(f"{what}: a port of {ports} was taken")
             raise RuntimeError(f"{what} exited with {proc.returncode}: {tail[-500:]}")
@@ -156,8 +168,8 @@ class Provd:
         (self.etc / "config.yml").write_text(json.dumps(config))
 
     def _start_once(self) -> subprocess.Popen[bytes]:
-        log = self.home / "provisor.log"
-        log.write_bytes(b"")  # this try's lines only: an old "already in use" is no verdict
+        log = self.home / "provisor.log"  # kept across restarts: the whole class's story
+        since = _log_size(log)
         with log.open("ab") as out:
             proc = subprocess.Popen(
                 [PROVISOR, "serve", "--config", str(self.etc / "config.yml")],
@@ -168,7 +180,7 @@ class Provd:
         self.proc = proc
         tcp = [self.ports[("provd", 8666)], self.ports[("provd", 8667)]]
         try:
-            _wait_listening(proc, tcp, log, "provisor")
+            _wait_listening(proc, tcp, log, "provisor", since)
         except PortTaken:
             _stop(proc)
             raise
@@ -246,13 +258,13 @@ def _helper(
     log = WORK / f"{name}.log"
 
     def start() -> subprocess.Popen[bytes]:
-        log.write_bytes(b"")
+        since = _log_size(log)
         with log.open("ab") as out:
             proc = subprocess.Popen(
                 argv(ports[key]), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
             )
         try:
-            _wait_listening(proc, [ports[key]], log, name)
+            _wait_listening(proc, [ports[key]], log, name, since)
         except PortTaken:
             _stop(proc)
             raise
