@@ -11,7 +11,12 @@ replaces what the suite's docker-compose assets provide with local processes on 
 - ``rabbitmq``: a private Debian ``rabbitmq-server`` (provisor's tests/support/rabbitmq.py);
 - ``pluginserver``: ``python -m http.server`` over the asset's ``plugins/pkgs``.
 
-and patches ``AssetLaunchingTestCase``'s container methods (start/stop, ``service_port``,
+Ports are chosen as provisor's own tests choose them (``tests/support/ports.py``): outside the
+kernel's ephemeral range, and a start that fails because another process took its port meanwhile
+is tried again on new ports; a service counts as up only when its own process holds the listening
+socket (``listens``), never because something else answered on that port.
+
+It also patches ``AssetLaunchingTestCase``'s container methods (start/stop, ``service_port``,
 ``restart_service``, ``docker_exec``) to act on those processes. ``docker_exec`` runs the command
 here with ``/etc/wazo-provd`` mapped to provisor's config folder (the only container path the
 suite writes to); ``chown`` to the container's user is skipped.
@@ -23,11 +28,11 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -42,28 +47,57 @@ AUTH_MOCK = os.environ["WAZO_AUTH_MOCK"]
 WORK = Path(os.environ.get("WAZO_SUITE_WORK") or tempfile.mkdtemp(prefix="wazo-suite-"))
 
 sys.path.insert(0, str(PROVISOR_REPO))
+from tests.support.ports import ATTEMPTS, free_port, listens, port_taken  # noqa: E402
 from tests.support.rabbitmq import rabbitmq  # noqa: E402 - provisor's private broker
 
 _services: dict[str, Any] = {}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+class PortTaken(RuntimeError):
+    """The process exited before listening because one of its ports was taken meanwhile."""
 
 
-def _wait_port(port: int, proc: subprocess.Popen[bytes], what: str, seconds: float = 60) -> None:
+def _log_size(log: Path) -> int:
+    return log.stat().st_size if log.exists() else 0
+
+
+def _wait_listening(
+    proc: subprocess.Popen[bytes],
+    ports: list[int],
+    log: Path,
+    what: str,
+    since: int = 0,
+    seconds: float = 60,
+) -> None:
+    """Until ``proc`` itself listens on every TCP port of ``ports``; a process that exited on a
+    taken port (said in ``log`` after offset ``since``: this start's lines) raises PortTaken,
+    so that the caller tries new ports; any other exit RuntimeError."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"{what} exited with {proc.returncode}")
+            with log.open("rb") as f:
+                f.seek(since)
+                tail = f.read().decode(errors="replace")[-2000:]
+            if port_taken(tail):
+                raise PortTaken(f"{what}: a port of {ports} was taken")
+            raise RuntimeError(f"{what} exited with {proc.returncode}: {tail[-500:]}")
+        if all(listens(proc.pid, port) for port in ports):
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"{what} did not listen on {ports} within {seconds} s")
+
+
+def _start_retrying(start: Callable[[], subprocess.Popen[bytes]], pick: Callable[[], None]) -> Any:
+    """``start()`` until it does not fail on a taken port, calling ``pick()`` for new ports
+    before each new try."""
+    for attempt in range(ATTEMPTS):
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"{what} did not listen on {port} within {seconds} s")
+            return start()
+        except PortTaken:
+            if attempt == ATTEMPTS - 1:
+                raise
+            pick()
+    raise AssertionError("unreachable")
 
 
 def _stop(proc: subprocess.Popen[bytes] | None) -> None:
@@ -85,8 +119,28 @@ class Provd:
         self.home = Path(tempfile.mkdtemp(prefix="provd-", dir=WORK))
         self.etc = self.home / "etc"
         (self.etc / "conf.d").mkdir(parents=True)
-        key_file = self.home / "wazo-provd-key.yml"
-        shutil.copy(ASSETS / "keys" / "wazo-provd-key.yml", key_file)
+        self.key_file = self.home / "wazo-provd-key.yml"
+        shutil.copy(ASSETS / "keys" / "wazo-provd-key.yml", self.key_file)
+        self._write_config()
+        storage = self.home / "wazo-provd"
+        shutil.copytree(ASSETS / "jsondb", storage / "jsondb")
+        subprocess.run(
+            [
+                PROVISOR,
+                "import",
+                "wazo-provd",
+                str(storage),
+                "--config",
+                str(self.etc / "config.yml"),
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def _write_config(self) -> None:
+        """provisor's config.yml for the current ports (conf.d fragments stay as written)."""
+        ports = self.ports
         config = {
             "general": {
                 "data_dir": str(self.home / "data"),
@@ -106,37 +160,44 @@ class Provd:
                 "backend": "wazo-auth",
                 "host": "127.0.0.1",
                 "port": ports[("auth", 9497)],
-                "key_file": str(key_file),
+                "key_file": str(self.key_file),
             },
             "bus": {"enabled": True, "host": "127.0.0.1", "port": ports[("rabbitmq", 5672)]},
             "database": {"url": f"sqlite+aiosqlite:///{self.home / 'provisor.db'}"},
         }
         (self.etc / "config.yml").write_text(json.dumps(config))
-        storage = self.home / "wazo-provd"
-        shutil.copytree(ASSETS / "jsondb", storage / "jsondb")
-        subprocess.run(
-            [
-                PROVISOR,
-                "import",
-                "wazo-provd",
-                str(storage),
-                "--config",
-                str(self.etc / "config.yml"),
-            ],
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
-        self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> None:
-        log = (self.home / "provisor.log").open("ab")
-        self.proc = subprocess.Popen(
-            [PROVISOR, "serve", "--config", str(self.etc / "config.yml")],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        _wait_port(self.ports[("provd", 8666)], self.proc, "provisor")
+    def _start_once(self) -> subprocess.Popen[bytes]:
+        log = self.home / "provisor.log"  # kept across restarts: the whole class's story
+        since = _log_size(log)
+        with log.open("ab") as out:
+            proc = subprocess.Popen(
+                [PROVISOR, "serve", "--config", str(self.etc / "config.yml")],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.proc = proc
+        tcp = [self.ports[("provd", 8666)], self.ports[("provd", 8667)]]
+        try:
+            _wait_listening(proc, tcp, log, "provisor", since)
+        except PortTaken:
+            _stop(proc)
+            raise
+        return proc
+
+    def start(self, new_ports_if_taken: bool = False) -> None:
+        """Start provisor; at a class's launch (no client holds its ports yet) a port taken
+        meanwhile is replaced by a new one, on a restart the same ports are kept."""
+
+        def pick() -> None:
+            if not new_ports_if_taken:
+                raise RuntimeError("provisor's ports were taken while it restarted")
+            for internal in (8666, 8667, 69):
+                self.ports[("provd", internal)] = free_port()
+            self._write_config()
+
+        self.proc = _start_retrying(self._start_once, pick)
 
     def stop(self) -> None:
         _stop(self.proc)
@@ -147,31 +208,32 @@ def _start_shared() -> None:
     if _services:
         return
     ports = {
-        ("provd", 8666): _free_port(),
-        ("provd", 8667): _free_port(),
-        ("provd", 69): _free_port(),
-        ("auth", 9497): _free_port(),
-        ("pluginserver", 8080): _free_port(),
+        ("provd", 8666): free_port(),
+        ("provd", 8667): free_port(),
+        ("provd", 69): free_port(),
     }
     broker = rabbitmq(WORK / "rabbitmq")
     ports[("rabbitmq", 5672)] = broker.__enter__()
-    auth = subprocess.Popen(
-        [
+    auth = _helper(
+        ports,
+        ("auth", 9497),
+        "auth",
+        # the mock reads its port from argv at import and binds 0.0.0.0 when run as a script:
+        # load it as a module, then run its app on 127.0.0.1
+        lambda port: [
             sys.executable,
             "-c",
-            # the mock reads its port from argv at import and binds 0.0.0.0 when run as a
-            # script: load it as a module, then run its app on 127.0.0.1
             "import runpy, sys; port = sys.argv[1]; sys.argv = ['wazo-auth-mock', port]; "
             f"m = runpy.run_path({AUTH_MOCK!r}, run_name='mock'); "
             "m['app'].run(host='127.0.0.1', port=int(port))",
-            str(ports[("auth", 9497)]),
+            str(port),
         ],
-        stdout=(WORK / "auth.log").open("ab"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
     )
-    plugins = subprocess.Popen(
-        [
+    plugins = _helper(
+        ports,
+        ("pluginserver", 8080),
+        "pluginserver",
+        lambda port: [
             sys.executable,
             "-m",
             "http.server",
@@ -179,15 +241,40 @@ def _start_shared() -> None:
             "127.0.0.1",
             "--directory",
             str(ASSETS / "plugins" / "pkgs"),
-            str(ports[("pluginserver", 8080)]),
+            str(port),
         ],
-        stdout=(WORK / "pluginserver.log").open("ab"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
     )
-    _wait_port(ports[("auth", 9497)], auth, "wazo-auth mock")
-    _wait_port(ports[("pluginserver", 8080)], plugins, "plugin server")
     _services.update(ports=ports, broker=broker, auth=auth, plugins=plugins, provd=None)
+
+
+def _helper(
+    ports: dict[tuple[str, int], int],
+    key: tuple[str, int],
+    name: str,
+    argv: Callable[[int], list[str]],
+) -> subprocess.Popen[bytes]:
+    """Start a helper service on a free port (a new one when the port was taken meanwhile)."""
+    ports[key] = free_port()
+    log = WORK / f"{name}.log"
+
+    def start() -> subprocess.Popen[bytes]:
+        since = _log_size(log)
+        with log.open("ab") as out:
+            proc = subprocess.Popen(
+                argv(ports[key]), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        try:
+            _wait_listening(proc, [ports[key]], log, name, since)
+        except PortTaken:
+            _stop(proc)
+            raise
+        return proc
+
+    def pick() -> None:
+        ports[key] = free_port()
+
+    proc: subprocess.Popen[bytes] = _start_retrying(start, pick)
+    return proc
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -213,7 +300,7 @@ def _patch() -> None:
         if old is not None:
             old.stop()
         provd = Provd(_services["ports"])
-        provd.start()
+        provd.start(new_ports_if_taken=True)
         _services["provd"] = provd
         # the asset's "sync" container waits for every service to answer
         url = f"http://127.0.0.1:{_services['ports'][('provd', 8666)]}/0.2/api/api.yml"

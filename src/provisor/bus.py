@@ -128,6 +128,11 @@ class Bus:
         self.healthy = False
 
 
+#: Pause after a pass that failed, whatever ``syncdb.interval_sec`` says: with an interval of 0
+#: an unreachable wazo-auth must not be asked (and the failure logged) in a tight loop.
+_RETRY_AFTER_FAILURE_SEC = 1.0
+
+
 class TenantSync:
     """Every ``syncdb.interval_sec``, delete devices of tenants the auth backend forgot."""
 
@@ -138,7 +143,9 @@ class TenantSync:
     async def run_once(self) -> list[str]:
         """One pass; returns the tenants removed."""
         known = await self.prov.auth.list_tenants()
-        if not known:
+        if known is None:
+            raise RuntimeError("the auth backend did not list its tenants")
+        if not known:  # an empty answer is no reason to delete every tenant
             return []
         master = await self.prov.master_tenant()
         gone = [t.uuid for t in self.prov.tenants.all() if t.uuid not in known and t.uuid != master]
@@ -153,13 +160,15 @@ class TenantSync:
         async def loop() -> None:
             await asyncio.sleep(cfg.start_sec)
             while True:
+                pause = cfg.interval_sec
                 try:
                     gone = await self.run_once()
                     if gone:
                         log.info("tenant sync removed %s", gone)
                 except Exception as exc:  # keep syncing later
                     log.warning("tenant sync failed: %s", exc)
-                await asyncio.sleep(cfg.interval_sec)
+                    pause = max(pause, _RETRY_AFTER_FAILURE_SEC)
+                await asyncio.sleep(pause)  # 0 still lets requests run between passes
 
         self._task = asyncio.get_running_loop().create_task(loop())
 

@@ -36,6 +36,7 @@ from provisor.store.db import create_engine, migrate
 from provisor.store.documents import ConfigStore, DeviceStore
 from provisor.store.seen import SeenStore
 from provisor.store.tenancy import ParamStore, TenantStore, TokenStore
+from provisor.tenant_fence import TenantFence
 from provisor.wazo.lifecycle import deconfigure_listener
 
 __all__ = ["Provisor", "base_raw_config", "system_configs"]
@@ -129,6 +130,7 @@ class Provisor:
     bans: BanList
     extra: dict[str, Any] = field(default_factory=dict)
     seen: SeenRecorder | None = None
+    fence: TenantFence = field(default_factory=TenantFence)
 
     @classmethod
     async def open(
@@ -278,14 +280,16 @@ class Provisor:
         """Delete a tenant's devices, configs and key (bus event or tenant sync).
 
         Cached authorizations go first: once the event is acknowledged, no request may still be
-        allowed in that tenant from a cached answer."""
-        self.auth.forget()
-        count = await self.devices.delete_tenant(tenant_uuid)
-        cfgs = await self.configs.store.delete_tenant(tenant_uuid)
-        await self.configs.changed()
-        tenant = self.tenants.get(tenant_uuid)
-        if tenant is not None and not tenant.is_master:
-            await self.tenants.delete(tenant_uuid)
+        allowed in that tenant from a cached answer. A request authorised after the deletion
+        began waits for its end (``fence``), so it never sees the tenant half deleted."""
+        async with self.fence.deleting(tenant_uuid):
+            self.auth.forget()
+            count = await self.devices.delete_tenant(tenant_uuid)
+            cfgs = await self.configs.store.delete_tenant(tenant_uuid)
+            await self.configs.changed()
+            tenant = self.tenants.get(tenant_uuid)
+            if tenant is not None and not tenant.is_master:
+                await self.tenants.delete(tenant_uuid)
         return {"devices": count, "configs": cfgs}
 
 

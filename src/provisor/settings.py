@@ -233,7 +233,9 @@ class SyncdbSettings(_Section):
     """Periodic removal of devices whose tenant no longer exists in wazo-auth."""
 
     start_sec: float = Field(60.0, ge=0)
-    interval_sec: float = Field(86400.0, gt=0)
+    # 0: a new pass as soon as the previous one ends (wazo-provd's reading of any value under
+    # one second); a pass that fails waits at least a second before the next
+    interval_sec: float = Field(86400.0, ge=0)
 
 
 class WazoSettings(_Section):

@@ -23,6 +23,9 @@ _MOVED: dict[str, str] = {
     "general.http_port": "provisioning.http_port",
 }
 
+# wazo-provd keys it reads with int(): the same value means the same thing here (0.1 is 0).
+_WHOLE_SECONDS = ("general.syncdb.start_sec", "general.syncdb.interval_sec")
+
 # wazo-provd keys provisor accepts and does not use, with the reason given to the operator.
 _UNUSED: dict[str, str] = {
     "config_file": "provisor is given its file with --config",
@@ -105,6 +108,16 @@ def _base_raw_config_file(data: dict[str, Any], path: Any, warn: Callable[[str],
     general["base_raw_config"] = {**loaded, **own}
 
 
+def _as_wazo_reads(key: str, value: Any, warn: Callable[[str], None]) -> Any:
+    """A wazo-provd value as wazo-provd reads it (whole seconds for the syncdb timers)."""
+    if key not in _WHOLE_SECONDS or isinstance(value, bool) or not isinstance(value, int | float):
+        return value  # anything else is checked, and refused by name, as provisor's own key
+    whole = int(value)
+    if whole != value:
+        warn(f"{key}: {value} read as {whole} s, as wazo-provd reads it (whole seconds)")
+    return whole
+
+
 def translate_wazo_keys(data: dict[str, Any]) -> list[str]:
     """Move or drop wazo-provd's keys in ``data`` (in place); returns the warnings to log."""
     warnings: list[str] = []
@@ -119,7 +132,7 @@ def translate_wazo_keys(data: dict[str, Any]) -> list[str]:
             if _has(data, dst):
                 warnings.append(f"{src}: ignored, {dst} is set")
             else:
-                _put(data, dst, item)
+                _put(data, dst, _as_wazo_reads(src, item, warnings.append))
     found, path = _pop(data, "general.base_raw_config_file")
     if found and path:
         _base_raw_config_file(data, path, warnings.append)

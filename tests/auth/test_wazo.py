@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -188,6 +190,141 @@ async def test_tenant_sync_removes_devices_of_deleted_tenants(
             }
             assert ids == {"a"}
             assert await TenantSync(srv.prov).run_once() == []
+    finally:
+        await srv.close()
+
+
+@contextlib.asynccontextmanager
+async def _writes_blocked(srv: Server) -> AsyncIterator[None]:
+    """Hold the database's write lock from another connection (reads go on): a deletion under
+    way stays under way, whatever the machine's speed."""
+    engine = srv.prov.engine
+    if engine.dialect.name == "sqlite":
+        assert engine.url.database is not None
+        conn = sqlite3.connect(engine.url.database, isolation_level=None)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            yield
+        finally:
+            conn.execute("ROLLBACK")
+            conn.close()
+    else:
+        async with engine.connect() as pg:  # autobegin: the lock lasts until the rollback
+            await pg.exec_driver_sql("LOCK TABLE device_ports, devices IN EXCLUSIVE MODE")
+            try:
+                yield
+            finally:
+                await pg.rollback()
+
+
+async def test_no_request_sees_a_tenant_whose_deletion_has_begun(
+    tmp_path: Path, database_url: str, auth: tuple[FakeWazoAuth, Path]
+) -> None:
+    """A request authorised once a tenant deletion (bus event, tenant sync) has begun waits
+    for its end: it never reads the devices those writes have not removed yet. wazo-provd's
+    suite publishes ``auth_tenant_deleted`` and reads the device in the same instant."""
+    fake, key = auth
+    srv = await _wazo_server(tmp_path, database_url, fake, key)
+    try:
+        async with srv.client("main-token") as main, srv.client("sub1-token") as sub1:
+            r = await main.post(
+                "/0.2/dev_mgr/devices", json={"device": {"id": "s1"}}, headers={"Wazo-Tenant": SUB1}
+            )
+            assert r.status_code == 201
+            assert (await sub1.get("/0.2/dev_mgr/devices/s1")).status_code == 200  # cached
+            async with _writes_blocked(srv):
+                deletion = asyncio.create_task(srv.prov.delete_tenant(SUB1))
+                await asyncio.sleep(0)  # begun: fenced, then stuck on its first write
+                own = asyncio.create_task(sub1.get("/0.2/dev_mgr/devices/s1"))
+                every = asyncio.create_task(
+                    main.get("/0.2/dev_mgr/devices", params={"recurse": "true"})
+                )
+                # without the fence both reads are answered here, from the rows still there
+                await asyncio.sleep(0.5)
+            assert (await own).status_code == 404
+            assert "s1" not in {d["id"] for d in (await every).json()["devices"]}
+            assert await deletion == {"devices": 1, "configs": 0}
+            assert not srv.prov.fence.fenced({SUB1})
+    finally:
+        await srv.close()
+
+
+async def test_tenant_sync_interval_zero_catches_a_tenant_missing_from_one_listing(
+    tmp_path: Path, database_url: str, auth: tuple[FakeWazoAuth, Path]
+) -> None:
+    """``syncdb.interval_sec: 0`` (what wazo-provd makes of 0.1): passes run back to back, so
+    a tenant that wazo-auth leaves out of a single listing is caught; wazo-provd's suite deletes
+    a tenant in its auth mock and puts it back a few milliseconds later."""
+    fake, key = auth
+    settings = make_settings(
+        tmp_path,
+        database_url,
+        **{
+            "auth.backend": "wazo-auth",
+            "auth.url": fake.url,
+            "auth.key_file": str(key),
+            "syncdb.start_sec": 0,
+            "syncdb.interval_sec": 0,
+        },
+    )
+    srv = await start_server(settings)
+    try:
+        async with srv.client("main-token") as main:
+            for tenant, device_id in ((SUB1, "a"), (SUB2, "b")):
+                r = await main.post(
+                    "/0.2/dev_mgr/devices",
+                    json={"device": {"id": device_id}},
+                    headers={"Wazo-Tenant": tenant},
+                )
+                assert r.status_code == 201
+        listed = fake.calls["tenants"]
+        fake.hidden_once = {SUB2}  # only the next listing, which no request of ours makes
+        for _ in range(400):  # bounded: 20 s on a crowded machine
+            if await srv.prov.devices.store.get("b") is None:
+                break
+            await asyncio.sleep(0.05)
+        assert await srv.prov.devices.store.get("b") is None
+        assert await srv.prov.devices.store.get("a") is not None
+        for _ in range(400):  # and the passes go on after the one that caught it
+            if fake.calls["tenants"] > listed + 1:
+                break
+            await asyncio.sleep(0.05)
+        assert fake.calls["tenants"] > listed + 1
+    finally:
+        await srv.close()
+
+
+async def test_tenant_sync_interval_zero_waits_after_a_failed_pass(
+    tmp_path: Path, database_url: str, auth: tuple[FakeWazoAuth, Path]
+) -> None:
+    """A failing wazo-auth with ``interval_sec: 0`` is asked once a second, not in a tight
+    loop."""
+    fake, key = auth
+    fake.tenants_error = 503
+    settings = make_settings(
+        tmp_path,
+        database_url,
+        **{
+            "auth.backend": "wazo-auth",
+            "auth.url": fake.url,
+            "auth.key_file": str(key),
+            "syncdb.start_sec": 0,
+            "syncdb.interval_sec": 0,
+        },
+    )
+    srv = await start_server(settings)
+    try:
+        for _ in range(200):  # the first pass (bounded wait)
+            if fake.calls["tenants"]:
+                break
+            await asyncio.sleep(0.05)
+        first = fake.calls["tenants"]
+        assert first >= 1
+        await asyncio.sleep(1.5)
+        # at most the pass due after one second, and one more if this test was descheduled
+        assert fake.calls["tenants"] - first <= 2
+        fake.tenants_error = None
+        assert await srv.prov.auth.list_tenants() == {fake.master, SUB1, SUB2}
     finally:
         await srv.close()
 

@@ -141,3 +141,22 @@ async def test_wazo_proxy_is_the_initial_parameter(tmp_path: Path, database_url:
         assert r.status_code == 204
     finally:
         await srv.close()
+
+
+def test_wazo_syncdb_timers_are_read_in_whole_seconds(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """wazo-provd reads ``general.syncdb`` with int(): 0.1 is 0 there (a pass right after the
+    previous one), so it is here too; provisor's own key keeps its fraction."""
+    cfg = tmp_path / "config.yml"
+    cfg.write_text("general: {syncdb: {start_sec: 0, interval_sec: 0.1}}\n")
+    with caplog.at_level(logging.WARNING, logger="provisor.settings"):
+        s = load_settings(cfg, environ={})
+    assert s.syncdb.start_sec == 0 and s.syncdb.interval_sec == 0
+    assert "general.syncdb.interval_sec: 0.1 read as 0 s" in caplog.text
+    cfg.write_text("syncdb: {start_sec: 0.5, interval_sec: 0.25}\n")
+    s = load_settings(cfg, environ={})
+    assert s.syncdb.start_sec == 0.5 and s.syncdb.interval_sec == 0.25
+    cfg.write_text("general: {syncdb: {interval_sec: -1}}\n")
+    with pytest.raises(InvalidInput, match="syncdb.interval_sec"):
+        load_settings(cfg, environ={})

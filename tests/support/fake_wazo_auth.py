@@ -32,6 +32,10 @@ class FakeWazoAuth:
     users: dict[tuple[str, str], tuple[str, list[str]]] = field(default_factory=dict)
     calls: Counter[str] = field(default_factory=Counter)
     delay: float = 0.0
+    #: tenants left out of the next tenant listing only (a tenant deleted and put back at once)
+    hidden_once: set[str] = field(default_factory=set)
+    #: answer tenant listings with this error status (wazo-auth failing)
+    tenants_error: int | None = None
     url: str = ""
     _server: uvicorn.Server | None = None
     _task: asyncio.Task[None] | None = None
@@ -105,8 +109,12 @@ class FakeWazoAuth:
         wanted = request.headers.get("wazo-tenant") or own
         if wanted not in self.subtree(own):
             return JSONResponse({"message": "Unauthorized tenant"}, status_code=401)
+        if self.tenants_error is not None:
+            return JSONResponse({"message": "failing"}, status_code=self.tenants_error)
+        hidden, self.hidden_once = self.hidden_once, set()
         items = [
-            {"uuid": u, "parent_uuid": self.parents.get(u)} for u in sorted(self.subtree(wanted))
+            {"uuid": u, "parent_uuid": self.parents.get(u)}
+            for u in sorted(self.subtree(wanted) - hidden)
         ]
         return JSONResponse({"items": items, "total": len(items)})
 

@@ -167,6 +167,7 @@ async def test_real_plugins_identify_and_render(
             assert found, (case.plugin_prefix, "not identified")
             device = found[0]
             assert device["vendor"] == case.vendor, device
+            assert device["model"] == case.model, device
             assert device["plugin"] == case.plugin_prefix, device
             await give_config(srv, device["id"], **WAZO_RAW)
             r = await srv.phone.get(f"/{case.device_file}", headers=headers)
