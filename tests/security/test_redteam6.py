@@ -1,0 +1,109 @@
+"""Red team, session 6: what an outsider or a hostile tenant found, each held by a test.
+
+Every test drives a real provisor (real database, real sockets on 127.0.0.1) with real clients.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import REPO_PLUGINS, make_settings, start_server
+
+pytestmark = pytest.mark.asyncio
+
+YEALINK_UA = "Yealink SIP-T46S 66.86.0.15 {mac}"
+
+
+def _yealink_mac(n: int) -> str:
+    return f"80:5e:c0:6e:{n // 256:02x}:{n % 256:02x}"
+
+
+# -- X-Forwarded-For from a client that is not a trusted proxy ---------------------------------
+# A phone chose the address it was counted under: uvicorn's own proxy-header middleware (on by
+# default) took X-Forwarded-For from any loopback client even with no proxy trusted (a local
+# TLS terminator passing requests through, stunnel or haproxy in TCP mode), and with
+# ``http_proxied_trusted_proxies_count: 1`` provisor read it on every connection, not only the
+# proxy's (``limits.proxy_addresses``). A MAC scanner sending a new address with each guess was
+# never banned and auto-created a device per guess (71 of 71 under `provisor serve`).
+
+NOT_THE_PROXY = [
+    {},  # no proxy trusted (the default)
+    {  # a proxy trusted, elsewhere: not this client
+        "general.http_proxied_trusted_proxies_count": 1,
+        "limits.proxy_addresses": ["192.0.2.0/24"],
+    },
+]
+
+
+@pytest.mark.parametrize("proxy", NOT_THE_PROXY, ids=["no-proxy", "proxy-elsewhere"])
+async def test_forwarded_for_from_a_non_proxy_is_ignored(
+    tmp_path: Path, database_url: str, proxy: dict[str, object]
+) -> None:
+    threshold = 30
+    srv = await start_server(
+        make_settings(
+            tmp_path,
+            database_url,
+            **{
+                "general.plugin_dirs": [str(REPO_PLUGINS)],
+                "provisioning.ban_threshold": threshold,
+                **proxy,
+            },
+        )
+    )
+    try:
+        statuses = []
+        for n in range(threshold + 10):
+            mac = _yealink_mac(n)
+            r = await srv.phone.get(
+                f"/{mac.replace(':', '')}.cfg",
+                headers={
+                    "User-Agent": YEALINK_UA.format(mac=mac),
+                    "X-Forwarded-For": f"198.51.100.{n + 1}",
+                },
+            )
+            statuses.append(r.status_code)
+        # counted under its own address: banned within the threshold like any scanner
+        assert srv.pipeline.failures.is_banned("127.0.0.1"), statuses
+        assert statuses[threshold:] == [404] * 10, statuses
+        r = await srv.api.get("/0.2/dev_mgr/devices", params={"recurse": "true"})
+        devices = r.json()["devices"]
+        assert len(devices) <= threshold
+        # (an address names one device: each new one took it from the previous)
+        assert {d.get("ip") for d in devices} <= {"127.0.0.1", None}, devices
+        r = await srv.api.get("/0.2/dev_mgr/requests", params={"limit": 100})
+        assert {e["client_ip"] for e in r.json()["requests"]} == {"127.0.0.1"}
+    finally:
+        await srv.close()
+
+
+async def test_forwarded_for_from_the_proxy_still_names_the_phone(
+    tmp_path: Path, database_url: str
+) -> None:
+    """The same header on the proxy's connection (loopback, the default) is the phone's address,
+    on the ASGI path and on the listener's quick path (a repeated request)."""
+    srv = await start_server(
+        make_settings(
+            tmp_path,
+            database_url,
+            **{
+                "general.plugin_dirs": [str(REPO_PLUGINS)],
+                "general.http_proxied_trusted_proxies_count": 1,
+            },
+        )
+    )
+    try:
+        mac = _yealink_mac(1)
+        headers = {"User-Agent": YEALINK_UA.format(mac=mac), "X-Forwarded-For": "198.51.100.7"}
+        async with httpx.AsyncClient(base_url=srv.http_url, timeout=10) as phone:
+            for _ in range(3):  # the third is answered from the parser callback
+                r = await phone.get(f"/{mac.replace(':', '')}.cfg", headers=headers)
+                assert r.status_code == 200, r.text
+        assert srv.running.guards["http"].quick_answers >= 1
+        r = await srv.api.get("/0.2/dev_mgr/requests", params={"limit": 10})
+        assert {e["client_ip"] for e in r.json()["requests"]} == {"198.51.100.7"}
+    finally:
+        await srv.close()
