@@ -100,10 +100,14 @@ class ConfigService:
             self._on_change()
 
     async def _load_chain(self, config_id: str) -> None:
-        """Fetch ``config_id`` and its ancestors into the node cache, one round trip per level."""
+        """Fetch ``config_id`` and its ancestors into the node cache, one round trip per level.
+
+        Each id is asked once per level: configs sharing parents (a level of 32 configs each
+        naming the same 32 parents) would otherwise multiply the list by 32 a level (4 levels:
+        a million entries, 9 s for one config write; 5: minutes and gigabytes)."""
         wanted = [config_id]
         while wanted:
-            missing = [c for c in wanted if c not in self._nodes]
+            missing = [c for c in dict.fromkeys(wanted) if c not in self._nodes]
             if not missing:
                 break
             docs = await self.store.get_many(missing)
