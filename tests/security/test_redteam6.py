@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from tests.conftest import REPO_PLUGINS, make_settings, start_server
+from tests.provisioning.tftp_client import TftpStats, tftp_get
 
 pytestmark = pytest.mark.asyncio
 
@@ -153,5 +154,44 @@ async def test_shared_parents_are_loaded_once_each(tmp_path: Path, database_url:
         r = await api.get("/0.2/cfg_mgr/configs/fanprobe")
         assert r.status_code == 200 and r.json()["config"]["parent_ids"] == ["fantop"]
         await api.aclose()
+    finally:
+        await srv.close()
+
+
+# -- the TFTP timeout option -------------------------------------------------------------------
+# RFC 2349's ``timeout`` (1-255 s) was acknowledged as asked and fixed the transfer's resend
+# interval: after one ACK, a client that goes silent held its transfer slot 255 s per resend,
+# 6 tries, about 25 minutes (a resend seen 255 s after the last ACK under `provisor serve`),
+# where the server's own back-off (1 s doubling to 8 s) gives it up after 31 s. 64 slots per
+# address, 2 000 in all: a few dozen addresses sending one packet per slot every 25 minutes kept
+# every phone on "server busy".
+
+
+@pytest.mark.parametrize("asked", ["255", "9", "60"])
+async def test_a_long_tftp_timeout_is_not_acknowledged(
+    tmp_path: Path, database_url: str, asked: str
+) -> None:
+    srv = await start_server(
+        make_settings(tmp_path, database_url, **{"provisioning.tftp_enabled": True})
+    )
+    try:
+        port = srv.running.ports["tftp"]
+        stats = TftpStats()
+        data = await tftp_get(
+            "127.0.0.1",
+            port,
+            "001122334455.cfg",
+            blksize=512,
+            stats=stats,
+            extra_options={"timeout": asked},
+        )
+        assert data  # served, on the server's own timers
+        assert stats.oack == {"blksize": "512"}
+        # a timeout within the server's own back-off is still taken as asked
+        stats = TftpStats()
+        await tftp_get(
+            "127.0.0.1", port, "001122334455.cfg", stats=stats, extra_options={"timeout": "5"}
+        )
+        assert stats.oack == {"timeout": "5"}
     finally:
         await srv.close()
