@@ -195,3 +195,68 @@ async def test_a_long_tftp_timeout_is_not_acknowledged(
         assert stats.oack == {"timeout": "5"}
     finally:
         await srv.close()
+
+
+# -- a config write landing between two round trips of another tenant's read --------------------
+# A device's config and its ancestors are read one level per round trip into the shared cache;
+# any config write (any tenant's, on any node) clears that cache. A write landing between two
+# round trips left the first levels gone, so the device read as having no config: its phone got
+# 404 "device has no config", and that answer was kept until the next config write. Under
+# `provisor serve` a tenant rewriting one of its own configs in a loop made another tenant's
+# phone get that 404 2 to 3 times in 1 000 fetches; here the write is put exactly there.
+
+VICTIM_UA = "TestPhone-TP100/1.2.3 ({mac})"
+
+
+async def test_a_write_between_round_trips_never_loses_another_tenants_config(
+    tmp_path: Path, database_url: str
+) -> None:
+    srv = await start_server(make_settings(tmp_path, database_url))
+    try:
+        victim = str((await srv.prov.tenants.create("victim")).uuid)
+        other = str((await srv.prov.tenants.create("other")).uuid)
+        a = srv.client(await srv.token_for(victim))
+        b = srv.client(await srv.token_for(other))
+        line = {"sip_lines": {"1": {"username": "victim", "password": "Victim-Pw-6"}}}
+        for cid, parent, raw in (
+            ("rt6line", "base", line),
+            ("rt6mid", "rt6line", {}),
+            ("rt6dev", "rt6mid", {}),
+        ):
+            body = {"config": {"id": cid, "parent_ids": [parent], "raw_config": raw}}
+            assert (await a.post("/0.2/cfg_mgr/configs", json=body)).status_code == 201
+        mac = "00:11:22:33:66:01"
+        device = {"id": "rt6d", "mac": mac, "config": "rt6dev", "plugin": "testphone"}
+        assert (await a.post("/0.2/dev_mgr/devices", json={"device": device})).status_code == 201
+        own = {"config": {"id": "rt6other", "parent_ids": ["base"], "raw_config": {}}}
+        assert (await b.post("/0.2/cfg_mgr/configs", json=own)).status_code == 201
+
+        store = srv.prov.configs.store
+        real_get_many = store.get_many
+        writes: list[int] = []
+
+        async def other_tenant_writes_meanwhile(ids: list[str]) -> dict[str, dict[str, object]]:
+            found = await real_get_many(ids)  # the real query
+            if "rt6mid" in ids and not writes:  # between the 2nd and 3rd level of the walk
+                own["config"]["raw_config"] = {"X_n": "1"}
+                r = await b.put("/0.2/cfg_mgr/configs/rt6other", json=own)
+                writes.append(r.status_code)
+            return found
+
+        own["config"]["raw_config"] = {"X_n": "0"}
+        r = await b.put("/0.2/cfg_mgr/configs/rt6other", json=own)  # start from a cold cache
+        assert r.status_code == 204
+        store.get_many = other_tenant_writes_meanwhile
+        path, headers = f"/{mac.replace(':', '')}.cfg", {"User-Agent": VICTIM_UA.format(mac=mac)}
+        first = await srv.phone.get(path, headers=headers)
+        store.get_many = real_get_many
+        assert writes == [204]  # the other tenant's write did land in the middle
+        assert first.status_code == 200 and b"Victim-Pw-6" in first.content, first.text
+        again = await srv.phone.get(path, headers=headers)  # nothing wrong was kept either
+        assert again.status_code == 200 and b"Victim-Pw-6" in again.content, again.text
+        r = await a.get("/0.2/cfg_mgr/configs/rt6dev/raw")
+        assert r.json()["raw_config"]["sip_lines"]["1"]["password"] == "Victim-Pw-6"
+        await a.aclose()
+        await b.aclose()
+    finally:
+        await srv.close()
