@@ -260,3 +260,50 @@ async def test_a_write_between_round_trips_never_loses_another_tenants_config(
         await b.aclose()
     finally:
         await srv.close()
+
+
+# -- inheritance depth ------------------------------------------------------------------------
+# Nothing bounded how deep ``parent_ids`` chains go: each level is one database round trip when
+# the cache is cold (and any tenant's config write empties it), and the checks walk the chain
+# recursively. Under `provisor serve` a tenant's chain of 953 configs made every further
+# creation under it a 500 (RecursionError), after ~950 round trips each.
+
+
+MAX_DEPTH = 32  # docs/api.md
+
+
+async def test_inheritance_depth_is_bounded(tmp_path: Path, database_url: str) -> None:
+    srv = await start_server(make_settings(tmp_path, database_url))
+    try:
+        tenant = str((await srv.prov.tenants.create("deep")).uuid)
+        api = srv.client(await srv.token_for(tenant))
+
+        async def post(cid: str, parent: str) -> httpx.Response:
+            body = {"config": {"id": cid, "parent_ids": [parent], "raw_config": {}}}
+            return await api.post("/0.2/cfg_mgr/configs", json=body)
+
+        parent = "base"  # base is the first level
+        for level in range(2, MAX_DEPTH + 1):
+            r = await post(f"deep{level}", parent)
+            assert r.status_code == 201, (level, r.text)
+            parent = f"deep{level}"
+        r = await post("deep-too-far", parent)
+        assert r.status_code == 400, r.text
+        assert "parent_ids" in r.text and f"deeper than {MAX_DEPTH}" in r.text
+        assert (await api.get("/0.2/cfg_mgr/configs/deep-too-far")).status_code == 404
+        # nor by moving a config that has children under the deepest one
+        assert (await post("moved", "base")).status_code == 201
+        assert (await post("moved-child", "moved")).status_code == 201
+        body = {"config": {"id": "moved", "parent_ids": [f"deep{MAX_DEPTH - 1}"]}}
+        body["config"]["raw_config"] = {}
+        r = await api.put("/0.2/cfg_mgr/configs/moved", json=body)
+        assert r.status_code == 400 and f"deeper than {MAX_DEPTH}" in r.text, r.text
+        r = await api.get("/0.2/cfg_mgr/configs/moved")
+        assert r.json()["config"]["parent_ids"] == ["base"]
+        body["config"]["parent_ids"] = [f"deep{MAX_DEPTH - 2}"]  # exactly the limit: fine
+        assert (await api.put("/0.2/cfg_mgr/configs/moved", json=body)).status_code == 204
+        r = await api.get("/0.2/cfg_mgr/configs/moved-child/raw")
+        assert r.status_code == 200, r.text
+        await api.aclose()
+    finally:
+        await srv.close()

@@ -32,6 +32,7 @@ from provisor.domain.inheritance import (
     ConfigNode,
     ancestors,
     check_parents,
+    depth,
     effective_raw_config,
 )
 from provisor.domain.raw_config import validate_raw_config
@@ -47,6 +48,9 @@ __all__ = ["SYSTEM_CONFIGS", "ConfigService"]
 SYSTEM_CONFIGS = ("base", "default", "defaultconfigdevice", "autoprov")
 #: Most direct parents of one config (wazo clients give one to three).
 MAX_PARENTS = 32
+# levels of inheritance, the config itself included: each level is one round trip when the
+# cache is cold, and a chain of 953 configs made every write under it a 500 (RecursionError)
+MAX_DEPTH = 32
 
 
 def _own_lineage(tenant: str | None) -> frozenset[str]:
@@ -307,6 +311,16 @@ class ConfigService:
             return chain.nodes.get(cid)
 
         check_parents(config_id, parents, lookup)
+        levels = depth(config_id, lookup)
+        if levels <= MAX_DEPTH:  # configs that name this one (a re-created id too) sit below it
+            below: set[str] = {config_id}
+            while below and levels <= MAX_DEPTH:
+                below = await self.store.children(below)
+                levels += bool(below)
+        if levels > MAX_DEPTH:
+            raise InvalidInput(
+                f"config {config_id!r}: parent_ids: inheritance deeper than {MAX_DEPTH} levels"
+            )
 
     async def create(
         self, body: object, tenant_uuid: str | None, scope: Scope | None = None
