@@ -102,7 +102,7 @@ def _bind_udp(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _uvicorn(app: Any, guard: ListenerGuard) -> _Server:
+def _uvicorn(app: Any, guard: ListenerGuard, *, proxy_headers: bool = False) -> _Server:
     config = uvicorn.Config(
         app,
         loop="none",
@@ -110,9 +110,11 @@ def _uvicorn(app: Any, guard: ListenerGuard) -> _Server:
         ws="none",
         lifespan="off",
         access_log=False,
-        # provisor reads X-Forwarded-For itself, from its trusted proxies only (PhoneApp);
-        # uvicorn's own reading trusted any loopback client's header, whatever the settings
-        proxy_headers=False,
+        # phones: provisor reads X-Forwarded-For itself, from its trusted proxies only
+        # (PhoneApp); uvicorn's own reading trusted any loopback client's header whatever the
+        # settings. The REST listener keeps it: the console's cookie is `Secure` when a local
+        # TLS proxy says X-Forwarded-Proto: https (docs/operations.md)
+        proxy_headers=proxy_headers,
         log_level="warning",
         server_header=False,
         date_header=False,
@@ -334,7 +336,7 @@ class Running:
         except OSError as exc:
             raise StartupError(f"{name} listener {host}:{port}: {exc.strerror or exc}") from None
         self.ports[name] = sock.getsockname()[1]
-        server = _uvicorn(app, guard)
+        server = _uvicorn(app, guard, proxy_headers=name == "rest")
         guard.start()
         self.guards[name] = guard
         self._servers.append(server)

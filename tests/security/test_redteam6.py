@@ -110,6 +110,24 @@ async def test_forwarded_for_from_the_proxy_still_names_the_phone(
         await srv.close()
 
 
+async def test_the_console_behind_a_local_tls_proxy_still_gets_a_secure_cookie(
+    tmp_path: Path, database_url: str
+) -> None:
+    """The REST listener keeps reading a loopback proxy's X-Forwarded-Proto (docs/operations.md):
+    the fix above leaves the console's `Secure` cookie alone."""
+    srv = await start_server(make_settings(tmp_path, database_url))
+    try:
+        proxied = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9"}
+        async with httpx.AsyncClient(base_url=srv.rest_url, timeout=10) as web:
+            form = await web.get("/console/signin", headers=proxied)
+            assert form.status_code == 200
+            assert "secure" in form.headers["set-cookie"].lower()  # the sign-in nonce's cookie
+            plain = await web.get("/console/signin")
+            assert "secure" not in plain.headers["set-cookie"].lower()
+    finally:
+        await srv.close()
+
+
 # -- configs sharing parents --------------------------------------------------------------------
 # Loading a config's ancestors walked one level at a time without merging repeats: levels of 32
 # configs each naming the same 32 parents multiplied the list by 32 a level. A tenant's 129
