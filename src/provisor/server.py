@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import ipaddress
 import logging
 import signal
 import socket
@@ -38,6 +37,7 @@ from provisor.provisioning.limits import (
     IPNetwork,
     RefusalLog,
     fd_budget,
+    proxy_networks,
     raise_fd_limit,
 )
 from provisor.provisioning.pipeline import Pipeline
@@ -102,7 +102,7 @@ def _bind_udp(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _uvicorn(app: Any, guard: ListenerGuard) -> _Server:
+def _uvicorn(app: Any, guard: ListenerGuard, *, proxy_headers: bool = False) -> _Server:
     config = uvicorn.Config(
         app,
         loop="none",
@@ -110,6 +110,11 @@ def _uvicorn(app: Any, guard: ListenerGuard) -> _Server:
         ws="none",
         lifespan="off",
         access_log=False,
+        # phones: provisor reads X-Forwarded-For itself, from its trusted proxies only
+        # (PhoneApp); uvicorn's own reading trusted any loopback client's header whatever the
+        # settings. The REST listener keeps it: the console's cookie is `Secure` when a local
+        # TLS proxy says X-Forwarded-Proto: https (docs/operations.md)
+        proxy_headers=proxy_headers,
         log_level="warning",
         server_header=False,
         date_header=False,
@@ -121,14 +126,10 @@ def _uvicorn(app: Any, guard: ListenerGuard) -> _Server:
 
 
 def _proxies(settings: Settings) -> tuple[IPNetwork, ...]:
-    """Addresses held only to a listener's total: the configured proxies, or loopback when
-    X-Forwarded-For is trusted (a reverse proxy on the same host, wazo's layout)."""
-    configured = settings.limits.proxy_addresses
-    if configured is not None:
-        return tuple(configured)
-    if settings.general.http_proxied_trusted_proxies_count > 0:
-        return (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
-    return ()
+    """Addresses held only to a listener's total: the reverse proxies (``proxy_networks``)."""
+    return proxy_networks(
+        settings.limits.proxy_addresses, settings.general.http_proxied_trusted_proxies_count
+    )
 
 
 def _guard(
@@ -335,7 +336,7 @@ class Running:
         except OSError as exc:
             raise StartupError(f"{name} listener {host}:{port}: {exc.strerror or exc}") from None
         self.ports[name] = sock.getsockname()[1]
-        server = _uvicorn(app, guard)
+        server = _uvicorn(app, guard, proxy_headers=name == "rest")
         guard.start()
         self.guards[name] = guard
         self._servers.append(server)

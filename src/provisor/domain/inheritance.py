@@ -17,6 +17,7 @@ __all__ = [
     "ConfigNode",
     "ancestors",
     "check_parents",
+    "depth",
     "descendants",
     "effective_raw_config",
     "merge",
@@ -113,6 +114,33 @@ def _path_to(start: str, target: str, lookup: Lookup, seen: set[str]) -> list[st
         if sub is not None:
             return [start, *sub]
     return None
+
+
+def depth(config_id: str, lookup: Lookup) -> int:
+    """Levels from ``config_id`` up to its furthest ancestor (1: no parents).
+
+    Iterative and memoised: measured before a chain is allowed to grow, so it must not recurse
+    (a chain of 953 configs overflowed Python's stack) nor walk shared parents twice.
+    """
+    memo: dict[str, int] = {}
+    visiting: set[str] = set()
+    stack = [config_id]
+    while stack:
+        cid = stack[-1]
+        if cid in memo:
+            stack.pop()
+            continue
+        node = lookup(cid)
+        parents = [p for p in node.parent_ids if lookup(p) is not None] if node else []
+        todo = [p for p in parents if p not in memo and p not in visiting]
+        if todo and cid not in visiting:
+            visiting.add(cid)
+            stack.extend(todo)
+            continue
+        memo[cid] = 1 + max((memo.get(p, 0) for p in parents), default=0)
+        visiting.discard(cid)
+        stack.pop()
+    return memo[config_id]
 
 
 def descendants(config_id: str, children_of: Callable[[str], Iterable[str]]) -> set[str]:

@@ -14,6 +14,7 @@ from email.utils import formatdate, parsedate_to_datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
+from provisor.provisioning.limits import in_networks
 from provisor.provisioning.pipeline import Pipeline
 from provisor.provisioning.request import FileRequest, FileResult, clean_path
 
@@ -57,6 +58,8 @@ class PhoneApp:
         self.pipeline = pipeline
         self.secure = secure
         self.trusted = pipeline.trusted_proxies
+        self.proxies = pipeline.proxies
+        self._is_proxy: dict[str, bool] = {}  # peer -> in ``proxies`` (few peers: the proxies)
         self._retry_after = str(pipeline.prov.settings.database.retry_after).encode()
         # response headers of whole 200 answers, by what they depend on: a cached file is
         # answered thousands of times a second with the same headers
@@ -94,9 +97,7 @@ class PhoneApp:
         path = clean_path(raw_path.decode("latin-1"))
         if path is None:
             return None
-        ip = client_address(
-            peer, forwarded.decode("latin-1") if forwarded is not None else None, self.trusted
-        )
+        ip = self._client(peer, forwarded.decode("latin-1") if forwarded is not None else None)
         req = FileRequest(
             "http",
             path,
@@ -123,6 +124,19 @@ class PhoneApp:
             self._heads[key] = head
         return head, result.body
 
+    def _client(self, peer: str, forwarded_for: str | None) -> str:
+        """The phone's address: ``X-Forwarded-For`` counts only on a trusted proxy's connection
+        (``limits.proxy_addresses``, loopback by default); anyone else's is its own peer."""
+        if self.trusted <= 0 or not forwarded_for:
+            return peer
+        proxy = self._is_proxy.get(peer)
+        if proxy is None:
+            proxy = in_networks(peer, self.proxies)
+            if len(self._is_proxy) >= 4096:
+                self._is_proxy.clear()
+            self._is_proxy[peer] = proxy
+        return client_address(peer, forwarded_for, self.trusted) if proxy else peer
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             await _lifespan(receive, send)
@@ -137,7 +151,7 @@ class PhoneApp:
         raw_path = scope.get("raw_path") or scope["path"].encode("latin-1")
         path = clean_path(raw_path.decode("latin-1"))
         peer = (scope.get("client") or ("", 0))[0]
-        ip = client_address(peer, headers.get("x-forwarded-for"), self.trusted)
+        ip = self._client(peer, headers.get("x-forwarded-for"))
         if path is None:
             self.pipeline.refuse(ip, "unsafe path (traversal or control characters)")
             await _simple(send, 404, b"Nowhere to route this request.")

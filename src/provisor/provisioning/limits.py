@@ -27,6 +27,8 @@ __all__ = [
     "IPNetwork",
     "RefusalLog",
     "fd_budget",
+    "in_networks",
+    "proxy_networks",
     "raise_fd_limit",
 ]
 
@@ -171,14 +173,27 @@ class ConnectionLimiter:
         # only asked once an address is at its cap, so the hot path never parses addresses
         cached = self._exempt_cache.get(address)
         if cached is None:
-            cached = _in_networks(address, self.exempt)
+            cached = in_networks(address, self.exempt)
             if len(self._exempt_cache) > 4096:
                 self._exempt_cache.clear()
             self._exempt_cache[address] = cached
         return cached
 
 
-def _in_networks(address: str, networks: Iterable[IPNetwork]) -> bool:
+def proxy_networks(
+    configured: Iterable[IPNetwork] | None, trusted_count: int
+) -> tuple[IPNetwork, ...]:
+    """The reverse proxies' networks: the configured ones, or loopback when X-Forwarded-For is
+    trusted (a reverse proxy on the same host, wazo's layout), else none."""
+    if configured is not None:
+        return tuple(configured)
+    if trusted_count > 0:
+        return (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
+    return ()
+
+
+def in_networks(address: str, networks: Iterable[IPNetwork]) -> bool:
+    """Whether an address (IPv4-mapped IPv6 taken as IPv4) is in one of these networks."""
     try:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
     except ValueError:

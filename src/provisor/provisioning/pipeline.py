@@ -39,6 +39,7 @@ from provisor.provisioning.defence import (
 )
 from provisor.provisioning.dhcpinfo import parse_dhcp_info
 from provisor.provisioning.hot import HotAnswers
+from provisor.provisioning.limits import proxy_networks
 from provisor.provisioning.renderer import Renderer
 from provisor.provisioning.rendering import Rendering
 from provisor.provisioning.request import FileRequest, FileResult
@@ -73,6 +74,9 @@ class Pipeline(Rendering):
         cfg = prov.settings.provisioning
         self.strategy = prov.settings.general.http_auth_strategy
         self.trusted_proxies = prov.settings.general.http_proxied_trusted_proxies_count
+        # X-Forwarded-For is read only on connections from these (a forged header from anyone
+        # else would choose the address bans and creation caps count)
+        self.proxies = proxy_networks(prov.settings.limits.proxy_addresses, self.trusted_proxies)
         self.prefixes = tuple(f"{p}/" for p in prov.settings.advertised_path_prefixes)
         self.devices = DeviceCache()
         self.renders = RenderCache(max_item_bytes=prov.settings.render.max_bytes)

@@ -393,6 +393,7 @@ class TftpServer:
                 len(data),
                 max_blksize=self.limits.max_blksize,
                 max_windowsize=self.limits.max_windowsize,
+                max_timeout=int(self.limits.max_timeout),
             )
             if not neg.acked and neg.blksize != DEFAULT_BLKSIZE:  # pragma: no cover - defensive
                 neg = Negotiated()

@@ -146,9 +146,18 @@ def _ascii_lower(raw: bytes, what: str) -> str:
 
 
 def negotiate(
-    requested: Mapping[str, str], size: int, *, max_blksize: int, max_windowsize: int
+    requested: Mapping[str, str],
+    size: int,
+    *,
+    max_blksize: int,
+    max_windowsize: int,
+    max_timeout: int = MAX_TIMEOUT_OPTION,
 ) -> Negotiated:
-    """Choose blksize, windowsize and timeout from a client's options; ignore bad ones."""
+    """Choose blksize, windowsize and timeout from a client's options; ignore bad ones.
+
+    A timeout over ``max_timeout`` is not acknowledged (RFC 2349 lets a server leave an option
+    out): the server keeps its own back-off. Taken as asked, 255 s made one ACK hold a transfer
+    slot 255 s per retransmission, 25 minutes in all."""
     acked: dict[str, str] = {}
     blksize = DEFAULT_BLKSIZE
     windowsize = 1
@@ -159,7 +168,7 @@ def negotiate(
         acked["blksize"] = str(blksize)
     if _int_option(requested.get("tsize"), 0, None) is not None:
         acked["tsize"] = str(size)
-    value = _int_option(requested.get("timeout"), 1, MAX_TIMEOUT_OPTION)
+    value = _int_option(requested.get("timeout"), 1, min(max_timeout, MAX_TIMEOUT_OPTION))
     if value is not None:
         timeout = float(value)
         acked["timeout"] = str(value)

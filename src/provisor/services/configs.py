@@ -18,6 +18,7 @@ import json
 import uuid as uuidlib
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from provisor.authz import (
@@ -32,6 +33,7 @@ from provisor.domain.inheritance import (
     ConfigNode,
     ancestors,
     check_parents,
+    depth,
     effective_raw_config,
 )
 from provisor.domain.raw_config import validate_raw_config
@@ -51,10 +53,28 @@ MAX_PARENTS = 32
 CONFIG_DOC_MAX_BYTES = 1024 * 1024
 """Largest config once encoded: a phone's whole configuration with every line, key and
 certificate is tens of KB; a tenant may create many configs, each one must stay bounded."""
+# levels of inheritance, the config itself included: each level is one round trip when the
+# cache is cold, and a chain of 953 configs made every write under it a 500 (RecursionError)
+MAX_DEPTH = 32
 
 
 def _own_lineage(tenant: str | None) -> frozenset[str]:
     return frozenset({tenant}) if tenant else frozenset()
+
+
+@dataclass(slots=True)
+class _Chain:
+    """Configs and their ancestors as one read saw them (``ConfigService._load_chain``)."""
+
+    nodes: dict[str, ConfigNode | None]
+    owners: dict[str, str | None]
+
+    def add(self, cid: str, node: ConfigNode | None, owner: str | None, parents: list[str]) -> None:
+        """Record one config; its parents go on the list still to walk."""
+        self.nodes[cid] = node
+        self.owners[cid] = owner
+        if node is not None:
+            parents.extend(node.parent_ids)
 
 
 class ConfigService:
@@ -106,38 +126,57 @@ class ConfigService:
         if self._on_change is not None:
             self._on_change()
 
-    async def _load_chain(self, config_id: str) -> None:
-        """Fetch ``config_id`` and its ancestors into the node cache, one round trip per level."""
-        wanted = [config_id]
-        while wanted:
-            missing = [c for c in wanted if c not in self._nodes]
-            if not missing:
-                break
-            docs = await self.store.get_many(missing)
-            nxt: list[str] = []
-            for cid in missing:
-                doc = docs.get(cid)
-                node = (
-                    ConfigNode(cid, tuple(doc.get("parent_ids", ())), doc.get("raw_config", {}))
-                    if doc
-                    else None
-                )
-                self._nodes[cid] = node
-                self._owners[cid] = doc.get("tenant_uuid") if doc else None
-                if node:
-                    nxt.extend(node.parent_ids)
-            wanted = nxt
-        while len(self._nodes) > self._cache_size:
-            self._owners.pop(self._nodes.popitem(last=False)[0], None)
+    async def _load_chain(self, *config_ids: str) -> _Chain:
+        """These configs and their ancestors, from the cache or one round trip per level.
 
-    def _chain_lookup(self, config_id: str) -> Callable[[str], ConfigNode | None]:
+        Gathered in a view of their own, kept in the cache only when no config was written
+        meanwhile: a write (any tenant's, on any node) clears the cache between two round
+        trips, and reading the cache afterwards found the first levels gone (another tenant's
+        device read as having no config: 404, and that None kept until the next write). Each id
+        is asked once: configs sharing parents (a level of 32 configs each naming the same 32
+        parents) multiplied the list by 32 a level (4 levels: a million ids, 9 s for one config
+        write; 5: minutes and gigabytes).
+        """
+        start = self.generation
+        chain = _Chain({}, {})
+        wanted = list(config_ids)
+        while wanted:
+            parents: list[str] = []
+            fetch: list[str] = []
+            for cid in dict.fromkeys(wanted):
+                if cid in chain.nodes:
+                    continue
+                if cid in self._nodes:
+                    chain.add(cid, self._nodes[cid], self._owners.get(cid), parents)
+                else:
+                    fetch.append(cid)
+            if fetch:
+                docs = await self.store.get_many(fetch)
+                for cid in fetch:
+                    doc = docs.get(cid)
+                    node = (
+                        ConfigNode(cid, tuple(doc.get("parent_ids", ())), doc.get("raw_config", {}))
+                        if doc
+                        else None
+                    )
+                    chain.add(cid, node, doc.get("tenant_uuid") if doc else None, parents)
+            wanted = parents
+        if self.generation == start:
+            for cid, node in chain.nodes.items():
+                self._nodes[cid] = node
+                self._owners[cid] = chain.owners[cid]
+            while len(self._nodes) > self._cache_size:
+                self._owners.pop(self._nodes.popitem(last=False)[0], None)
+        return chain
+
+    def _chain_lookup(self, config_id: str, chain: _Chain) -> Callable[[str], ConfigNode | None]:
         """Node lookup for inheriting into ``config_id``: ancestors its owner may not
         reference (an id deleted and re-created by another tenant) read as missing."""
-        allowed = self.lineage(self._owners.get(config_id))
+        allowed = self.lineage(chain.owners.get(config_id))
 
         def lookup(cid: str) -> ConfigNode | None:
-            owner = self._owners.get(cid)
-            return self._nodes.get(cid) if owner is None or owner in allowed else None
+            owner = chain.owners.get(cid)
+            return chain.nodes.get(cid) if owner is None or owner in allowed else None
 
         return lookup
 
@@ -149,11 +188,13 @@ class ConfigService:
             self._effective.move_to_end(config_id)
             cached = self._effective[config_id]
             return copy.deepcopy(cached) if cached is not None else None
-        await self._load_chain(config_id)
-        result = effective_raw_config(config_id, self._chain_lookup(config_id), self._base())
-        self._effective[config_id] = result
-        while len(self._effective) > self._cache_size:
-            self._effective.popitem(last=False)
+        start = self.generation
+        chain = await self._load_chain(config_id)
+        result = effective_raw_config(config_id, self._chain_lookup(config_id, chain), self._base())
+        if self.generation == start:  # else a write came in meanwhile: not kept
+            self._effective[config_id] = result
+            while len(self._effective) > self._cache_size:
+                self._effective.popitem(last=False)
         return copy.deepcopy(result) if result is not None else None
 
     async def chain(self, config_id: str) -> list[tuple[str | None, Mapping[str, Any]]]:
@@ -161,8 +202,8 @@ class ConfigService:
         raw config (id None), each usable ancestor, the config itself. For showing which
         config set what (the console); the effective config itself comes from
         :meth:`effective`."""
-        await self._load_chain(config_id)
-        lookup = self._chain_lookup(config_id)
+        chain = await self._load_chain(config_id)
+        lookup = self._chain_lookup(config_id, chain)
         out: list[tuple[str | None, Mapping[str, Any]]] = [(None, self._base())]
         for cid in [*ancestors(config_id, lookup), config_id]:
             node = lookup(cid)
@@ -200,8 +241,8 @@ class ConfigService:
 
     async def owner(self, config_id: str) -> tuple[bool, str | None]:
         """(exists, owning tenant) of a config, from the node cache when it is there."""
-        await self._load_chain(config_id)
-        return self._nodes.get(config_id) is not None, self._owners.get(config_id)
+        chain = await self._load_chain(config_id)
+        return chain.nodes.get(config_id) is not None, chain.owners.get(config_id)
 
     async def referable(self, scope: Scope | None, referrer: str | None, config_id: str) -> bool:
         """May an object owned by ``referrer`` use ``config_id`` (it exists and authz allows)?"""
@@ -264,15 +305,13 @@ class ConfigService:
     async def _check_parents(
         self, config_id: str, parents: Sequence[str], owner: str | None, scope: Scope | None
     ) -> None:
-        await self._load_chain(config_id)
-        for parent in parents:
-            await self._load_chain(parent)
+        chain = await self._load_chain(config_id, *parents)
         # a parent the new config may not inherit from reads as unknown: same answer as missing
         usable = {
             p
             for p in parents
-            if self._nodes.get(p) is not None
-            and may_reference(scope, owner, self._owners.get(p), self.lineage)
+            if chain.nodes.get(p) is not None
+            and may_reference(scope, owner, chain.owners.get(p), self.lineage)
         }
 
         def lookup(cid: str) -> ConfigNode | None:
@@ -280,9 +319,19 @@ class ConfigService:
                 return ConfigNode(cid, tuple(parents), {})
             if cid in parents and cid not in usable:
                 return None
-            return self._nodes.get(cid)
+            return chain.nodes.get(cid)
 
         check_parents(config_id, parents, lookup)
+        levels = depth(config_id, lookup)
+        if levels <= MAX_DEPTH:  # configs that name this one (a re-created id too) sit below it
+            below: set[str] = {config_id}
+            while below and levels <= MAX_DEPTH:
+                below = await self.store.children(below)
+                levels += bool(below)
+        if levels > MAX_DEPTH:
+            raise InvalidInput(
+                f"config {config_id!r}: parent_ids: inheritance deeper than {MAX_DEPTH} levels"
+            )
 
     async def create(
         self, body: object, tenant_uuid: str | None, scope: Scope | None = None

@@ -116,6 +116,16 @@ class ConfigStore:
             docs = [d for d in docs if selector.matches(d)]
         return apply_page(docs, page)
 
+    async def children(self, ids: Collection[str]) -> set[str]:
+        """The configs naming any of these as a parent."""
+        if not ids:
+            return set()
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(config_parents.c.child_id).where(config_parents.c.parent_id.in_(list(ids)))
+            )
+            return {str(r[0]) for r in rows}
+
     async def find_by_code(self, tenant_uuid: str | None, code: str) -> dict[str, Any] | None:
         """The config carrying a provisioning code in a tenant."""
         stmt = select(configs.c.doc, configs.c.tenant_uuid).where(
