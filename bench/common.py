@@ -223,8 +223,9 @@ def cpu_seconds_tree(pid: int) -> float:
         current = todo.pop()
         try:
             total += _cpu_seconds(current)
-            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+            # a child belongs to the thread that started it: read every thread's list
+            for task in Path(f"/proc/{current}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
         except OSError:
             continue  # it ended meanwhile
-        todo += [int(c) for c in children]
     return total
