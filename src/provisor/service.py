@@ -169,6 +169,8 @@ class Provisor:
                 sqlite_synchronous=db.sqlite_synchronous,
                 sqlite_busy_timeout=db.sqlite_busy_timeout,
                 connect_timeout=db.connect_timeout,
+                # phone workers each write the file: their writers take turns (store/writer.py)
+                sqlite_shared=settings.phone_workers > 1,
             ),
             configs,
             plugins,

@@ -163,3 +163,41 @@ async def test_a_full_disk_is_a_503_and_writes_nothing(tmp_path: Path) -> None:
         assert srv.prov.feed.health.reason.startswith("OperationalError: database or disk is full")
     finally:
         await srv.close()
+
+
+async def test_two_writers_on_one_file_take_turns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two processes' writers (each phone worker has one): a shared writer that keeps the lock
+    busy lets the other in between its transactions, instead of the other sleeping in SQLite's
+    busy handler until the stream is over."""
+    monkeypatch.setattr("provisor.store.writer.MAX_BATCH", 1)  # one transaction per job
+    path = str(tmp_path / "w.db")
+    with sqlite3.connect(path) as setup:
+        setup.execute("PRAGMA journal_mode=WAL")
+        setup.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, who TEXT)")
+    busy = SqliteWriter(path, synchronous="NORMAL", shared=True)
+    other = SqliteWriter(path, synchronous="NORMAL", shared=True)
+
+    def held(n: int) -> Callable[[sqlite3.Connection], None]:
+        def job(conn: sqlite3.Connection) -> None:
+            conn.execute("INSERT INTO t VALUES (?, 'busy')", (n,))
+            threading.Event().wait(0.005)  # the lock held a while, as a commit's fsync does
+
+        return job
+
+    try:
+        await busy.run(held(-1))  # both threads and connections exist before the contest
+        await other.run(lambda conn: conn.execute("INSERT INTO t VALUES (-2, 'other')"))
+        # queued at once, written one transaction each, back to back: about 2 s of lock
+        stream = [asyncio.ensure_future(busy.run(held(n))) for n in range(400)]
+        await asyncio.sleep(0.1)
+        await other.run(lambda conn: conn.execute("INSERT INTO t VALUES (-3, 'other')"))
+        left = sum(not f.done() for f in stream)
+        assert left > 0, "the other writer waited for the whole stream"
+        await asyncio.gather(*stream)
+    finally:
+        busy.close()
+        other.close()
+    with sqlite3.connect(path) as check:
+        assert check.execute("SELECT count(*) FROM t").fetchone()[0] == 403

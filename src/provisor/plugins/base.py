@@ -120,10 +120,15 @@ class Plugin:
 
         Calls :meth:`extract` (so a plugin's override applies) and ranks by the manifest's
         rules; a plugin without rules (a wazo-format one) is ranked by what it found."""
-        info = self.extract(req)
+        if type(self).extract is Plugin.extract:
+            # no override: the one match gives both (every request is matched by every plugin)
+            matched = self._match(req)
+            info = matched[0] if matched is not None else None
+        else:
+            info = self.extract(req)
+            matched = self._match(req) if info else None
         if not info:
             return None
-        matched = self._match(req)
         rank = matched[1] if matched is not None else 0
         return info, rank or inferred_specificity(req, info)
 

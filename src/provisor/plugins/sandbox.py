@@ -27,6 +27,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from provisor.errors import InvalidInput
 from provisor.plugins.budget import BudgetedEnvironment, RenderLimits, render_capped
+from provisor.plugins.memo import MemoExtension
 
 __all__ = ["MAX_TEMPLATE_SOURCE", "TemplateSet", "check_template", "make_env", "render_template"]
 
@@ -43,9 +44,14 @@ def _filters() -> dict[str, Any]:
 MAX_TEMPLATE_SOURCE = 256 * 1024
 
 
-def make_env(loader: BaseLoader) -> SandboxedEnvironment:
-    """The budgeted sandbox every plugin template and override renders in."""
+def make_env(loader: BaseLoader, *, memo: bool = False) -> SandboxedEnvironment:
+    """The budgeted sandbox every plugin template and override renders in.
+
+    ``memo`` keeps the output of ``{% memo %}`` blocks (:mod:`provisor.plugins.memo`): only for
+    a plugin's shipped templates, never where a tenant's override may be loaded.
+    """
     env = BudgetedEnvironment(
+        extensions=[MemoExtension],
         loader=loader,
         autoescape=False,
         keep_trailing_newline=True,
@@ -55,6 +61,7 @@ def make_env(loader: BaseLoader) -> SandboxedEnvironment:
         cache_size=400,
     )
     env.filters.update(_filters())
+    env.memo_enabled = memo  # type: ignore[attr-defined]
     return env
 
 
@@ -70,7 +77,7 @@ class TemplateSet:
         """The sandbox for the plugin's templates, with per-tenant overrides first."""
         if not overrides:
             if self._plain is None:
-                self._plain = make_env(FileSystemLoader(self.root))
+                self._plain = make_env(FileSystemLoader(self.root), memo=True)
             return self._plain
         key = tuple(sorted(overrides.items()))
         env = self._overridden.get(key)

@@ -62,10 +62,6 @@ class Renderer:
 
     async def render(self, plugin: Plugin, ctx: RenderContext, key: Hashable) -> bytes:
         """The file's bytes; RenderRefused when it cannot be rendered within the budget."""
-        if ctx.device.get("mac") == "00:11:22:aa:00:01":
-            import sys
-
-            print("KEYDBG", key, file=sys.stderr)
         failed = self._failed.get(key)
         if failed is not None:
             raise RenderRefused(failed)

@@ -93,6 +93,7 @@ class DeviceStore:
         sqlite_synchronous: Synchronous = "FULL",
         sqlite_busy_timeout: float = 30.0,
         connect_timeout: float = 5.0,
+        sqlite_shared: bool = False,
     ) -> None:
         self.engine = engine
         self._pending: list[tuple[dict[str, Any], bool, asyncio.Future[list[str]]]] = []
@@ -103,7 +104,10 @@ class DeviceStore:
             None
             if self.points is None
             else SqliteWriter(
-                self.points.path, synchronous=sqlite_synchronous, busy_timeout=sqlite_busy_timeout
+                self.points.path,
+                synchronous=sqlite_synchronous,
+                busy_timeout=sqlite_busy_timeout,
+                shared=sqlite_shared,
             )
         )
         # a lone insert on PostgreSQL goes on a connection of its own (store/inserts.py)
