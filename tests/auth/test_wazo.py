@@ -7,6 +7,7 @@ import contextlib
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -118,12 +119,15 @@ async def test_service_token_is_reused(auth: tuple[FakeWazoAuth, Path]) -> None:
         await backend.close()
 
 
-async def _wazo_server(tmp_path: Path, database_url: str, fake: FakeWazoAuth, key: Path) -> Server:
+async def _wazo_server(
+    tmp_path: Path, database_url: str, fake: FakeWazoAuth, key: Path, **overrides: Any
+) -> Server:
     """provisor with the wazo-auth backend pointed at the fake server."""
     settings = make_settings(
         tmp_path,
         database_url,
         **{"auth.backend": "wazo-auth", "auth.url": fake.url, "auth.key_file": str(key)},
+        **overrides,
     )
     return await start_server(settings)
 
@@ -256,18 +260,9 @@ async def test_tenant_sync_interval_zero_catches_a_tenant_missing_from_one_listi
     a tenant that wazo-auth leaves out of a single listing is caught; wazo-provd's suite deletes
     a tenant in its auth mock and puts it back a few milliseconds later."""
     fake, key = auth
-    settings = make_settings(
-        tmp_path,
-        database_url,
-        **{
-            "auth.backend": "wazo-auth",
-            "auth.url": fake.url,
-            "auth.key_file": str(key),
-            "syncdb.start_sec": 0,
-            "syncdb.interval_sec": 0,
-        },
+    srv = await _wazo_server(
+        tmp_path, database_url, fake, key, **{"syncdb.start_sec": 0, "syncdb.interval_sec": 0}
     )
-    srv = await start_server(settings)
     try:
         async with srv.client("main-token") as main:
             for tenant, device_id in ((SUB1, "a"), (SUB2, "b")):
@@ -301,18 +296,9 @@ async def test_tenant_sync_interval_zero_waits_after_a_failed_pass(
     loop."""
     fake, key = auth
     fake.tenants_error = 503
-    settings = make_settings(
-        tmp_path,
-        database_url,
-        **{
-            "auth.backend": "wazo-auth",
-            "auth.url": fake.url,
-            "auth.key_file": str(key),
-            "syncdb.start_sec": 0,
-            "syncdb.interval_sec": 0,
-        },
+    srv = await _wazo_server(
+        tmp_path, database_url, fake, key, **{"syncdb.start_sec": 0, "syncdb.interval_sec": 0}
     )
-    srv = await start_server(settings)
     try:
         for _ in range(200):  # the first pass (bounded wait)
             if fake.calls["tenants"]:

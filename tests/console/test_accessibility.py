@@ -70,14 +70,9 @@ async def audit(b: Browser, url: str, actions: tuple[str, ...]) -> None:
     assert cycle[start:] + cycle[:start] == sorted(cycle), (url, cycle)
 
 
-async def test_every_page_is_labelled_and_reachable_by_keyboard(
-    server: Server, browser: Browser
-) -> None:
-    b = browser
-    base = f"{server.rest_url}/console"
-    await b.page.goto(f"{base}/signin")  # type: ignore[attr-defined]
-    await audit(b, f"{base}/signin", ("Sign in",))
-    # real data on each page: a phone that fetched its files, a sub-tenant, a ban, an override
+async def seed_every_page(server: Server) -> dict[str, Any]:
+    """Real data on each page: a phone that fetched its files, a sub-tenant, a ban, an override;
+    returns the phone's device."""
     r = await server.phone.get("/tp/common.cfg", headers={"User-Agent": UA})
     assert r.status_code == 200
     [device] = (await server.api.get("/0.2/dev_mgr/devices")).json()["devices"]
@@ -89,6 +84,17 @@ async def test_every_page_is_labelled_and_reachable_by_keyboard(
         f"{TPL}/tenant/common.cfg", json={"template": {"source": "custom {{ http_base_url }}\n"}}
     )
     assert r.status_code == 204
+    return dict(device)
+
+
+async def test_every_page_is_labelled_and_reachable_by_keyboard(
+    server: Server, browser: Browser
+) -> None:
+    b = browser
+    base = f"{server.rest_url}/console"
+    await b.page.goto(f"{base}/signin")  # type: ignore[attr-defined]
+    await audit(b, f"{base}/signin", ("Sign in",))
+    device = await seed_every_page(server)
     await sign_in(b, server, server.token)
     op = server.prov.operations.start("pg.update", _done, label="update", tenant_uuid=server.master)
     pages = (

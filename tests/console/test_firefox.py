@@ -16,9 +16,8 @@ import pytest
 
 from tests.conftest import Server, make_settings, register_secret, start_server
 from tests.console._firefox import Firefox, Seen, browser_version, launch
-from tests.console.test_accessibility import _AUDIT, _done
+from tests.console.test_accessibility import _AUDIT, _done, seed_every_page
 from tests.console.test_browser import MAC, UA, many_devices
-from tests.console.test_overrides import TPL
 from tests.provisioning.test_http_pipeline import configure
 from tests.support.sip_peer import SipPeer
 from tests.support.waiting import until
@@ -337,17 +336,7 @@ async def test_firefox_every_page_renders_and_is_reachable_by_keyboard(
     server: Server, firefox: Firefox
 ) -> None:
     ff = firefox
-    # real data on each page: a phone that fetched its files, a sub-tenant, a ban, an override
-    assert (await server.phone.get("/tp/common.cfg", headers={"User-Agent": UA})).status_code == 200
-    [device] = (await server.api.get("/0.2/dev_mgr/devices")).json()["devices"]
-    await configure(server, device["id"])
-    await server.phone.get("/001122334455.cfg", headers={"User-Agent": UA})
-    await server.prov.tenants.create("branch-office", parent_uuid=server.master)
-    server.prov.bans.add("192.0.2.9", 600, "test")
-    r = await server.api.put(
-        f"{TPL}/tenant/common.cfg", json={"template": {"source": "custom {{ http_base_url }}\n"}}
-    )
-    assert r.status_code == 204
+    device = await seed_every_page(server)
     await sign_in(ff, server, server.token)
     op = server.prov.operations.start("pg.update", _done, label="update", tenant_uuid=server.master)
     base = f"{server.rest_url}/console"
