@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -40,14 +39,7 @@ def list_bans(
     from provisor.cli import _run, _settings
 
     async def work(prov: Any) -> list[dict[str, Any]]:
-        return [
-            {
-                "address": b.address,
-                "until": datetime.fromtimestamp(b.until, UTC).isoformat(),
-                "reason": b.reason,
-            }
-            for b in prov.bans.listed()
-        ]
+        return [b.public() for b in prov.bans.listed()]
 
     rows = _run(_settings(config, data_dir), work)
     if json_out:

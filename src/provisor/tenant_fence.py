@@ -39,6 +39,11 @@ class TenantFence:
                 del self._under_way[tenant_uuid]
             done.set()
 
+    @property
+    def active(self) -> bool:
+        """Whether any deletion is under way (checked first: nearly never)."""
+        return bool(self._under_way)
+
     def fenced(self, tenants: Collection[str]) -> list[asyncio.Event]:
         """The deletions under way among ``tenants`` (none, nearly always)."""
         if not self._under_way:

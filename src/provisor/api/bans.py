@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-from datetime import UTC, datetime
 
 from fastapi import APIRouter
 from starlette.requests import Request
@@ -21,11 +20,29 @@ from provisor.auth.base import token_fingerprint
 from provisor.authz import require_master
 from provisor.domain.ids import shown
 from provisor.errors import InvalidInput, NotFound
+from provisor.service import Provisor
 
-__all__ = ["router"]
+__all__ = ["checked_address", "lift_ban", "router"]
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/0.2/dev_mgr/bans")
+
+
+def checked_address(value: str) -> str:
+    """An IP address from a URL or a form, normalised; a 400 naming it otherwise."""
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise InvalidInput(f"address: {shown(value)} is not an IP address") from None
+
+
+async def lift_ban(prov: Provisor, address: str) -> bool:
+    """Lift a ban on every node (False when there was none); through the pipeline when it runs
+    in this process, so the address's failures are forgotten too."""
+    pipeline = prov.extra.get("pipeline")
+    if pipeline is not None:
+        return bool(await pipeline.failures.unban(address))
+    return await prov.bans.remove(address)
 
 
 @router.get("")
@@ -34,19 +51,7 @@ async def list_bans(request: Request) -> Response:
     check_accept(request)
     caller = await authorize(request, "provd.dev_mgr.bans.read")
     require_master(caller.scope, "bans")
-    bans = provisor_of(request).bans.listed()
-    return json_response(
-        {
-            "bans": [
-                {
-                    "address": b.address,
-                    "until": datetime.fromtimestamp(b.until, UTC).isoformat(),
-                    "reason": b.reason,
-                }
-                for b in bans
-            ]
-        }
-    )
+    return json_response({"bans": [b.public() for b in provisor_of(request).bans.listed()]})
 
 
 @router.delete("/{address}")
@@ -54,15 +59,8 @@ async def unban(request: Request, address: str) -> Response:
     """Lift a ban on every node (within about a second); 404 when the address is not banned."""
     caller = await authorize(request, "provd.dev_mgr.bans.delete")
     require_master(caller.scope, "bans")
-    try:
-        address = str(ipaddress.ip_address(address))
-    except ValueError:
-        raise InvalidInput(f"address: {shown(address)} is not an IP address") from None
-    prov = provisor_of(request)
-    pipeline = prov.extra.get("pipeline")
-    # through the pipeline when it runs here: it also forgets the address's failures
-    lifted = await (pipeline.failures.unban(address) if pipeline else prov.bans.remove(address))
-    if not lifted:
+    address = checked_address(address)
+    if not await lift_ban(provisor_of(request), address):
         raise NotFound(f"address {address} is not banned")
     token = request.headers.get("x-auth-token", "")
     who = caller.token.user or f"token {token_fingerprint(token)}"

@@ -8,7 +8,6 @@ Bans and the server's state are global: the page is for master-tenant tokens wit
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from datetime import UTC, datetime
 
@@ -16,6 +15,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
+from provisor.api.bans import checked_address, lift_ban
 from provisor.api.deps import provisor_of
 from provisor.api.health import readiness_of
 from provisor.authz import require_master
@@ -28,7 +28,6 @@ from provisor.console.web import (
     redirect,
     render,
 )
-from provisor.errors import InvalidInput
 
 __all__ = ["router"]
 
@@ -99,12 +98,7 @@ async def unban(request: Request) -> Response:
     session, caller = await console_caller(request, "provd.dev_mgr.bans.delete")
     require_master(caller.scope, "bans")
     form = await read_form(request, session)
-    address = form.get("address", "")
-    try:
-        ipaddress.ip_address(address)
-    except ValueError:
-        raise InvalidInput(f"address: {address[:60]!r} is not an IP address") from None
-    pipeline = provisor_of(request).extra.get("pipeline")
-    if pipeline is not None and await pipeline.failures.unban(address):
+    address = checked_address(form.get("address", ""))
+    if await lift_ban(provisor_of(request), address):
         log.warning("console: %s lifted the ban of %s", session.label, address)
     return redirect(f"{PREFIX}/health")

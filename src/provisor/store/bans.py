@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -27,6 +28,11 @@ class Ban:
     until: float
     created_at: float
     reason: str = ""
+
+    def public(self) -> dict[str, str]:
+        """What the REST API and ``provisor ban list --json`` show (the end in ISO 8601, UTC)."""
+        until = datetime.fromtimestamp(self.until, UTC).isoformat()
+        return {"address": self.address, "until": until, "reason": self.reason}
 
 
 class BanStore:
