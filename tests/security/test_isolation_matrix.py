@@ -24,7 +24,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 PAIRS = [("a", "b"), ("b", "a"), ("a", "master"), ("b", "master")]
 
-Obj = dict[str, str]  # the placeholders of one side: dev, cfg, op, pg_op, mac, tenant, code
+Obj = dict[str, str]  # the placeholders of one side: dev, cfg, op, pg_op, mac, tenant, code, ip
 
 
 @dataclass(frozen=True)
@@ -106,6 +106,8 @@ CASES = [
         "/0.2/dev_mgr/requests",
         params=lambda o: {"device": o["dev"]},
     ),
+    # bans hold every tenant's phone addresses: master only, whatever the address
+    Case("lift the ban of their phone's address", "DELETE", "/0.2/dev_mgr/bans/{ip}"),
     Case(
         "provisioning code of theirs",
         "POST",
@@ -222,6 +224,7 @@ def _victim(t: Tenant) -> Obj:
         "mac": t.mac,
         "tenant": t.uuid,
         "code": t.code,
+        "ip": t.ip,
     }
 
 
@@ -235,6 +238,7 @@ def _missing() -> Obj:
         "mac": f"00:11:22:33:55:{n}",
         "tenant": f"00000000-0000-4000-8000-0000000000{n}",
         "code": f"99{n}",
+        "ip": f"198.51.100.{n}",
     }
 
 
